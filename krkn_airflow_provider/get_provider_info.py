@@ -1,0 +1,76 @@
+"""Provider metadata read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def get_provider_info() -> dict[str, Any]:
+    return {
+        # Must equal the distribution name: Airflow refuses to start on a mismatch.
+        "package-name": "krkn-airflow-provider",
+        "name": "Krkn chaos",
+        "description": "Krkn-style chaos experiments on Kubernetes with a durable undo journal.\n",
+        "integrations": [
+            {
+                "integration-name": "Krkn chaos",
+                "external-doc-url": "https://krkn-chaos.dev/",
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Krkn chaos",
+                "python-modules": ["krkn_airflow_provider.hooks.krkn"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Krkn chaos",
+                "python-modules": [
+                    "krkn_airflow_provider.operators.chaos",
+                    "krkn_airflow_provider.operators.rollback",
+                ],
+            }
+        ],
+        "config": {
+            "krkn": {
+                "description": "Where chaos tasks write their undo records (version files).\n",
+                "options": {
+                    "rollback_location": {
+                        "description": (
+                            "Root of the rollback journal: a local or NFS path shared by every worker, or "
+                            "an object storage URL such as ``s3://bucket/krkn``. An operator's "
+                            "``rollback_location`` argument wins; when both are empty the environment "
+                            "variable ``KRKN_ROLLBACK_LOCATION`` is used, then ``~/.krkn/rollback``.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "s3://chaos-journal/krkn",
+                        "default": "",
+                    },
+                    "rollback_conn_id": {
+                        "description": (
+                            "Airflow connection used to reach an object storage ``rollback_location`` "
+                            "(passed to ``ObjectStoragePath``). Empty: fsspec's own credentials.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "aws_default",
+                        "default": "",
+                    },
+                    "hmac_key_variable": {
+                        "description": (
+                            "Name of an Airflow Variable (or secrets backend entry) holding a key; when set, "
+                            "records are signed with HMAC-SHA256 and unsigned or mis-signed records are "
+                            "refused. The key itself is never stored in the configuration.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "krkn_rollback_hmac_key",
+                        "default": "",
+                    },
+                },
+            }
+        },
+    }

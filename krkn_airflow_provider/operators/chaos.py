@@ -1,0 +1,243 @@
+"""``ChaosScenarioOperator``: run one Krkn scenario file as an Airflow task."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from krkn_airflow_provider.errors import ConfigError, KrknError
+from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.rollback import Journal, Origin, RetryPolicy, replay, run_uuid_for
+from krkn_airflow_provider.scenarios import (
+    ScenarioContext,
+    ScenarioInterrupted,
+    load_configs,
+    run_scenario,
+)
+from krkn_airflow_provider.scenarios.files import parse_scenario_text, read_scenario_file
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from krkn_airflow_provider.rollback import Store
+
+
+class ChaosScenarioOperator(BaseOperator):
+    """Run a Krkn scenario against a cluster, writing an undo record before every change.
+
+    The task derives the run's journal context from ``dag_id`` and ``run_id``, so every
+    task of the run, on any worker, shares it. It first replays what its own earlier tries
+    left pending, then plans (a selector that matches nothing fails here, before any
+    change), injects, holds, undoes its own records and checks recovery. A failure leaves
+    its records pending for ``RollbackOperator`` (or the next try). Killed (SIGTERM), it
+    stops injecting, undoes what it can within ``kill_grace_seconds`` and fails.
+
+    Returns (XCom) the summary: targets, records written, cleanup, recovery seconds.
+
+    :param scenario_type: Krkn's config key, e.g. ``pod_disruption_scenarios``. (templated)
+    :param scenario_config: the scenario file's content as a dict or list. (templated)
+    :param scenario_file: a Krkn scenario file (``.yaml``/``.yml``) relative to the DAG
+        folder or ``template_searchpath``; rendered with Jinja first. (templated)
+    :param kubernetes_conn_id: the cncf.kubernetes ``kubernetes`` connection. (templated)
+    :param rollback_location: journal root; default ``[krkn] rollback_location``. (templated)
+    :param storage_conn_id: connection for an object storage journal. (templated)
+    :param dry_run: plan and log the records that would be written; change nothing.
+    :param undo_on_failure: on failure, also undo this try's records before failing
+        (for a task with no ``RollbackOperator`` after it).
+    :param kill_grace_seconds: how long ``on_kill`` spends undoing before the task dies.
+    """
+
+    template_fields: Sequence[str] = (
+        "scenario_type",
+        "scenario_config",
+        "scenario_file",
+        "kubernetes_conn_id",
+        "rollback_location",
+        "storage_conn_id",
+    )
+    template_ext: Sequence[str] = (".yaml", ".yml")
+    template_fields_renderers = {"scenario_file": "yaml", "scenario_config": "json"}
+    ui_color = "#f4a460"
+
+    def __init__(
+        self,
+        *,
+        scenario_type: str,
+        scenario_config: dict[str, Any] | list[Any] | None = None,
+        scenario_file: str | None = None,
+        kubernetes_conn_id: str = "kubernetes_default",
+        rollback_location: str | None = None,
+        storage_conn_id: str | None = None,
+        dry_run: bool = False,
+        undo_on_failure: bool = False,
+        kill_grace_seconds: float = 3.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.scenario_type = scenario_type
+        self.scenario_config = scenario_config
+        self.scenario_file = scenario_file
+        self.scenario_file_name = scenario_file  # the name, kept for messages after rendering
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.rollback_location = rollback_location
+        self.storage_conn_id = storage_conn_id
+        # (BaseOperator.dry_run is a method: keep the flag under another name.)
+        self.is_dry_run = dry_run
+        self.undo_on_failure = undo_on_failure
+        self.kill_grace_seconds = kill_grace_seconds
+        self._stop = threading.Event()
+        self._journal: Journal | None = None
+        self._ctx: ScenarioContext | None = None
+
+    @cached_property
+    def hook(self) -> KrknHook:
+        return KrknHook(
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            rollback_location=self.rollback_location,
+            storage_conn_id=self.storage_conn_id,
+        )
+
+    # -- input -------------------------------------------------------------------------
+
+    def _document(self) -> tuple[Any, str]:
+        if (self.scenario_config is None) == (self.scenario_file is None):
+            raise ConfigError("give exactly one of scenario_config and scenario_file")
+        if self.scenario_config is not None:
+            return self.scenario_config, f"scenario_config of task {self.task_id}"
+        text = str(self.scenario_file)
+        name = str(self.scenario_file_name)
+        if "\n" not in text and text.endswith(tuple(self.template_ext)) and os.path.isfile(text):
+            return read_scenario_file(text), text  # not rendered (an absolute path)
+        if "\n" not in text and text == name and text.endswith(tuple(self.template_ext)):
+            raise ConfigError(f"{name}: cannot read the scenario file: not found")
+        return parse_scenario_text(text, source=name), name
+
+    # -- run ---------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti = context["ti"]
+        try:
+            document, source = self._document()
+            load_configs(self.scenario_type, document, source=source)  # fail before any I/O
+        except ConfigError as error:
+            raise AirflowFailException(str(error)) from error
+        run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
+        store = self.hook.store
+        try:
+            store.check_writable()
+        except KrknError as error:
+            raise AirflowException(f"rollback location not writable, nothing changed: {error}") from error
+        self.log.info("rollback journal: %s (run %s)", store.backend.display(), run_uuid)
+        client = self.hook.client
+        replayed = self._replay_earlier_tries(store, client, run_uuid, ti)
+        origin = Origin(
+            run_uuid=run_uuid,
+            scenario=self.scenario_type,
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            try_number=ti.try_number,
+            map_index=_map_index(ti),
+        )
+        journal = Journal(store, origin, dry_run=self.is_dry_run)
+        self._journal = journal
+        ctx = ScenarioContext(
+            client=client, journal=journal, log=self._log_line, should_stop=self._stop.is_set
+        )
+        self._ctx = ctx
+        try:
+            summary = run_scenario(self.scenario_type, document, ctx, source=source)
+        except ScenarioInterrupted as error:
+            self._undo_own(deadline=time.monotonic() + self.kill_grace_seconds)
+            raise AirflowException(
+                f"chaos task stopped: {error}; pending records are left for rollback"
+            ) from error
+        except ConfigError as error:
+            raise AirflowFailException(str(error)) from error
+        except KrknError as error:
+            if self.undo_on_failure:
+                self._undo_own(deadline=time.monotonic() + 60)
+            raise AirflowException(f"{self.scenario_type} failed: {error}") from error
+        if self._stop.is_set():
+            raise AirflowException("chaos task was killed; see the log for what was undone")
+        result = summary.to_dict()
+        result["rollback_location"] = store.backend.display()
+        result["replayed_earlier_tries"] = replayed
+        return result
+
+    def _log_line(self, line: str) -> None:
+        self.log.info("%s", line)
+
+    def _replay_earlier_tries(self, store: Store, client: Any, run_uuid: str, ti: Any) -> list[str]:
+        """Undo what this task's earlier tries (same map index) left pending."""
+        map_index = _map_index(ti)
+        mine = []
+        for entry in store.entries(run_uuid=run_uuid, state="pending"):
+            try:
+                origin = store.load(entry).data.get("origin") or {}
+            except KrknError:
+                continue  # reported by RollbackOperator; not ours to judge here
+            if (
+                origin.get("task_id") == ti.task_id
+                and origin.get("map_index") == map_index
+                and (origin.get("try_number") or 0) < ti.try_number
+            ):
+                mine.append(entry.id)
+        if not mine:
+            return []
+        self.log.info("replaying %d record(s) left pending by earlier tries of this task", len(mine))
+        summary = replay(store, client, run_uuid=run_uuid, only=mine, log=self._log_line)
+        self.log.info("%s", summary.line())
+        if not summary.ok:
+            raise AirflowException(
+                "records of an earlier try are still pending; not injecting more chaos:\n"
+                + "\n".join(f"  {r.entry.id}: {r.description} - {r.message}" for r in summary.pending)
+            )
+        return mine
+
+    def _undo_own(self, *, deadline: float) -> None:
+        journal = self._journal
+        if journal is None or not journal.recorded:
+            return
+        ids = [entry.id for entry in journal.recorded]
+        self.log.warning("undoing %d record(s) of this try", len(ids))
+        try:
+            summary = replay(
+                journal.store,
+                self.hook.client,
+                run_uuid=journal.run_uuid,
+                only=ids,
+                retry=RetryPolicy(attempts=2, base_delay=0.1, max_delay=0.5),
+                claim_ttl=30.0,
+                log=self._log_line,
+                should_stop=lambda: time.monotonic() > deadline,
+            )
+            self.log.warning("%s", summary.line())
+        except Exception:
+            self.log.exception("undo failed; the records stay pending for RollbackOperator")
+
+    def on_kill(self) -> None:
+        """Stop injecting and undo what can be undone in ``kill_grace_seconds``.
+
+        Airflow calls this from the SIGTERM handler and then returns into ``execute``,
+        which sees the flag at its next check and raises.
+        """
+        self._stop.set()
+        if self._ctx is not None and self._ctx.changing:
+            # A request is in flight; execute undoes everything once it returns.
+            self.log.warning("chaos task killed during a change: execute undoes it when the request returns")
+            return
+        self.log.warning("chaos task killed: stopping and undoing what it can")
+        self._undo_own(deadline=time.monotonic() + self.kill_grace_seconds)
+
+
+def _map_index(ti: Any) -> int | None:
+    index = getattr(ti, "map_index", None)
+    return index if isinstance(index, int) and index >= 0 else None

@@ -1,0 +1,64 @@
+"""``ChaosPreflightOperator``: prove the journal is writable and the cluster reachable."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from krkn_airflow_provider.errors import KrknError
+from krkn_airflow_provider.hooks.krkn import KrknHook
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class ChaosPreflightOperator(BaseOperator):
+    """Fail before any chaos when records could not be written or the cluster not reached.
+
+    It is the setup task of the teardown wiring (``chaos_experiment(..., teardown=True)``):
+    the rollback teardown runs only when this succeeded, and then whatever the chaos did.
+
+    :param kubernetes_conn_id: the cncf.kubernetes ``kubernetes`` connection. (templated)
+    :param rollback_location: journal root; default ``[krkn] rollback_location``. (templated)
+    :param storage_conn_id: connection for an object storage journal. (templated)
+    """
+
+    template_fields: Sequence[str] = ("kubernetes_conn_id", "rollback_location", "storage_conn_id")
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str = "kubernetes_default",
+        rollback_location: str | None = None,
+        storage_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.rollback_location = rollback_location
+        self.storage_conn_id = storage_conn_id
+
+    @cached_property
+    def hook(self) -> KrknHook:
+        return KrknHook(
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            rollback_location=self.rollback_location,
+            storage_conn_id=self.storage_conn_id,
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        store = self.hook.store
+        try:
+            store.check_writable()
+        except KrknError as error:
+            raise AirflowException(f"rollback location not writable: {error}") from error
+        client = self.hook.client
+        namespaces = client.resources.get(api_version="v1", kind="Namespace")
+        client.get(namespaces, limit=1, _request_timeout=30)
+        location = store.backend.display()
+        self.log.info("journal %s is writable; cluster reachable", location)
+        return {"rollback_location": location}

@@ -1,0 +1,150 @@
+"""``RollbackOperator``: replay a run's pending undo records, newest first."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from krkn_airflow_provider.errors import KrknError
+from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
+from krkn_airflow_provider.rollback.naming import check_run_uuid
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class RollbackOperator(BaseOperator):
+    """Replay the pending undo records of a DAG run (by default this one).
+
+    Records are applied newest first; each is claimed, retried on 429/5xx/timeouts, and
+    marked executed only when it really succeeded. The task logs one line per record and
+    a summary, returns the summary (XCom), and fails listing what is still pending — so a
+    retry, or a clear from the UI, does exactly the rest. Nothing pending is success.
+
+    Default ``trigger_rule="one_failed"``: it runs when a chaos task failed. Prefer the
+    ``chaos_experiment`` helper, which also adds a watcher so the run ends failed.
+
+    :param kubernetes_conn_id: the cncf.kubernetes ``kubernetes`` connection. (templated)
+    :param rollback_location: journal root; default ``[krkn] rollback_location``. (templated)
+    :param storage_conn_id: connection for an object storage journal. (templated)
+    :param target_dag_id: DAG of the run to roll back; default this DAG. (templated)
+    :param target_run_id: run to roll back; default this run. (templated)
+    :param target_run_uuid: the run's journal uuid, instead of dag and run ids. (templated)
+    :param scenario: only records of this scenario type. (templated)
+    :param chaos_task_id: only records written by this task. (templated)
+    :param dry_run: log what would be applied; change and mark nothing.
+    :param workers: apply records of different objects concurrently.
+    """
+
+    template_fields: Sequence[str] = (
+        "kubernetes_conn_id",
+        "rollback_location",
+        "storage_conn_id",
+        "target_dag_id",
+        "target_run_id",
+        "target_run_uuid",
+        "scenario",
+        "chaos_task_id",
+    )
+    ui_color = "#9acd32"
+
+    def __init__(
+        self,
+        *,
+        kubernetes_conn_id: str = "kubernetes_default",
+        rollback_location: str | None = None,
+        storage_conn_id: str | None = None,
+        target_dag_id: str | None = None,
+        target_run_id: str | None = None,
+        target_run_uuid: str | None = None,
+        scenario: str | None = None,
+        chaos_task_id: str | None = None,
+        dry_run: bool = False,
+        workers: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
+        kwargs.setdefault("retries", 3)
+        kwargs.setdefault("retry_delay", timedelta(seconds=10))
+        kwargs.setdefault("retry_exponential_backoff", True)
+        super().__init__(**kwargs)
+        self.kubernetes_conn_id = kubernetes_conn_id
+        self.rollback_location = rollback_location
+        self.storage_conn_id = storage_conn_id
+        self.target_dag_id = target_dag_id
+        self.target_run_id = target_run_id
+        self.target_run_uuid = target_run_uuid
+        self.scenario = scenario
+        self.chaos_task_id = chaos_task_id
+        # (BaseOperator.dry_run is a method: keep the flag under another name.)
+        self.is_dry_run = dry_run
+        self.workers = workers
+        self._stop = threading.Event()
+
+    @cached_property
+    def hook(self) -> KrknHook:
+        return KrknHook(
+            kubernetes_conn_id=self.kubernetes_conn_id,
+            rollback_location=self.rollback_location,
+            storage_conn_id=self.storage_conn_id,
+        )
+
+    def run_uuid(self, context: Context) -> str:
+        ti = context["ti"]
+        if self.target_run_uuid:
+            try:
+                return check_run_uuid(str(self.target_run_uuid).strip())
+            except KrknError as error:
+                raise AirflowFailException(f"target_run_uuid: {error}") from error
+        dag_id = self.target_dag_id or ti.dag_id
+        run_id = self.target_run_id or ti.run_id
+        return run_uuid_for(str(dag_id).strip(), str(run_id).strip())
+
+    def replay(self, context: Context) -> ReplaySummary:
+        run_uuid = self.run_uuid(context)
+        store = self.hook.store
+        self.log.info("replaying run %s from %s", run_uuid, store.backend.display())
+        try:
+            summary = replay(
+                store,
+                self.hook.client,
+                run_uuid=run_uuid,
+                scenario=self.scenario or None,
+                task_id=self.chaos_task_id or None,
+                dry_run=self.is_dry_run,
+                workers=self.workers,
+                log=self._log_line,
+                should_stop=self._stop.is_set,
+            )
+        except KrknError as error:
+            raise AirflowException(f"cannot read the rollback journal: {error}") from error
+        self.log.info("%s", summary.line())
+        return summary
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        summary = self.replay(context)
+        if not summary.ok:
+            raise AirflowException(_pending_message(summary))
+        return summary.to_dict()
+
+    def _log_line(self, line: str) -> None:
+        self.log.info("%s", line)
+
+    def on_kill(self) -> None:
+        # Records being applied finish; the rest stay pending for the next try.
+        self._stop.set()
+
+
+def _pending_message(summary: ReplaySummary) -> str:
+    try:
+        summary.raise_if_incomplete()
+    except KrknError as error:
+        return str(error)
+    return "rollback incomplete"

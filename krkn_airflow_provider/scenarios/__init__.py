@@ -1,0 +1,41 @@
+"""Scenario types, registered under Krkn's config keys. No Airflow here.
+
+To add a type: write one module with one ``Scenario`` subclass decorated with
+``@register`` and import it below (see docs/scenarios.md).
+"""
+
+from __future__ import annotations
+
+from krkn_airflow_provider.scenarios import application_outage, hog, pod_disruption
+from krkn_airflow_provider.scenarios.base import (
+    EntryResult,
+    Scenario,
+    ScenarioConfig,
+    ScenarioContext,
+    ScenarioInterrupted,
+    ScenarioSummary,
+    known_types,
+    load_configs,
+    register,
+    run_scenario,
+    scenario_class,
+)
+from krkn_airflow_provider.scenarios.files import read_scenario_file
+
+__all__ = [
+    "EntryResult",
+    "Scenario",
+    "ScenarioConfig",
+    "ScenarioContext",
+    "ScenarioInterrupted",
+    "ScenarioSummary",
+    "application_outage",
+    "hog",
+    "known_types",
+    "load_configs",
+    "pod_disruption",
+    "read_scenario_file",
+    "register",
+    "run_scenario",
+    "scenario_class",
+]

@@ -1,0 +1,333 @@
+"""The scenario interface, and the runner every scenario type goes through.
+
+A scenario type is one module with one ``Scenario`` subclass, registered under Krkn's
+config key (``@register``). The runner drives it through the same steps every time::
+
+    validate config -> plan (read only) -> inject -> hold -> own cleanup -> recovery check
+
+* ``plan()`` only reads the cluster and returns the targets; a selector that matches
+  nothing raises ``ScenarioError`` there, before any change. Every entry of a file is
+  planned before the first entry injects anything.
+* ``inject()`` makes changes only through ``self.ctx.change(undo, what, apply)``, which
+  writes the undo record durably first and skips ``apply`` on a dry run.
+* the hold is ``hold_seconds()`` long and ends early (raising ``ScenarioInterrupted``) when
+  the stop callable says so; every wait loop goes through ``ctx.wait``/``ctx.poll``.
+* cleanup is a replay of exactly the records this scenario wrote, through the same
+  code path as ``RollbackOperator``; what it cannot undo stays pending and fails the run.
+* ``recover()`` checks the system came back, and returns how long that took.
+
+No Airflow here: the same scenarios run from tests and the command line.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from krkn_airflow_provider.errors import ConfigError, ScenarioError
+from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
+
+Log = Callable[[str], None]
+T = TypeVar("T")
+
+
+class ScenarioInterrupted(ScenarioError):
+    """The stop callable fired (the task was killed): nothing more is injected."""
+
+
+class ScenarioConfig(BaseModel):
+    """Base of every config model: unknown keys are errors, Krkn's hyphenated keys allowed."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+def _never() -> bool:
+    return False
+
+
+def _discard(line: str) -> None:
+    pass
+
+
+@dataclass
+class ScenarioContext:
+    """What a scenario gets: a Kubernetes client, the journal, a log and a stop flag.
+
+    :param client: a ``kubernetes.dynamic.DynamicClient``.
+    :param journal: where undo records go; ``journal.dry_run`` makes every change a no-op.
+    :param log: receives one progress line at a time.
+    :param should_stop: polled by every wait; ``True`` ends the scenario early.
+    :param poll_interval: seconds between two checks of a condition.
+    """
+
+    client: Any
+    journal: Journal
+    log: Log = _discard
+    should_stop: Callable[[], bool] = _never
+    poll_interval: float = 0.5
+    changing: bool = field(default=False, init=False)
+
+    @property
+    def dry_run(self) -> bool:
+        return self.journal.dry_run
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        return self.client.resources.get(api_version=api_version, kind=kind)
+
+    def check_stop(self) -> None:
+        if self.should_stop():
+            raise ScenarioInterrupted("stopped: the task was asked to stop")
+
+    def change(self, undo: UndoRecord | None, what: str, apply: Callable[[], T]) -> T | None:
+        """Record ``undo`` durably, then ``apply`` the change it undoes.
+
+        ``undo`` is ``None`` for a change with nothing to undo (a pod a controller
+        recreates). If the record cannot be written, the change is not made.
+        """
+        self.check_stop()
+        if undo is not None:
+            self.journal.record(undo)
+        if self.dry_run:
+            self.log(f"dry run: would {what}")
+            return None
+        self.check_stop()  # killed while the record was written: do not make the change
+        self.log(what)
+        self.changing = True
+        try:
+            return apply()
+        finally:
+            self.changing = False
+
+    def wait(self, seconds: float, what: str) -> None:
+        """Sleep ``seconds``, checking the stop flag at least every ``poll_interval``."""
+        if seconds <= 0:
+            return
+        self.log(f"{what}: holding for {seconds:g} s")
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self.check_stop()
+            time.sleep(min(self.poll_interval, left))
+        self.check_stop()
+
+    def poll(self, check: Callable[[], bool], *, timeout: float, what: str) -> float:
+        """Wait until ``check()`` is true; returns the seconds it took, raises on timeout."""
+        started = time.monotonic()
+        while True:
+            self.check_stop()
+            if check():
+                return time.monotonic() - started
+            if time.monotonic() - started >= timeout:
+                raise ScenarioError(f"{what}: not reached within {timeout:g} s")
+            time.sleep(self.poll_interval)
+
+
+ConfigT = TypeVar("ConfigT", bound=ScenarioConfig)
+
+
+class Scenario(ABC, Generic[ConfigT]):
+    """One entry of a Krkn scenario file, run against one cluster.
+
+    Subclasses set ``type_name`` (Krkn's config key) and ``config_model`` and implement
+    ``plan``, ``inject`` and, when there is something to wait for, ``hold_seconds`` and
+    ``recover``. See docs/scenarios.md.
+    """
+
+    type_name: ClassVar[str]
+    config_model: ClassVar[type[ScenarioConfig]]
+
+    def __init__(self, config: ConfigT, ctx: ScenarioContext) -> None:
+        self.config = config
+        self.ctx = ctx
+
+    @classmethod
+    def split_document(cls, document: Any) -> list[Any]:
+        """The entries of one scenario file: a list holds several, anything else is one."""
+        if isinstance(document, list):
+            return list(document)
+        return [document]
+
+    @classmethod
+    def entry_config(cls, entry: Any) -> Any:
+        """The part of one entry the config model validates (override to unwrap a key)."""
+        return entry
+
+    @abstractmethod
+    def plan(self) -> list[str]:
+        """Read the cluster and return the targets, as ``kind ns/name`` strings.
+
+        Raise ``ScenarioError`` when nothing matches. Must not change anything.
+        """
+
+    @abstractmethod
+    def inject(self, targets: list[str]) -> None:
+        """Make the changes, each through ``self.ctx.change(undo, what, apply)``."""
+
+    def hold_seconds(self) -> float:
+        """How long the fault stays in place before cleanup."""
+        return 0.0
+
+    def recover(self, targets: list[str]) -> float:
+        """Check the system recovered after cleanup; return the seconds it took."""
+        return 0.0
+
+
+_REGISTRY: dict[str, type[Scenario[Any]]] = {}
+
+S = TypeVar("S", bound=type[Scenario[Any]])
+
+
+def register(cls: S) -> S:
+    """Class decorator: make a scenario type available under its ``type_name``."""
+    existing = _REGISTRY.get(cls.type_name)
+    if existing is not None and existing is not cls:
+        raise ValueError(f"scenario type {cls.type_name!r} is already registered by {existing.__name__}")
+    _REGISTRY[cls.type_name] = cls
+    return cls
+
+
+def known_types() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def scenario_class(type_name: str) -> type[Scenario[Any]]:
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown scenario type {type_name!r}; known types: {', '.join(known_types())}"
+        ) from None
+
+
+def _explain(error: ValidationError, source: str, entry: int, total: int) -> str:
+    where = f"{source}, entry {entry + 1}" if total > 1 else source
+    problems = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(whole entry)"
+        if item["type"] == "extra_forbidden":
+            problems.append(f"unknown key {key!r}")
+        elif item["type"] == "missing":
+            problems.append(f"missing key {key!r}")
+        else:
+            problems.append(f"key {key!r}: {item['msg']} (got {item.get('input')!r})")
+    return f"{where}: " + "; ".join(problems)
+
+
+def load_configs(type_name: str, document: Any, *, source: str = "scenario config") -> list[ScenarioConfig]:
+    """Validate a Krkn scenario document (already parsed YAML) for ``type_name``.
+
+    :param source: names the file in error messages.
+    """
+    cls = scenario_class(type_name)
+    if document is None or document == [] or document == {}:
+        raise ConfigError(f"{source}: the scenario file is empty")
+    entries = cls.split_document(document)
+    configs = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(
+                f"{source}: entry {index + 1} must be a mapping of keys, got {type(entry).__name__}"
+            )
+        try:
+            configs.append(cls.config_model.model_validate(cls.entry_config(entry)))
+        except ValidationError as error:
+            raise ConfigError(_explain(error, source, index, len(entries))) from None
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+    return configs
+
+
+@dataclass
+class EntryResult:
+    """What one entry did: its targets, records, cleanup and recovery."""
+
+    index: int
+    targets: list[str]
+    records: list[str] = field(default_factory=list)
+    cleanup: str = ""
+    recovery_seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "entry": self.index + 1,
+            "targets": self.targets,
+            "records": self.records,
+            "cleanup": self.cleanup,
+            "recovery_seconds": None if self.recovery_seconds is None else round(self.recovery_seconds, 3),
+        }
+
+
+@dataclass
+class ScenarioSummary:
+    scenario: str
+    run_uuid: str
+    dry_run: bool
+    entries: list[EntryResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "run_uuid": self.run_uuid,
+            "dry_run": self.dry_run,
+            "targets": [target for entry in self.entries for target in entry.targets],
+            "records": [record for entry in self.entries for record in entry.records],
+            "recovery_seconds": sum(entry.recovery_seconds or 0.0 for entry in self.entries),
+            "entries": [entry.to_dict() for entry in self.entries],
+        }
+
+
+def cleanup(ctx: ScenarioContext, record_ids: list[str]) -> ReplaySummary:
+    """Undo the given records of this run (newest first), as a rollback would."""
+    return replay(
+        ctx.journal.store,
+        ctx.client,
+        run_uuid=ctx.journal.run_uuid,
+        only=record_ids,
+        log=ctx.log,
+    )
+
+
+def run_scenario(
+    type_name: str, document: Any, ctx: ScenarioContext, *, source: str = "scenario config"
+) -> ScenarioSummary:
+    """Run every entry of a scenario document: plan all, then inject, hold, clean up, check."""
+    cls = scenario_class(type_name)
+    configs = load_configs(type_name, document, source=source)
+    scenarios = [cls(config, ctx) for config in configs]
+    plans = []
+    for index, scenario in enumerate(scenarios):
+        try:
+            plans.append(scenario.plan())
+        except ScenarioError as error:
+            where = f"{source}, entry {index + 1}" if len(scenarios) > 1 else source
+            raise ScenarioError(f"{where}: {error}") from error
+    summary = ScenarioSummary(type_name, ctx.journal.run_uuid, ctx.dry_run)
+    for index, scenario in enumerate(scenarios):
+        # Later entries plan again: earlier ones changed the cluster.
+        targets = plans[index] if index == 0 else scenario.plan()
+        result = EntryResult(index, targets)
+        summary.entries.append(result)
+        ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(targets)} target(s)")
+        for target in targets:
+            ctx.log(f"  target {target}")
+        already = len(ctx.journal.recorded)
+        scenario.inject(targets)
+        mine = [entry.id for entry in ctx.journal.recorded[already:]]
+        result.records = mine
+        scenario_hold = scenario.hold_seconds()
+        ctx.wait(scenario_hold, f"{type_name} entry {index + 1}")
+        if mine:
+            ctx.log(f"cleanup: undoing {len(mine)} record(s) of this entry")
+            replayed = cleanup(ctx, mine)
+            result.cleanup = replayed.line()
+            ctx.log(replayed.line())
+            replayed.raise_if_incomplete()
+        if ctx.dry_run:
+            continue
+        result.recovery_seconds = scenario.recover(targets)
+        ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
+    return summary

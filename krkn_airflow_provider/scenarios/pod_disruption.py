@@ -1,0 +1,176 @@
+"""``pod_disruption_scenarios``: delete pods chosen by namespace regex and label or name.
+
+Krkn file shape: a list of ``{id: kill-pods, config: {...}}``. Pods with an owner (a
+ReplicaSet, StatefulSet, Job...) come back through their controller, so deleting them
+needs no undo record; a bare pod does not, so its cleaned manifest is recorded first
+and cleanup creates it again. Recovery: as many ready pods match the selection as
+before, within ``krkn_pod_recovery_time`` seconds of the deletion.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback import UndoRecord, clean_manifest
+from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+
+
+class PodDisruptionConfig(ScenarioConfig):
+    namespace_pattern: str = Field(min_length=1)
+    label_selector: str = ""
+    name_pattern: str = ""
+    kill: int = Field(1, ge=1)
+    krkn_pod_recovery_time: int = Field(120, ge=0)
+    exclude_label: str = ""
+    node_label_selector: str = ""
+    node_names: list[str] = Field(default_factory=list)
+    force: bool = False
+    # Accepted as Krkn has them; this provider deletes the chosen pods one after another.
+    timeout: int = Field(120, ge=0)
+    duration: int = Field(10, ge=0)
+    execution: Literal["serial", "parallel"] = "serial"
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> PodDisruptionConfig:
+        if not self.label_selector and not self.name_pattern:
+            raise ValueError("set 'label_selector' or 'name_pattern' to choose the pods")
+        for key in ("namespace_pattern", "name_pattern"):
+            try:
+                re.compile(getattr(self, key))
+            except re.error as error:
+                raise ValueError(f"{key!r} is not a regular expression: {error}") from None
+        if self.exclude_label:
+            kube.label_pair(self.exclude_label, key="exclude_label")
+        return self
+
+
+class PodDisruptionEntry(ScenarioConfig):
+    id: str = "kill-pods"
+    config: PodDisruptionConfig
+
+
+@register
+class PodDisruption(Scenario[PodDisruptionEntry]):
+    type_name = "pod_disruption_scenarios"
+    config_model = PodDisruptionEntry
+
+    def __init__(self, config: PodDisruptionEntry, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        self.settings = config.config
+        self.chosen: dict[str, dict[str, Any]] = {}
+        self.ready_before = 0
+        self.deleted_uids: set[str] = set()
+        self.killed_at = 0.0
+
+    def matching_pods(self) -> list[dict[str, Any]]:
+        s = self.settings
+        client = self.ctx.client
+        namespaces = kube.namespaces_matching(client, s.namespace_pattern)
+        if not namespaces:
+            raise ScenarioError(f"namespace_pattern {s.namespace_pattern!r} matches no namespace")
+        exclude = kube.label_pair(s.exclude_label, key="exclude_label") if s.exclude_label else None
+        nodes: set[str] | None = set(s.node_names) if s.node_names else None
+        if s.node_label_selector:
+            labelled = kube.items(client, "v1", "Node", label_selector=s.node_label_selector)
+            names = {node["metadata"]["name"] for node in labelled}
+            nodes = names if nodes is None else nodes & names
+        name_re = re.compile(s.name_pattern) if s.name_pattern else None
+        pods = []
+        for namespace in namespaces:
+            for pod in kube.items(
+                client, "v1", "Pod", namespace=namespace, label_selector=s.label_selector or None
+            ):
+                metadata = pod["metadata"]
+                if metadata.get("deletionTimestamp") or kube.has_label(pod, exclude):
+                    continue
+                if name_re is not None and not name_re.match(metadata["name"]):
+                    continue
+                if nodes is not None and (pod.get("spec") or {}).get("nodeName") not in nodes:
+                    continue
+                pods.append(pod)
+        return pods
+
+    def plan(self) -> list[str]:
+        s = self.settings
+        pods = self.matching_pods()
+        selection = f"namespace_pattern={s.namespace_pattern!r}"
+        if s.label_selector:
+            selection += f" label_selector={s.label_selector!r}"
+        if s.name_pattern:
+            selection += f" name_pattern={s.name_pattern!r}"
+        if not pods:
+            raise ScenarioError(f"no pod matches {selection}")
+        if len(pods) < s.kill:
+            raise ScenarioError(f"kill={s.kill} but only {len(pods)} pod(s) match {selection}")
+        self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
+        self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
+        return list(self.chosen)
+
+    def inject(self, targets: list[str]) -> None:
+        client = self.ctx.client
+        pods = self.ctx.resource("v1", "Pod")
+        grace = 0 if self.settings.force else None
+        for target in targets:
+            pod = self.chosen[target]
+            metadata = pod["metadata"]
+            name, namespace = metadata["name"], metadata["namespace"]
+            undo = None
+            if not metadata.get("ownerReferences"):
+                # Nothing recreates a bare pod: record how to create it again.
+                undo = UndoRecord(
+                    action="create",
+                    api_version="v1",
+                    kind="Pod",
+                    namespace=namespace,
+                    name=name,
+                    manifest=clean_manifest(pod),
+                )
+
+            def delete(name: str = name, namespace: str = namespace) -> None:
+                try:
+                    client.delete(
+                        pods,
+                        name=name,
+                        namespace=namespace,
+                        grace_period_seconds=grace,
+                        _request_timeout=kube.REQUEST_TIMEOUT,
+                    )
+                except Exception as error:
+                    if getattr(error, "status", None) != 404:
+                        raise ScenarioError(f"cannot delete Pod {namespace}/{name}: {error}") from error
+
+            self.ctx.change(undo, f"delete {target}", delete)
+            self.deleted_uids.add(metadata.get("uid") or "")
+            if undo is not None and not self.ctx.dry_run:
+                # The same name can only be created again once the old pod is gone.
+                uid = metadata.get("uid")
+                self.ctx.poll(
+                    lambda: self._gone(name, namespace, uid),  # noqa: B023 (called right here)
+                    timeout=float(self.settings.timeout),
+                    what=f"bare Pod {namespace}/{name} to terminate",
+                )
+        self.killed_at = time.monotonic()
+
+    def _gone(self, name: str, namespace: str, uid: str | None) -> bool:
+        current = kube.get(self.ctx.client, "v1", "Pod", name, namespace)
+        return current is None or current["metadata"].get("uid") != uid
+
+    def recover(self, targets: list[str]) -> float:
+        def recovered() -> bool:
+            ready = [
+                pod
+                for pod in self.matching_pods()
+                if kube.pod_ready(pod) and pod["metadata"].get("uid") not in self.deleted_uids
+            ]
+            return len(ready) >= self.ready_before
+
+        timeout = float(self.settings.krkn_pod_recovery_time)
+        self.ctx.poll(recovered, timeout=timeout, what=f"{self.ready_before} ready pod(s) again")
+        return time.monotonic() - self.killed_at

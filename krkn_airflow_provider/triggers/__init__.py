@@ -1,0 +1,1 @@
+"""Triggers (none yet: holds run in the worker, checking the stop flag)."""
