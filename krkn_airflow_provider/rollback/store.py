@@ -241,7 +241,9 @@ class Store:
 
     # -- housekeeping ------------------------------------------------------------------
 
-    def prune(self, *, older_than_seconds: float, include_pending: bool = False) -> list[ContextName]:
+    def prune(
+        self, *, older_than_seconds: float, include_pending: bool = False, dry_run: bool = False
+    ) -> list[ContextName]:
         """Remove run contexts older than the given age whose records are all executed."""
         cutoff = time.time_ns() - int(older_than_seconds * 1e9)
         removed = []
@@ -252,6 +254,9 @@ class Store:
             if any(entry.name.ts_ns >= cutoff for entry in entries):
                 continue
             if not include_pending and any(entry.state == "pending" for entry in entries):
+                continue
+            if dry_run:
+                removed.append(context)
                 continue
             try:
                 self.backend.remove_context(context.name)
