@@ -82,3 +82,21 @@ with DAG(
 with DAG("krkn_teardown", schedule=None, start_date=START, catchup=False, params=PARAMS):
     breaking = hog("fail_after_inject_scenarios", "breaking_hog", retries=0)
     chaos_experiment([breaking], teardown=True, rollback_kwargs={"retries": 0})
+
+
+# Two chaos tasks in parallel, both failing after their changes (a policy and a pod).
+with DAG("krkn_two_failures", schedule=None, start_date=START, catchup=False, params=PARAMS):
+    failing_outage = ChaosScenarioOperator(
+        task_id="failing_outage",
+        scenario_type="failing_outage_scenarios",
+        scenario_config={
+            "application_outage": {
+                "duration": 0,
+                "namespace": "{{ params.namespace }}",
+                "pod_selector": {"app": "{{ params.app }}"},
+            }
+        },
+        retries=0,
+    )
+    breaking = hog("fail_after_inject_scenarios", "breaking_hog", retries=0)
+    chaos_experiment([failing_outage, breaking], sequential=False, rollback_kwargs={"retries": 0})

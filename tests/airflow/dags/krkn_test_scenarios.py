@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import register
+from krkn_airflow_provider.scenarios.application_outage import ApplicationOutage
 from krkn_airflow_provider.scenarios.hog import Hog
 
 
@@ -32,3 +33,14 @@ class FailFirstTry(Hog):
         super().inject(targets)
         if self.ctx.journal.origin.try_number == 1:
             raise ScenarioError("made to fail on the first try")
+
+
+@register
+class FailingOutage(ApplicationOutage):
+    """An application outage that fails right after creating its NetworkPolicy."""
+
+    type_name = "failing_outage_scenarios"
+
+    def inject(self, targets: list[str]) -> None:
+        super().inject(targets)
+        raise ScenarioError("made to fail after its change")
