@@ -57,7 +57,7 @@ def test_application_outage(kube: Any, tmp_path: Path) -> None:
     assert states(ctx) == ["executed"]
     assert len(summary["targets"]) == 2
     assert summary["records"] == [entry.id for entry in ctx.journal.recorded]
-    record = ctx.journal.store.load(ctx.journal.recorded[0]).data
+    record = ctx.journal.store.load(ctx.journal.store.entries()[0]).data
     assert record["action"] == "delete"
     assert record["kind"] == "NetworkPolicy"
     assert record["guard"]["app.kubernetes.io/managed-by"] == "krkn-airflow-provider"
