@@ -42,6 +42,8 @@ AIRFLOW_ENV = {
     "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
 }
 os.environ.update(AIRFLOW_ENV)
+# Airflow's bundles put the DAGs folder on sys.path when parsing; a plain DagBag does not.
+sys.path.insert(0, str(DAGS))
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -93,7 +95,7 @@ def task_states(dag_run: Any) -> dict[str, str | None]:
 
     session = settings.Session()
     tis = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id).all()
-    return {ti.task_id: (str(ti.state.value) if ti.state else None) for ti in tis}
+    return {ti.task_id: (str(getattr(ti.state, "value", ti.state)) if ti.state else None) for ti in tis}
 
 
 def xcom(dag_run: Any, task_id: str) -> Any:

@@ -24,6 +24,7 @@ import json, sys
 from airflow import settings
 from airflow.dag_processing.dagbag import DagBag
 settings.configure_orm()
+sys.path.insert(0, sys.argv[1])
 bag = DagBag(dag_folder=sys.argv[1])
 bag.get_dag(sys.argv[2]).test(run_conf=json.loads(sys.argv[3]))
 """
