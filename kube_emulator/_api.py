@@ -381,7 +381,7 @@ class Api:
                 new.setdefault("spec", {})
                 if "finalizers" in (old.get("spec") or {}) and old_meta.get("deletionTimestamp") is None:
                     new["spec"].setdefault("finalizers", old["spec"]["finalizers"])
-            _kinds.apply_defaults(rt, new)
+            _kinds.apply_defaults(rt, new, creating=False)
             if rt is SERVICE:
                 old_spec = old.get("spec") or {}
                 new.setdefault("spec", {})

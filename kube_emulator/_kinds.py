@@ -203,7 +203,7 @@ def default_pod_spec(spec: dict[str, Any], *, template: bool = False) -> None:
                 v["emptyDir"] = {}
 
 
-def default_pod(pod: dict[str, Any]) -> None:
+def default_pod(pod: dict[str, Any], *, creating: bool = True) -> None:
     spec = pod.setdefault("spec", {})
     default_pod_spec(spec)
     spec.setdefault("serviceAccountName", "default")
@@ -211,6 +211,8 @@ def default_pod(pod: dict[str, Any]) -> None:
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
+    if not creating:
+        return
     tolerations = spec.setdefault("tolerations", [])
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "") for t in tolerations):
@@ -242,11 +244,11 @@ def _default_template(obj: dict[str, Any]) -> None:
     default_pod_spec(template.setdefault("spec", {}), template=True)
 
 
-def apply_defaults(rt: ResourceType, obj: dict[str, Any]) -> None:
-    """Fill in the defaults the apiserver sets for ``rt``."""
+def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = True) -> None:
+    """Fill in the defaults the apiserver sets for ``rt`` (admission defaults only when creating)."""
     kind = rt.kind
     if kind == "Pod":
-        default_pod(obj)
+        default_pod(obj, creating=creating)
     elif kind == "Namespace":
         meta = obj.setdefault("metadata", {})
         labels = meta.setdefault("labels", {})
@@ -525,7 +527,9 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
         errors += _validate_pod_spec(spec, "spec.", ("Always", "OnFailure", "Never"))
         if old is not None:
             old_spec = old.get("spec") or {}
-            if _pod_spec_for_compare(spec) != _pod_spec_for_compare(old_spec):
+            new_tols = spec.get("tolerations") or []
+            removed = [t for t in old_spec.get("tolerations") or [] if t not in new_tols]
+            if _pod_spec_for_compare(spec) != _pod_spec_for_compare(old_spec) or removed:
                 errors.append(
                     FieldError.forbidden(
                         "spec",

@@ -7,8 +7,17 @@ from typing import Any
 IMAGE = "registry.k8s.io/pause:3.10"
 
 
+def _camel(spec: dict[str, Any]) -> dict[str, Any]:
+    """``node_selector=...`` keyword arguments become ``nodeSelector`` keys."""
+    out = {}
+    for key, value in spec.items():
+        head, *rest = key.split("_")
+        out[head + "".join(w.title() for w in rest)] = value
+    return out
+
+
 def container(name: str = "main", image: str = IMAGE, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "image": image, **extra}
+    return {"name": name, "image": image, **_camel(extra)}
 
 
 def pod(name: str, *, labels: dict[str, str] | None = None, containers: list[dict[str, Any]] | None = None,
@@ -17,12 +26,12 @@ def pod(name: str, *, labels: dict[str, str] | None = None, containers: list[dic
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": labels or {"app": name}},
-        "spec": {"containers": containers or [container()], **spec},
+        "spec": {"containers": containers or [container()], **_camel(spec)},
     }
 
 
 def template(labels: dict[str, str], **spec: Any) -> dict[str, Any]:
-    return {"metadata": {"labels": labels}, "spec": {"containers": [container()], **spec}}
+    return {"metadata": {"labels": labels}, "spec": {"containers": [container()], **_camel(spec)}}
 
 
 def deployment(name: str, replicas: int = 2, **spec: Any) -> dict[str, Any]:
