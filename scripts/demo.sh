@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Run the chaos_gameday DAG end to end: against the bundled Kubernetes API emulator, or
 # against a real cluster when KUBECONFIG is set. Prints where the version files are.
+# Knobs: DEMO_NAMESPACE (default demo: the emulator's sample workload, pods app=web),
+# DEMO_HOLD_SECONDS (default 10), KRKN_ROLLBACK_LOCATION, VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-bash scripts/bootstrap.sh
-export PATH="$ROOT/.venv/bin:$PATH"
+# VENV=/path/to/venv uses an existing environment instead of bootstrapping .venv.
+if [ -z "${VENV:-}" ]; then
+    bash scripts/bootstrap.sh
+    VENV="$ROOT/.venv"
+fi
+export PATH="$VENV/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 WORK=$(mktemp -d -t krkn-demo-XXXXXX)
