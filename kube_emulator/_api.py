@@ -105,7 +105,7 @@ class Api:
         if kind and kind != rt.kind:
             raise _errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
         _kinds.check_types(rt, body)
-        obj = _kinds.strip_nulls(deep_copy(body))
+        obj = _kinds.strip_nulls(body)  # builds new containers: a deep copy
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         meta = obj.setdefault("metadata", {})
