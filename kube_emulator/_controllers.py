@@ -70,8 +70,19 @@ FAKE_CA = (
 
 ALWAYS_ON = ("gc", "gc-owner", "gc-dangling", "namespace")
 ORDER = (
-    "gc", "gc-owner", "gc-dangling", "namespace", "nodelifecycle", "deployment", "replicaset",
-    "statefulset", "daemonset", "job", "scheduler", "kubelet", "pdb",
+    "gc",
+    "gc-owner",
+    "gc-dangling",
+    "namespace",
+    "nodelifecycle",
+    "deployment",
+    "replicaset",
+    "statefulset",
+    "daemonset",
+    "job",
+    "scheduler",
+    "kubelet",
+    "pdb",
 )
 
 DAEMON_TOLERATIONS = [
@@ -183,8 +194,14 @@ class Controllers:
         self.timers.clear()
         for keys in self.dirty.values():
             keys.clear()
-        for state in (self.recreate_due, self.kubelet_due, self.job_finished, self.node_ips, self.logs,
-                      self.custom_logs):
+        for state in (
+            self.recreate_due,
+            self.kubelet_due,
+            self.job_finished,
+            self.node_ips,
+            self.logs,
+            self.custom_logs,
+        ):
             state.clear()
         self.pending.clear()
         self.usage.clear()
@@ -194,8 +211,13 @@ class Controllers:
         """Mark everything dirty (after start, or when controllers are switched back on)."""
         for ns in self.store.data[NAMESPACE]:
             self.enqueue("namespace", ns[1])
-        for rt, ctrl in ((DEPLOYMENT, "deployment"), (REPLICASET, "replicaset"), (STATEFULSET, "statefulset"),
-                         (DAEMONSET, "daemonset"), (JOB, "job")):
+        for rt, ctrl in (
+            (DEPLOYMENT, "deployment"),
+            (REPLICASET, "replicaset"),
+            (STATEFULSET, "statefulset"),
+            (DAEMONSET, "daemonset"),
+            (JOB, "job"),
+        ):
             for key in self.store.data[rt]:
                 self.enqueue(ctrl, key)
         self.usage.clear()
@@ -256,7 +278,7 @@ class Controllers:
     # -- event routing --------------------------------------------------------------------------
 
     def on_event(self, ev: Event) -> None:
-        rt, obj, old = ev.rt, ev.obj, ev.old
+        rt, obj = ev.rt, ev.obj
         meta = obj["metadata"]
         key = key_of(obj)
         if ev.type == "DELETED" and meta.get("uid") in self.store.dependents:
@@ -334,15 +356,19 @@ class Controllers:
         was_deleting = bool(old and old["metadata"].get("deletionTimestamp"))
         ref = controller_ref(pod) or (controller_ref(old) if old else None)
         if ref:
-            ctrl = {"ReplicaSet": "replicaset", "StatefulSet": "statefulset", "DaemonSet": "daemonset",
-                    "Job": "job"}.get(str(ref.get("kind")))
+            ctrl = {
+                "ReplicaSet": "replicaset",
+                "StatefulSet": "statefulset",
+                "DaemonSet": "daemonset",
+                "Job": "job",
+            }.get(str(ref.get("kind")))
             if ctrl:
                 okey = (key[0], str(ref.get("name")))
-                if (ev.type == "DELETED" and not was_deleting) or (deleting and not was_deleting):
-                    if self.settings.recreate_delay > 0:
-                        due = self.recreate_due.get((ctrl, okey))
-                        if due is None or due < time.monotonic():
-                            self.recreate_due[(ctrl, okey)] = time.monotonic() + self.settings.recreate_delay
+                gone = (ev.type == "DELETED" or deleting) and not was_deleting
+                if gone and self.settings.recreate_delay > 0:
+                    due = self.recreate_due.get((ctrl, okey))
+                    if due is None or due < time.monotonic():
+                        self.recreate_due[(ctrl, okey)] = time.monotonic() + self.settings.recreate_delay
                 self.enqueue(ctrl, okey)
         if ev.type == "DELETED":
             self.pending.pop(key, None)
@@ -445,8 +471,9 @@ class Controllers:
 
     def _delete_quietly(self, rt: ResourceType, obj: Obj, policy: str = "Background") -> None:
         try:
-            self.api.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"],
-                            {"propagationPolicy": policy})
+            self.api.delete(
+                rt, obj["metadata"].get("namespace"), obj["metadata"]["name"], {"propagationPolicy": policy}
+            )
         except _errors.ApiError as err:
             if err.code != 404:
                 raise
@@ -471,8 +498,14 @@ class Controllers:
             return
         blocking = 0
         for dep_rt, dep in self.store.dependents_of(owner["metadata"]["uid"]):
-            ref = next((r for r in dep["metadata"].get("ownerReferences") or []
-                        if r.get("uid") == owner["metadata"]["uid"]), {})
+            ref: dict[str, Any] = next(
+                (
+                    r
+                    for r in dep["metadata"].get("ownerReferences") or []
+                    if r.get("uid") == owner["metadata"]["uid"]
+                ),
+                {},
+            )
             if not dep["metadata"].get("deletionTimestamp"):
                 self._delete_quietly(dep_rt, dep, "Foreground")
             if ref.get("blockOwnerDeletion") and self.store.data[dep_rt].get(key_of(dep)) is not None:
@@ -483,7 +516,9 @@ class Controllers:
         if owner is None:
             return
         new = deep_copy(owner)
-        new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"]
+        new["metadata"]["finalizers"] = [
+            f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"
+        ]
         self.api.write(rt, new)
 
     def _gc_dangling(self, item: tuple[ResourceType, Key]) -> None:
@@ -505,13 +540,22 @@ class Controllers:
             if self.store.get(SERVICEACCOUNT, name, "default") is None:
                 self.api.create(SERVICEACCOUNT, name, {"metadata": {"name": "default"}})
             if self.store.get(CONFIGMAP, name, "kube-root-ca.crt") is None:
-                self.api.create(CONFIGMAP, name, {
-                    "metadata": {"name": "kube-root-ca.crt",
-                                 "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used "
-                                                 "to verify the kube-apiserver when using internal endpoints such "
-                                                 "as the internal service IP or kubernetes.default.svc. No other "
-                                                 "usage is guaranteed across distributions of Kubernetes clusters."}},
-                    "data": {"ca.crt": FAKE_CA}})
+                self.api.create(
+                    CONFIGMAP,
+                    name,
+                    {
+                        "metadata": {
+                            "name": "kube-root-ca.crt",
+                            "annotations": {
+                                "kubernetes.io/description": "Contains a CA bundle that can be used "
+                                "to verify the kube-apiserver when using internal endpoints such "
+                                "as the internal service IP or kubernetes.default.svc. No other "
+                                "usage is guaranteed across distributions of Kubernetes clusters."
+                            },
+                        },
+                        "data": {"ca.crt": FAKE_CA},
+                    },
+                )
             return
         contents = self.store.namespace_contents(name)
         for rt, obj in contents:
@@ -523,7 +567,9 @@ class Controllers:
         if ns is None:
             return
         new = deep_copy(ns)
-        new.setdefault("spec", {})["finalizers"] = [f for f in new["spec"].get("finalizers", []) if f != "kubernetes"]
+        new.setdefault("spec", {})["finalizers"] = [
+            f for f in new["spec"].get("finalizers", []) if f != "kubernetes"
+        ]
         if not new["spec"]["finalizers"]:
             del new["spec"]["finalizers"]
         self.api.write(NAMESPACE, new)
@@ -537,8 +583,12 @@ class Controllers:
             if node is None:
                 for pod in self.store.pods_on(key[1]):
                     with contextlib.suppress(_errors.ApiError):
-                        self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                        {"gracePeriodSeconds": 0})
+                        self.api.delete(
+                            POD,
+                            pod["metadata"]["namespace"],
+                            pod["metadata"]["name"],
+                            {"gracePeriodSeconds": 0},
+                        )
                 continue
             self._node_taints(node)
 
@@ -548,10 +598,20 @@ class Controllers:
         if (node.get("spec") or {}).get("unschedulable"):
             wanted.append(("node.kubernetes.io/unschedulable", "NoSchedule"))
         if ready == "False":
-            wanted += [("node.kubernetes.io/not-ready", "NoSchedule"), ("node.kubernetes.io/not-ready", "NoExecute")]
+            wanted += [
+                ("node.kubernetes.io/not-ready", "NoSchedule"),
+                ("node.kubernetes.io/not-ready", "NoExecute"),
+            ]
         elif ready != "True":
-            wanted += [("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")]
-        system = {"node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+            wanted += [
+                ("node.kubernetes.io/unreachable", "NoSchedule"),
+                ("node.kubernetes.io/unreachable", "NoExecute"),
+            ]
+        system = {
+            "node.kubernetes.io/unschedulable",
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        }
         taints = list((node.get("spec") or {}).get("taints") or [])
         kept = [t for t in taints if t.get("key") not in system or (t.get("key"), t.get("effect")) in wanted]
         have = {(t.get("key"), t.get("effect")) for t in kept}
@@ -586,18 +646,23 @@ class Controllers:
                 for _ in range(min(diff, 500)):
                     self.api.create(POD, key[0], self._new_pod(rs))
             elif diff < 0:
-                for pod in self._rank_for_deletion(active)[: -diff]:
+                for pod in self._rank_for_deletion(active)[:-diff]:
                     self._delete_quietly(POD, pod)
         rs = self.store.data[REPLICASET].get(key)
         if rs is None:
             return
         active = [p for p in self._owned(rs) if pod_is_active(p)]
         selector = selector_from_spec((rs.get("spec") or {}).get("selector"))
-        template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+            "labels"
+        ) or {}
         ready = sum(1 for p in active if pod_is_ready(p))
         status: dict[str, Any] = {"replicas": len(active)}
-        fully = sum(1 for p in active if all((p["metadata"].get("labels") or {}).get(k) == v
-                                             for k, v in template_labels.items()))
+        fully = sum(
+            1
+            for p in active
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())
+        )
         if fully:
             status["fullyLabeledReplicas"] = fully
         if ready:
@@ -620,22 +685,32 @@ class Controllers:
         template = spec.get("template") or {}
         hsh = template_hash(template)
         rses = self._owned(dep, REPLICASET)
-        new_rs = next((r for r in rses if (r["metadata"].get("labels") or {}).get("pod-template-hash") == hsh), None)
+        new_rs = next(
+            (r for r in rses if (r["metadata"].get("labels") or {}).get("pod-template-hash") == hsh), None
+        )
         olds = [r for r in rses if r is not new_rs]
-        revisions = [int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
-                     for r in rses]
+        revisions = [
+            int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+            for r in rses
+        ]
         strategy = spec.get("strategy") or {}
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
         ru = strategy.get("rollingUpdate") or {}
         max_surge = _resolve_int_or_percent(ru.get("maxSurge", "25%"), desired, True) if rolling else 0
-        max_unavail = _resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, False) if rolling else 0
+        max_unavail = (
+            _resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, False) if rolling else 0
+        )
         if rolling and max_surge == 0 and max_unavail == 0:
             max_unavail = 1
         paused = bool(spec.get("paused"))
         if new_rs is None and not paused:
             old_total = sum(int(r["spec"].get("replicas", 0)) for r in olds)
             if rolling:
-                initial = desired if not olds or old_total == 0 else max(0, min(desired, desired + max_surge - old_total))
+                initial = (
+                    desired
+                    if not olds or old_total == 0
+                    else max(0, min(desired, desired + max_surge - old_total))
+                )
             else:
                 initial = 0 if old_total else desired
             tmpl = deep_copy(template)
@@ -647,7 +722,7 @@ class Controllers:
                 "deployment.kubernetes.io/max-replicas": str(desired + max_surge),
                 "deployment.kubernetes.io/revision": str(max(revisions, default=0) + 1),
             }
-            body = {
+            body: dict[str, Any] = {
                 "metadata": {
                     "name": f"{dep['metadata']['name']}-{hsh}",
                     "namespace": key[0],
@@ -662,11 +737,14 @@ class Controllers:
             new_rs = self.api.create(REPLICASET, key[0], body)
         elif new_rs is not None and not paused:
             # the new set gets the newest revision again (rollback to an older template)
-            rev = int((new_rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+            rev = int(
+                (new_rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+            )
             if olds and rev < max(revisions, default=0):
                 updated = deep_copy(new_rs)
                 updated["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(
-                    max(revisions) + 1)
+                    max(revisions) + 1
+                )
                 new_rs = self._save(REPLICASET, new_rs, updated)
             new_rs = self._rollout(new_rs, olds, desired, max_surge, max_unavail, rolling)
         self._cleanup_old_sets(dep, olds)
@@ -679,8 +757,9 @@ class Controllers:
         new["spec"]["replicas"] = replicas
         return self._save(REPLICASET, rs, new)
 
-    def _rollout(self, new_rs: Obj, olds: list[Obj], desired: int, max_surge: int, max_unavail: int,
-                 rolling: bool) -> Obj:
+    def _rollout(
+        self, new_rs: Obj, olds: list[Obj], desired: int, max_surge: int, max_unavail: int, rolling: bool
+    ) -> Obj:
         old_active = [r for r in olds if int(r["spec"].get("replicas", 0)) > 0]
         if not rolling:
             for r in old_active:
@@ -716,7 +795,8 @@ class Controllers:
                 budget -= cut
         olds = [self.store.data[REPLICASET].get(key_of(r)) or r for r in olds]
         available = int((new_rs.get("status") or {}).get("availableReplicas", 0)) + sum(
-            int((r.get("status") or {}).get("availableReplicas", 0)) for r in olds)
+            int((r.get("status") or {}).get("availableReplicas", 0)) for r in olds
+        )
         can_remove = available - min_available
         for r in sorted(olds, key=lambda o: o["metadata"].get("creationTimestamp", "")):
             if can_remove <= 0:
@@ -730,10 +810,18 @@ class Controllers:
 
     def _cleanup_old_sets(self, dep: Obj, olds: list[Obj]) -> None:
         limit = int((dep.get("spec") or {}).get("revisionHistoryLimit", 10))
-        idle = [r for r in olds if int((r.get("spec") or {}).get("replicas", 0)) == 0
-                and int((r.get("status") or {}).get("replicas", 0)) == 0
-                and not r["metadata"].get("deletionTimestamp")]
-        idle.sort(key=lambda r: int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")))
+        idle = [
+            r
+            for r in olds
+            if int((r.get("spec") or {}).get("replicas", 0)) == 0
+            and int((r.get("status") or {}).get("replicas", 0)) == 0
+            and not r["metadata"].get("deletionTimestamp")
+        ]
+        idle.sort(
+            key=lambda r: int(
+                (r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+            )
+        )
         for r in idle[: max(0, len(idle) - limit)]:
             self._delete_quietly(REPLICASET, r)
 
@@ -748,25 +836,44 @@ class Controllers:
         new = deep_copy(dep)
         old_status = dep.get("status") or {}
         status: dict[str, Any] = {"observedGeneration": dep["metadata"].get("generation", 1)}
-        for fld, value in (("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready),
-                           ("availableReplicas", available), ("unavailableReplicas", max(0, replicas - available))):
+        for fld, value in (
+            ("replicas", replicas),
+            ("updatedReplicas", updated),
+            ("readyReplicas", ready),
+            ("availableReplicas", available),
+            ("unavailableReplicas", max(0, replicas - available)),
+        ):
             if value:
                 status[fld] = value
         status["conditions"] = deep_copy(old_status.get("conditions") or [])
         new["status"] = status
         if available >= desired - max_unavail:
-            set_condition(new, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            set_condition(
+                new, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."
+            )
         else:
-            set_condition(new, "Available", "False", "MinimumReplicasUnavailable",
-                          "Deployment does not have minimum availability.")
+            set_condition(
+                new,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
         if new_rs is not None:
             rs_name = new_rs["metadata"]["name"]
             complete = updated == desired and replicas == desired and available == desired
             if complete:
-                set_condition(new, "Progressing", "True", "NewReplicaSetAvailable",
-                              f'ReplicaSet "{rs_name}" has successfully progressed.')
+                set_condition(
+                    new,
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{rs_name}" has successfully progressed.',
+                )
             else:
-                set_condition(new, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+                set_condition(
+                    new, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.'
+                )
         for cond in new["status"]["conditions"]:
             cond.pop("lastProbeTime", None)
             cond.setdefault("lastUpdateTime", cond.get("lastTransitionTime"))
@@ -798,14 +905,17 @@ class Controllers:
             self._sts_converge(sts, key, pods, replicas, ordered, revision)
         self._sts_status(key, revision)
 
-    def _sts_converge(self, sts: Obj, key: Key, pods: dict[int, Obj], replicas: int, ordered: bool,
-                      revision: str) -> None:
+    def _sts_converge(
+        self, sts: Obj, key: Key, pods: dict[int, Obj], replicas: int, ordered: bool, revision: str
+    ) -> None:
         name = sts["metadata"]["name"]
         spec = sts.get("spec") or {}
         for ordinal in range(replicas):
             pod = pods.get(ordinal)
             if pod is not None:
-                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get("deletionTimestamp"):
+                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get(
+                    "deletionTimestamp"
+                ):
                     self._delete_quietly(POD, pod)
                     return
                 if ordered and not (pod_is_ready(pod) and not pod["metadata"].get("deletionTimestamp")):
@@ -814,11 +924,15 @@ class Controllers:
             if self._recreate_wait("statefulset", key):
                 return
             pod_name = f"{name}-{ordinal}"
-            body = self._new_pod(sts, name=pod_name, labels={
-                "controller-revision-hash": revision,
-                "statefulset.kubernetes.io/pod-name": pod_name,
-                "apps.kubernetes.io/pod-index": str(ordinal),
-            })
+            body = self._new_pod(
+                sts,
+                name=pod_name,
+                labels={
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": pod_name,
+                    "apps.kubernetes.io/pod-index": str(ordinal),
+                },
+            )
             body["spec"]["hostname"] = pod_name
             if spec.get("serviceName"):
                 body["spec"]["subdomain"] = spec["serviceName"]
@@ -830,12 +944,18 @@ class Controllers:
                     volumes.append({"name": cname, "persistentVolumeClaim": {"claimName": claim_name}})
                 if self.store.get(PVC, key[0], claim_name) is None:
                     pvc = deep_copy(claim)
-                    pvc["metadata"] = {"name": claim_name, "namespace": key[0],
-                                       "labels": dict(((spec.get("selector") or {}).get("matchLabels") or {}))}
+                    pvc["metadata"] = {
+                        "name": claim_name,
+                        "namespace": key[0],
+                        "labels": dict((spec.get("selector") or {}).get("matchLabels") or {}),
+                    }
                     created = self.api.create(PVC, key[0], pvc)
                     bound = deep_copy(created)
-                    bound["status"] = {"phase": "Bound", "accessModes": created["spec"].get("accessModes", []),
-                                       "capacity": ((created["spec"].get("resources") or {}).get("requests") or {})}
+                    bound["status"] = {
+                        "phase": "Bound",
+                        "accessModes": created["spec"].get("accessModes", []),
+                        "capacity": ((created["spec"].get("resources") or {}).get("requests") or {}),
+                    }
                     self.api.write(PVC, bound)
             self.api.create(POD, key[0], body)
             if ordered:
@@ -853,11 +973,16 @@ class Controllers:
             return
         partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0))
         live = [pods[o] for o in range(replicas) if o in pods]
-        if len(live) < replicas or not all(pod_is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in live):
+        if len(live) < replicas or not all(
+            pod_is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in live
+        ):
             return
         for ordinal in sorted(range(partition, replicas), reverse=True):
             pod = pods.get(ordinal)
-            if pod is not None and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision:
+            if (
+                pod is not None
+                and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
+            ):
                 self._delete_quietly(POD, pod)
                 return
 
@@ -867,13 +992,24 @@ class Controllers:
             return
         active = [p for p in self._owned(sts) if pod_is_active(p)]
         ready = sum(1 for p in active if pod_is_ready(p))
-        updated = sum(1 for p in active if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision)
+        updated = sum(
+            1
+            for p in active
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision
+        )
         old_status = sts.get("status") or {}
         current_rev = old_status.get("currentRevision") or revision
         if updated == len(active) == int((sts.get("spec") or {}).get("replicas", 1)):
             current_rev = revision
-        current = sum(1 for p in active if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == current_rev)
-        status: dict[str, Any] = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(active)}
+        current = sum(
+            1
+            for p in active
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == current_rev
+        )
+        status: dict[str, Any] = {
+            "observedGeneration": sts["metadata"].get("generation", 1),
+            "replicas": len(active),
+        }
         if ready:
             status["readyReplicas"] = ready
         if current:
@@ -890,15 +1026,22 @@ class Controllers:
 
     # -- DaemonSet ------------------------------------------------------------------------------
 
-    def _node_fits(self, pod_spec: dict[str, Any], node: Obj, *, extra_tolerations: list[dict[str, Any]] | None = None,
-                   ignore_taints: bool = False) -> str | None:
+    def _node_fits(
+        self,
+        pod_spec: dict[str, Any],
+        node: Obj,
+        *,
+        extra_tolerations: list[dict[str, Any]] | None = None,
+        ignore_taints: bool = False,
+    ) -> str | None:
         """Why ``node`` cannot take a pod with ``pod_spec`` (scheduler wording), or None."""
         labels = node["metadata"].get("labels") or {}
         selector = pod_spec.get("nodeSelector") or {}
         if any(labels.get(k) != v for k, v in selector.items()):
             return "node(s) didn't match Pod's node affinity/selector"
-        required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
-                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ) or {}
         terms = required.get("nodeSelectorTerms")
         if terms is not None and not node_selector_terms_match(terms, node):
             return "node(s) didn't match Pod's node affinity/selector"
@@ -906,7 +1049,8 @@ class Controllers:
             return None
         tolerations = list(pod_spec.get("tolerations") or []) + list(extra_tolerations or [])
         if (node.get("spec") or {}).get("unschedulable") and not tolerates(
-                tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+            tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+        ):
             return "node(s) were unschedulable"
         for taint in (node.get("spec") or {}).get("taints") or []:
             if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
@@ -914,7 +1058,8 @@ class Controllers:
                     return "node(s) were unschedulable"
                 return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
         if condition(node, "Ready") != "True" and not tolerates(
-                tolerations, {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}):
+            tolerations, {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+        ):
             return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
         return None
 
@@ -930,12 +1075,17 @@ class Controllers:
         pod_spec = (spec.get("template") or {}).get("spec") or {}
         revision = template_hash(spec.get("template") or {})
         nodes = {n["metadata"]["name"]: n for n in self.store.iter(NODE)}
-        eligible = {name for name, n in nodes.items()
-                    if self._node_fits(pod_spec, n, extra_tolerations=DAEMON_TOLERATIONS) is None}
+        eligible = {
+            name
+            for name, n in nodes.items()
+            if self._node_fits(pod_spec, n, extra_tolerations=DAEMON_TOLERATIONS) is None
+        }
         by_node: dict[str, list[Obj]] = {}
         for pod in self._owned(ds):
             if not pod_is_active(pod):
-                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get("deletionTimestamp"):
+                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get(
+                    "deletionTimestamp"
+                ):
                     self._delete_quietly(POD, pod)
                 continue
             target = _daemon_target(pod)
@@ -945,8 +1095,13 @@ class Controllers:
             for node_name in sorted(eligible):
                 if by_node.get(node_name) or waiting:
                     continue
-                body = self._new_pod(ds, labels={"controller-revision-hash": revision,
-                                                 "pod-template-generation": str(ds["metadata"].get("generation", 1))})
+                body = self._new_pod(
+                    ds,
+                    labels={
+                        "controller-revision-hash": revision,
+                        "pod-template-generation": str(ds["metadata"].get("generation", 1)),
+                    },
+                )
                 body["spec"]["affinity"] = _merge_daemon_affinity(body["spec"].get("affinity"), node_name)
                 tolerations = body["spec"].setdefault("tolerations", [])
                 for tol in DAEMON_TOLERATIONS:
@@ -963,8 +1118,12 @@ class Controllers:
             # rolling update: replace outdated pods, maxUnavailable at a time
             strategy = spec.get("updateStrategy") or {}
             if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-                max_unavail = _resolve_int_or_percent(
-                    (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1), len(eligible), True) or 1
+                max_unavail = (
+                    _resolve_int_or_percent(
+                        (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1), len(eligible), True
+                    )
+                    or 1
+                )
                 current = [p for n in eligible for p in by_node.get(n, [])]
                 unavailable = len(eligible) - sum(1 for p in current if pod_is_ready(p))
                 for pod in current:
@@ -979,8 +1138,11 @@ class Controllers:
         owned = [p for p in self._owned(ds) if pod_is_active(p)]
         scheduled = {_daemon_target(p) for p in owned}
         ready_nodes = {_daemon_target(p) for p in owned if pod_is_ready(p)}
-        updated = {_daemon_target(p) for p in owned
-                   if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision}
+        updated = {
+            _daemon_target(p)
+            for p in owned
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision
+        }
         status: dict[str, Any] = {
             "currentNumberScheduled": len(scheduled & eligible),
             "numberMisscheduled": len(scheduled - eligible),
@@ -1031,15 +1193,35 @@ class Controllers:
             if succeeded >= completions:
                 for pod in active:
                     self._delete_quietly(POD, pod)
-                set_condition(new, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods")
-                set_condition(new, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")
+                set_condition(
+                    new,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                )
+                set_condition(
+                    new, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods"
+                )
                 status["completionTime"] = _kinds.now()
                 active = []
             elif failed > int(spec.get("backoffLimit", 6)):
                 for pod in active:
                     self._delete_quietly(POD, pod)
-                set_condition(new, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-                set_condition(new, "Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                set_condition(
+                    new,
+                    "FailureTarget",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )
+                set_condition(
+                    new,
+                    "Failed",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )
                 active = []
             elif spec.get("suspend"):
                 for pod in active:
@@ -1070,14 +1252,14 @@ class Controllers:
         full = key == "*"
         nodes = sorted(self.store.iter(NODE), key=lambda n: n["metadata"]["name"])
         capacity = {n["metadata"]["name"]: self._capacity_of(n) for n in nodes}
-        if full and nodes and all((self.usage.get(n) or [0, 0, 0])[2] >= c[2] for n, c in capacity.items()):
+        if full and nodes and all(self._used(n)[2] >= c[2] for n, c in capacity.items()):
             return  # every node is full: pending pods stay as they are
         keys = list(self.pending) if full else [key]
         verdicts = self._verdicts
         if len(verdicts) > 10_000:
             verdicts.clear()
         for pod_key in keys:
-            if full and all((self.usage.get(name) or [0, 0, 0])[2] >= cap[2] for name, cap in capacity.items()):
+            if full and all(self._used(name)[2] >= cap[2] for name, cap in capacity.items()):
                 break  # every node is full: the rest stay Pending as they are
             pod = self.store.data[POD].get(pod_key)
             if pod is None:
@@ -1092,8 +1274,9 @@ class Controllers:
             if spec.get("schedulingGates"):
                 continue
             cpu, memory = self._pod_requests(pod)
-            shape = json.dumps([spec.get("nodeSelector"), spec.get("affinity"), spec.get("tolerations")],
-                               sort_keys=True)
+            shape = json.dumps(
+                [spec.get("nodeSelector"), spec.get("affinity"), spec.get("tolerations")], sort_keys=True
+            )
             reasons: Counter[str] = Counter()
             best: tuple[Decimal, str] | None = None
             for node in nodes:
@@ -1119,7 +1302,8 @@ class Controllers:
             self._last_full_schedule = time.monotonic()
             self._full_schedule_cost = self._last_full_schedule - started
 
-
+    def _used(self, node: str) -> list[Decimal]:
+        return self.usage.get(node) or [Decimal(0), Decimal(0), Decimal(0)]
 
     def _capacity_of(self, node: Obj) -> tuple[Decimal | None, Decimal | None, Decimal]:
         alloc = (node.get("status") or {}).get("allocatable") or {}
@@ -1134,11 +1318,17 @@ class Controllers:
         if total == 0:
             message = "no nodes available to schedule pods"
         else:
-            message = (f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
-                       f"{total} Preemption is not helpful for scheduling.")
+            message = (
+                f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
+                f"{total} Preemption is not helpful for scheduling."
+            )
         for cond in (pod.get("status") or {}).get("conditions") or []:
-            if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and \
-                    cond.get("reason") == "Unschedulable" and cond.get("message") == message:
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+                and cond.get("message") == message
+            ):
                 return
         new = deep_copy(pod)
         set_condition(new, "PodScheduled", "False", "Unschedulable", message)
@@ -1222,7 +1412,10 @@ class Controllers:
 
     def _is_batch(self, pod: Obj) -> bool:
         ref = controller_ref(pod)
-        return bool(ref and ref.get("kind") == "Job") and (pod.get("spec") or {}).get("restartPolicy") != "Always"
+        return (
+            bool(ref and ref.get("kind") == "Job")
+            and (pod.get("spec") or {}).get("restartPolicy") != "Always"
+        )
 
     def _pod_ip(self, node: Obj) -> str:
         name = node["metadata"]["name"]
@@ -1240,12 +1433,31 @@ class Controllers:
         names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
         set_condition(pod, "PodReadyToStartContainers", "False")
         set_condition(pod, "Initialized", "True")
-        set_condition(pod, "Ready", "False", "ContainersNotReady", f"containers with unready status: [{' '.join(names)}]")
-        set_condition(pod, "ContainersReady", "False", "ContainersNotReady",
-                      f"containers with unready status: [{' '.join(names)}]")
+        set_condition(
+            pod,
+            "Ready",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{' '.join(names)}]",
+        )
+        set_condition(
+            pod,
+            "ContainersReady",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{' '.join(names)}]",
+        )
         status["containerStatuses"] = [
-            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
-             "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}}
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+                "lastState": {},
+            }
             for c in (pod.get("spec") or {}).get("containers") or []
         ]
 
@@ -1263,14 +1475,30 @@ class Controllers:
             status["podIP"] = status.get("podIP") or self._pod_ip(node)
         status["podIPs"] = [{"ip": status["podIP"]}]
         status["startTime"] = status.get("startTime") or started
-        status["containerStatuses"] = [self._running_status(c, started, 0) for c in spec.get("containers") or []]
+        status["containerStatuses"] = [
+            self._running_status(c, started, 0) for c in spec.get("containers") or []
+        ]
         if spec.get("initContainers"):
             status["initContainerStatuses"] = [
-                {"name": c["name"], "image": c.get("image", ""), "imageID": _image_id(c.get("image", "")),
-                 "containerID": _container_id(pod, c["name"], -1), "ready": True, "restartCount": 0,
-                 "started": False, "lastState": {},
-                 "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
-                                          "finishedAt": started, "containerID": _container_id(pod, c["name"], -1)}}}
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": _image_id(c.get("image", "")),
+                    "containerID": _container_id(pod, c["name"], -1),
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": False,
+                    "lastState": {},
+                    "state": {
+                        "terminated": {
+                            "exitCode": 0,
+                            "reason": "Completed",
+                            "startedAt": started,
+                            "finishedAt": started,
+                            "containerID": _container_id(pod, c["name"], -1),
+                        }
+                    },
+                }
                 for c in spec["initContainers"]
             ]
         set_condition(new, "PodReadyToStartContainers", "True")
@@ -1281,11 +1509,14 @@ class Controllers:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         for c in spec.get("containers") or []:
             self.logs.setdefault((ns, name, c["name"]), []).append(
-                f"{started} kube-emulator: container {c['name']} started (image {c.get('image', '')})")
+                f"{started} kube-emulator: container {c['name']} started (image {c.get('image', '')})"
+            )
         self.api.write(POD, new)
 
     @staticmethod
-    def _running_status(container: dict[str, Any], started: str, restarts: int, pod: Obj | None = None) -> dict[str, Any]:
+    def _running_status(
+        container: dict[str, Any], started: str, restarts: int, pod: Obj | None = None
+    ) -> dict[str, Any]:
         image = container.get("image", "")
         return {
             "name": container["name"],
@@ -1316,8 +1547,15 @@ class Controllers:
         finished = _kinds.now()
         for c in new["status"].get("containerStatuses") or []:
             started = ((c.get("state") or {}).get("running") or {}).get("startedAt", finished)
-            c["state"] = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
-                                         "finishedAt": finished, "containerID": c.get("containerID", "")}}
+            c["state"] = {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": started,
+                    "finishedAt": finished,
+                    "containerID": c.get("containerID", ""),
+                }
+            }
             c["ready"] = False
             c["started"] = False
         new["status"]["phase"] = "Succeeded"
@@ -1338,8 +1576,15 @@ class Controllers:
             if c["name"] != container:
                 continue
             started = ((c.get("state") or {}).get("running") or {}).get("startedAt", finished)
-            c["state"] = {"terminated": {"exitCode": exit_code, "reason": "Error", "startedAt": started,
-                                         "finishedAt": finished, "containerID": c.get("containerID", "")}}
+            c["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Error",
+                    "startedAt": started,
+                    "finishedAt": finished,
+                    "containerID": c.get("containerID", ""),
+                }
+            }
             c["ready"] = False
             c["started"] = False
         self._set_ready(new, False)
@@ -1371,7 +1616,8 @@ class Controllers:
             changed = True
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"], c["name"])
             self.logs.setdefault(key, []).append(
-                f"{started} kube-emulator: container {c['name']} restarted (restart {c['restartCount']})")
+                f"{started} kube-emulator: container {c['name']} restarted (restart {c['restartCount']})"
+            )
         if not changed:
             return
         self._set_ready(new, True)
@@ -1383,8 +1629,15 @@ class Controllers:
         for c in (new.get("status") or {}).get("containerStatuses") or []:
             running = (c.get("state") or {}).get("running")
             if running is not None:
-                c["state"] = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": running["startedAt"],
-                                             "finishedAt": finished, "containerID": c.get("containerID", "")}}
+                c["state"] = {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "startedAt": running["startedAt"],
+                        "finishedAt": finished,
+                        "containerID": c.get("containerID", ""),
+                    }
+                }
                 c["ready"] = False
                 c["started"] = False
         new["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -1418,8 +1671,13 @@ class Controllers:
         return "".join(line + "\n" for line in lines)
 
 
-_CONDITION_ORDER = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3,
-                    "PodScheduled": 4}
+_CONDITION_ORDER = {
+    "PodReadyToStartContainers": 0,
+    "Initialized": 1,
+    "Ready": 2,
+    "ContainersReady": 3,
+    "PodScheduled": 4,
+}
 
 
 def _capacity(node: Obj) -> tuple[Decimal | None, Decimal | None, Decimal]:
@@ -1429,8 +1687,9 @@ def _capacity(node: Obj) -> tuple[Decimal | None, Decimal | None, Decimal]:
     return cpu, memory, parse_quantity(alloc.get("pods", "110")) or Decimal(110)
 
 
-def _resources_fit(cap: tuple[Decimal | None, Decimal | None, Decimal], used: list[Decimal], cpu: Decimal,
-                   memory: Decimal) -> str | None:
+def _resources_fit(
+    cap: tuple[Decimal | None, Decimal | None, Decimal], used: list[Decimal], cpu: Decimal, memory: Decimal
+) -> str | None:
     if used[2] + 1 > cap[2]:
         return "Too many pods"
     if cap[0] is not None and cpu and used[0] + cpu > cap[0]:
@@ -1470,8 +1729,12 @@ def _daemon_target(pod: Obj) -> str | None:
     spec = pod.get("spec") or {}
     if spec.get("nodeName"):
         return str(spec["nodeName"])
-    terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-              .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
+    terms = (
+        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        )
+        or {}
+    ).get("nodeSelectorTerms") or []
     for term in terms:
         for fld in term.get("matchFields") or []:
             if fld.get("key") == "metadata.name" and fld.get("values"):

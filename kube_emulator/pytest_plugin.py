@@ -12,6 +12,7 @@ Load it with ``pytest_plugins = ["kube_emulator.pytest_plugin"]`` in the top-lev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -85,8 +86,13 @@ class KubeTarget:
             cache = str(self._cache_dir / f"discovery-{secrets.token_hex(4)}.json")
         return DynamicClient(self.api_client(), cache_file=cache)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-                 message: str = "condition") -> T:
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 10.0,
+        interval: float = 0.02,
+        message: str = "condition",
+    ) -> T:
         """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
         deadline = time.monotonic() + timeout
         last: Any = None
@@ -97,30 +103,31 @@ class KubeTarget:
                 last = exc
             else:
                 if last:
-                    return last
+                    return last  # type: ignore[no-any-return]
             if time.monotonic() >= deadline:
                 pytest.fail(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
             time.sleep(interval)
 
     def close(self) -> None:
         for client in self._clients:
-            try:
+            with contextlib.suppress(Exception):
                 client.close()
-            except Exception:
-                pass
         self._clients.clear()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}(reason): needs powers only the Kubernetes emulator has; skipped on a real cluster"
+        "markers",
+        f"{MARKER}(reason): needs powers only the Kubernetes emulator has; skipped on a real cluster",
     )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker(MARKER)
     if marker is not None and os.environ.get(ENV_KUBECONFIG):
-        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "needs the Kubernetes emulator")
+        reason = (
+            marker.args[0] if marker.args else marker.kwargs.get("reason", "needs the Kubernetes emulator")
+        )
         pytest.skip(f"emulator only: {reason}")
 
 
@@ -139,7 +146,9 @@ def kube_session_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
-def kube(kube_session_emulator: Emulator | None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KubeTarget]:
+def kube(
+    kube_session_emulator: Emulator | None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[KubeTarget]:
     """A :class:`KubeTarget` with a fresh namespace (see the module docstring)."""
     namespace = "t-" + _slug(request.node.name)[:40].strip("-") + "-" + secrets.token_hex(3)
     if kube_session_emulator is None:
@@ -157,10 +166,8 @@ def kube(kube_session_emulator: Emulator | None, tmp_path: Path, request: pytest
     finally:
         target.close()
         emu.clear_faults()
-        try:
+        with contextlib.suppress(Exception):
             emu.delete("v1", "Namespace", namespace)
-        except Exception:
-            pass
 
 
 def _real_target(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[KubeTarget]:
@@ -179,10 +186,8 @@ def _real_target(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[K
         yield target
     finally:
         target.close()
-        try:
+        with contextlib.suppress(Exception):
             core.delete_namespace(namespace, propagation_policy="Background")
-        except Exception:
-            pass
         api.close()
 
 

@@ -18,8 +18,20 @@ pytestmark = pytest.mark.emulator_only("starts its own emulator process")
 def test_cli_sample_workload(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "demo.kubeconfig"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kube_emulator", "--nodes", "2", "--kubeconfig", str(kubeconfig), "--sample-workload"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "kube_emulator",
+            "--nodes",
+            "2",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--sample-workload",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         assert proc.stdout is not None

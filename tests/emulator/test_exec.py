@@ -23,11 +23,27 @@ def test_exec_preloaded_output_and_log(kube: KubeTarget) -> None:
     emu.on_exec(r"^cat /etc/hostname$", stdout="target\n")
     _running_pod(kube)
     core = kube.core()
-    out = stream(core.connect_get_namespaced_pod_exec, "target", kube.namespace, command=["cat", "/etc/hostname"],
-                 stderr=True, stdin=False, stdout=True, tty=False)
+    out = stream(
+        core.connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["cat", "/etc/hostname"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
     assert out == "target\n"
-    unknown = stream(core.connect_get_namespaced_pod_exec, "target", kube.namespace, command=["true"],
-                     stderr=True, stdin=False, stdout=True, tty=False)
+    unknown = stream(
+        core.connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["true"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
     assert unknown == ""
     assert [(r.namespace, r.pod, r.container, r.command) for r in emu.exec_log] == [
         (kube.namespace, "target", "main", ["cat", "/etc/hostname"]),
@@ -42,15 +58,32 @@ def test_exec_streaming_returncode_and_stderr(kube: KubeTarget) -> None:
     emu = kube.require_emulator()
     emu.on_exec("failing", stdout="partial\n", stderr="boom\n", exit_code=3)
     _running_pod(kube)
-    resp = stream(kube.core().connect_get_namespaced_pod_exec, "target", kube.namespace,
-                  command=["sh", "-c", "failing"], stderr=True, stdin=False, stdout=True, tty=False,
-                  _preload_content=False)
+    resp = stream(
+        kube.core().connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["sh", "-c", "failing"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     resp.run_forever(timeout=5)
     assert resp.read_stdout() == "partial\n"
     assert resp.read_stderr() == "boom\n"
     assert resp.returncode == 3
-    ok = stream(kube.core().connect_get_namespaced_pod_exec, "target", kube.namespace, command=["ls"],
-                stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    ok = stream(
+        kube.core().connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["ls"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     ok.run_forever(timeout=5)
     assert ok.returncode == 0
 
@@ -58,8 +91,17 @@ def test_exec_streaming_returncode_and_stderr(kube: KubeTarget) -> None:
 def test_exec_stdin_is_recorded(kube: KubeTarget) -> None:
     emu = kube.require_emulator()
     _running_pod(kube)
-    resp = stream(kube.core().connect_get_namespaced_pod_exec, "target", kube.namespace, command=["sh"],
-                  stderr=True, stdin=True, stdout=True, tty=False, _preload_content=False)
+    resp = stream(
+        kube.core().connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["sh"],
+        stderr=True,
+        stdin=True,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     resp.write_stdin("echo hello\n")
     resp.close_channel(0)  # v5: end of stdin
     resp.run_forever(timeout=5)
@@ -67,19 +109,32 @@ def test_exec_stdin_is_recorded(kube: KubeTarget) -> None:
     assert emu.exec_log[-1].stdin == "echo hello\n"
 
 
-@pytest.mark.parametrize("command", [
-    ["kill", "-9", "1"],
-    ["kill", "-s", "SIGKILL", "1"],
-    ["sh", "-c", "kill 1"],
-    ["/bin/sh", "-c", "sleep 1; kill -KILL 1"],
-], ids=["kill-9", "kill-s-SIGKILL", "sh-c-kill", "sh-c-sequence"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["kill", "-9", "1"],
+        ["kill", "-s", "SIGKILL", "1"],
+        ["sh", "-c", "kill 1"],
+        ["/bin/sh", "-c", "sleep 1; kill -KILL 1"],
+    ],
+    ids=["kill-9", "kill-s-SIGKILL", "sh-c-kill", "sh-c-sequence"],
+)
 def test_exec_kill_restarts_container(kube: KubeTarget, command: list[str]) -> None:
     emu = kube.require_emulator()
     emu.pod_ready_delay = 0.3
     _running_pod(kube)
     core = kube.core()
-    out = stream(core.connect_get_namespaced_pod_exec, "target", kube.namespace, command=command,
-                 stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    out = stream(
+        core.connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=command,
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
     out.run_forever(timeout=5)
     assert out.returncode == 0
     status = core.read_namespaced_pod("target", kube.namespace)
@@ -97,8 +152,16 @@ def test_kill_zero_is_a_probe(kube: KubeTarget) -> None:
     kube.require_emulator()
     _running_pod(kube)
     core = kube.core()
-    stream(core.connect_get_namespaced_pod_exec, "target", kube.namespace, command=["kill", "-0", "1"],
-           stderr=True, stdin=False, stdout=True, tty=False)
+    stream(
+        core.connect_get_namespaced_pod_exec,
+        "target",
+        kube.namespace,
+        command=["kill", "-0", "1"],
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+    )
     assert core.read_namespaced_pod("target", kube.namespace).status.container_statuses[0].restart_count == 0
 
 
@@ -115,14 +178,30 @@ def test_exec_errors(kube: KubeTarget) -> None:
     kube.require_emulator()
     core = kube.core()
     with pytest.raises((ApiException, AttributeError)) as err:
-        stream(core.connect_get_namespaced_pod_exec, "missing", kube.namespace, command=["true"],
-               stderr=True, stdin=False, stdout=True, tty=False)
+        stream(
+            core.connect_get_namespaced_pod_exec,
+            "missing",
+            kube.namespace,
+            command=["true"],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
     assert "Handshake status 404" in _handshake_error(err.value)
     assert 'pods \\"missing\\" not found' in _handshake_error(err.value)
     core.create_namespaced_pod(kube.namespace, pod("pending", node_selector={"nowhere": "x"}))
     with pytest.raises((ApiException, AttributeError)) as err:
-        stream(core.connect_get_namespaced_pod_exec, "pending", kube.namespace, command=["true"],
-               stderr=True, stdin=False, stdout=True, tty=False)
+        stream(
+            core.connect_get_namespaced_pod_exec,
+            "pending",
+            kube.namespace,
+            command=["true"],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+        )
     assert "Handshake status 400" in _handshake_error(err.value)
     assert "does not have a host assigned" in _handshake_error(err.value)
 

@@ -18,7 +18,9 @@ def test_request_log_records_method_path_body(kube: KubeTarget) -> None:
     emu = kube.require_emulator()
     core, ns = kube.core(), kube.namespace
     core.create_namespaced_config_map(ns, {"metadata": {"name": "logged"}, "data": {"a": "1"}})
-    core.patch_namespaced_config_map("logged", ns, {"data": {"a": None}}, _content_type="application/merge-patch+json")
+    core.patch_namespaced_config_map(
+        "logged", ns, {"data": {"a": None}}, _content_type="application/merge-patch+json"
+    )
     core.read_namespaced_config_map("logged", ns)
     core.delete_namespaced_config_map("logged", ns, grace_period_seconds=0)
     writes = emu.writes(f"/namespaces/{ns}/configmaps")
@@ -104,7 +106,9 @@ def test_delay_fault(kube: KubeTarget) -> None:
         core.read_namespaced_config_map("kube-root-ca.crt", ns)
     assert err.value.status == 504 and time.monotonic() - start >= 0.2
     # a client timeout shorter than the delay: urllib3 retries the GET (3 times), then gives up
-    slow_forever = emu.inject_fault(method="GET", path_regex="/configmaps/kube-root-ca.crt$", delay=0.5, times=None)
+    slow_forever = emu.inject_fault(
+        method="GET", path_regex="/configmaps/kube-root-ca.crt$", delay=0.5, times=None
+    )
     with pytest.raises(urllib3.exceptions.MaxRetryError):
         core.read_namespaced_config_map("kube-root-ca.crt", ns, _request_timeout=0.1)
     assert slow_forever.hits == 4
@@ -141,10 +145,19 @@ def test_unauthorized_without_token(kube: KubeTarget) -> None:
     http = urllib3.PoolManager()
     resp = http.request("GET", f"{emu.url}/api/v1/namespaces")
     assert resp.status == 401
-    assert json.loads(resp.data) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                     "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    assert json.loads(resp.data) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    }
     resp = http.request("GET", f"{emu.url}/api/v1/namespaces", headers={"Authorization": "Bearer wrong"})
     assert resp.status == 401
-    resp = http.request("GET", f"{emu.url}/api/v1/namespaces", headers={"Authorization": f"Bearer {emu.token}"})
+    resp = http.request(
+        "GET", f"{emu.url}/api/v1/namespaces", headers={"Authorization": f"Bearer {emu.token}"}
+    )
     assert resp.status == 200
     assert http.request("GET", f"{emu.url}/healthz").data == b"ok"

@@ -18,8 +18,18 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installe
 def kubectl(kube: KubeTarget, tmp_path: Path, *args: str) -> str:
     assert KUBECTL is not None
     result = subprocess.run(
-        [KUBECTL, "--kubeconfig", str(kube.kubeconfig), "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(kube.kubeconfig),
+            "--cache-dir",
+            str(tmp_path / "kubectl-cache"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -38,13 +48,20 @@ def test_kubectl_get_pods_all_namespaces_and_nodes(kube: KubeTarget, tmp_path: P
     header, *rows = nodes.splitlines()
     assert header.split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     if not kube.is_real:
-        assert [r.split()[:2] for r in rows] == [["node-1", "Ready"], ["node-2", "Ready"], ["node-3", "Ready"]]
+        assert [r.split()[:2] for r in rows] == [
+            ["node-1", "Ready"],
+            ["node-2", "Ready"],
+            ["node-3", "Ready"],
+        ]
 
 
 def test_kubectl_json_and_delete(kube: KubeTarget, tmp_path: Path) -> None:
-    kube.core().create_namespaced_config_map(kube.namespace, {"metadata": {"name": "by-kubectl"}, "data": {"a": "b"}})
-    out = kubectl(kube, tmp_path, "get", "configmap", "by-kubectl", "-n", kube.namespace, "-o",
-                  "jsonpath={.data.a}")
+    kube.core().create_namespaced_config_map(
+        kube.namespace, {"metadata": {"name": "by-kubectl"}, "data": {"a": "b"}}
+    )
+    out = kubectl(
+        kube, tmp_path, "get", "configmap", "by-kubectl", "-n", kube.namespace, "-o", "jsonpath={.data.a}"
+    )
     assert out == "b"
     kubectl(kube, tmp_path, "delete", "configmap", "by-kubectl", "-n", kube.namespace)
     assert "by-kubectl" not in kubectl(kube, tmp_path, "get", "configmaps", "-n", kube.namespace)

@@ -28,16 +28,20 @@ def test_two_thousand_creates_and_deletes(kube: KubeTarget) -> None:
     core, ns = kube.core(), kube.namespace
     server0, client0, start = _server_cpu(kube), time.thread_time(), time.perf_counter()
     for i in range(n):
-        core.create_namespaced_config_map(ns, {"metadata": {"name": f"perf-{i}", "labels": {"perf": "y"}},
-                                               "data": {"k": "v"}})
+        core.create_namespaced_config_map(
+            ns, {"metadata": {"name": f"perf-{i}", "labels": {"perf": "y"}}, "data": {"k": "v"}}
+        )
     created = time.perf_counter()
     for i in range(n):
         core.delete_namespaced_config_map(f"perf-{i}", ns)
     done = time.perf_counter()
     client, server = time.thread_time() - client0, _server_cpu(kube) - server0
-    print(f"\nPERF {n} creates + {n} deletes: {done - start:.2f}s "
-          f"(creates {created - start:.2f}s, deletes {done - created:.2f}s, {2 * n / (done - start):.0f} req/s; "
-          f"cpu: client thread {client:.2f}s, emulator thread {server:.2f}s)")
+    print(
+        f"\nPERF {n} creates + {n} deletes: {done - start:.2f}s "
+        f"(creates {created - start:.2f}s, deletes {done - created:.2f}s, "
+        f"{2 * n / (done - start):.0f} req/s; "
+        f"cpu: client thread {client:.2f}s, emulator thread {server:.2f}s)"
+    )
     assert core.list_namespaced_config_map(ns, label_selector="perf=y").items == []
 
 
@@ -53,6 +57,8 @@ def test_pod_churn_with_controllers(kube: KubeTarget) -> None:
         core.delete_namespaced_pod(f"churn-{i}", ns, grace_period_seconds=0)
     done = time.perf_counter()
     client, server = time.thread_time() - client0, _server_cpu(kube) - server0
-    print(f"\nPERF {n} pods created, scheduled and Running in {running - start:.2f}s, deleted in "
-          f"{done - running:.2f}s (cpu: client thread {client:.2f}s, emulator thread {server:.2f}s)")
+    print(
+        f"\nPERF {n} pods created, scheduled and Running in {running - start:.2f}s, deleted in "
+        f"{done - running:.2f}s (cpu: client thread {client:.2f}s, emulator thread {server:.2f}s)"
+    )
     assert core.list_namespaced_pod(ns, label_selector="churn=y").items == []

@@ -43,7 +43,9 @@ def test_watch_resumes_from_resource_version(kube: KubeTarget) -> None:
     core.create_namespaced_config_map(ns, {"metadata": {"name": "later"}})
     core.patch_namespaced_config_map("later", ns, {"metadata": {"labels": {"x": "y"}}})
     seen: list[tuple[str, Any]] = []
-    for ev in watch.Watch().stream(core.list_namespaced_config_map, ns, resource_version=rv, timeout_seconds=1):
+    for ev in watch.Watch().stream(
+        core.list_namespaced_config_map, ns, resource_version=rv, timeout_seconds=1
+    ):
         seen.append((ev["type"], ev["object"].metadata.name))
     assert seen == [("ADDED", "later"), ("MODIFIED", "later")]
 
@@ -51,7 +53,8 @@ def test_watch_resumes_from_resource_version(kube: KubeTarget) -> None:
 def test_watch_from_compacted_version_is_gone(kube: KubeTarget) -> None:
     core = kube.core()
     with pytest.raises(ApiException) as err:
-        for _ in watch.Watch().stream(core.list_namespaced_config_map, kube.namespace, resource_version="1",
-                                      timeout_seconds=1):
+        for _ in watch.Watch().stream(
+            core.list_namespaced_config_map, kube.namespace, resource_version="1", timeout_seconds=1
+        ):
             pass
     assert err.value.status == 410
