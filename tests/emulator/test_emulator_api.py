@@ -6,9 +6,9 @@ import time
 
 import pytest
 import urllib3
-from emulator_builders import pod, ready_pods, replicaset
 
 from kube_emulator import Emulator
+from kube_emulator.manifests import pod, ready_pods, replicaset
 from kube_emulator.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.emulator_only("uses the emulator's Python API")
@@ -17,11 +17,17 @@ pytestmark = pytest.mark.emulator_only("uses the emulator's Python API")
 def test_snapshot_compares_state_before_and_after(kube: KubeTarget) -> None:
     emu = kube.require_emulator()
     core, ns = kube.core(), kube.namespace
-    core.create_namespaced_config_map(ns, {"metadata": {"name": "cfg", "labels": {"a": "1"}}, "data": {"k": "v"}})
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "cfg", "labels": {"a": "1"}}, "data": {"k": "v"}}
+    )
     before = emu.snapshot()
     key = ("v1", "ConfigMap", ns, "cfg")
-    assert before[key] == {"apiVersion": "v1", "kind": "ConfigMap",
-                           "metadata": {"name": "cfg", "namespace": ns, "labels": {"a": "1"}}, "data": {"k": "v"}}
+    assert before[key] == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": ns, "labels": {"a": "1"}},
+        "data": {"k": "v"},
+    }
     assert ("v1", "Node", "", "node-1") in before
     assert "status" not in before[("v1", "Node", "", "node-1")]
     core.patch_namespaced_config_map("cfg", ns, {"metadata": {"labels": {"a": "chaos"}}})
@@ -54,7 +60,9 @@ def test_removed_node_pods_move(kube: KubeTarget) -> None:
     kube.wait_for(lambda: len(ready_pods(core, ns, "app=mover")) == 3, message="pods ready")
     emu.remove_node("node-1")
     kube.wait_for(
-        lambda: len(p := ready_pods(core, ns, "app=mover")) == 3 and all(x.spec.node_name != "node-1" for x in p),
+        lambda: (
+            len(p := ready_pods(core, ns, "app=mover")) == 3 and all(x.spec.node_name != "node-1" for x in p)
+        ),
         message="pods rescheduled off the removed node",
     )
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from emulator_builders import pod, ready_pods
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import stream
 
+from kube_emulator.manifests import pod, ready_pods
 from kube_emulator.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.emulator_only("registers exec replies and reads the exec log")

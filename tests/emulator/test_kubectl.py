@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from emulator_builders import deployment, ready_pods
 
+from kube_emulator.manifests import deployment, ready_pods
 from kube_emulator.pytest_plugin import KubeTarget
 
 KUBECTL = shutil.which("kubectl")

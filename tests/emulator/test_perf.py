@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from emulator_builders import pod, ready_pods
 
+from kube_emulator.manifests import pod, ready_pods
 from kube_emulator.pytest_plugin import KubeTarget
 
 pytestmark = pytest.mark.emulator_only("a load test; keep it off shared clusters")
