@@ -1,0 +1,68 @@
+"""The journal a scenario writes to: one run, one scenario, one task try."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from krkn_airflow_provider.rollback import naming
+from krkn_airflow_provider.rollback.records import (
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    NONCE_LABEL,
+    RUN_LABEL,
+    Origin,
+    UndoRecord,
+)
+from krkn_airflow_provider.rollback.store import Entry, Store
+from krkn_airflow_provider.rollback.undo import describe
+
+
+class Journal:
+    """Write-ahead undo log of one scenario run.
+
+    A scenario calls :meth:`record` *before* each change; if the record cannot be
+    written the call raises and the change must not be made.
+
+    :param store: where the version files go.
+    :param origin: the run uuid, scenario type and Airflow ids stamped on every record.
+    :param dry_run: log records instead of writing them.
+    """
+
+    def __init__(self, store: Store, origin: Origin, *, dry_run: bool = False) -> None:
+        naming.check_run_uuid(origin.run_uuid)
+        self.store = store
+        self.origin = origin
+        self.dry_run = dry_run
+        self.recorded: list[Entry] = []
+        self.planned: list[UndoRecord] = []
+
+    @property
+    def run_uuid(self) -> str:
+        return self.origin.run_uuid
+
+    def object_labels(self) -> dict[str, str]:
+        """Labels for one object this run creates; use them as that object's record guard.
+
+        The nonce makes the guard unique to one object, so an undo can never delete a
+        look-alike created by someone else, or by another record.
+        """
+        return {
+            MANAGED_BY_LABEL: MANAGED_BY,
+            RUN_LABEL: self.origin.run_uuid,
+            NONCE_LABEL: naming.new_suffix(),
+        }
+
+    def record(self, undo: UndoRecord) -> Entry | None:
+        """Durably record ``undo``; returns the version file (``None`` on a dry run)."""
+        update: dict[str, Any] = {"origin": self.origin}
+        if not undo.description:
+            update["description"] = describe(undo.to_dict())
+        stamped = undo.model_copy(update=update)
+        stamped = UndoRecord.model_validate(stamped.model_dump())
+        if self.dry_run:
+            self.planned.append(stamped)
+            return None
+        run_info: dict[str, Any] = {"dag_id": self.origin.dag_id, "run_id": self.origin.run_id}
+        entry = self.store.write(stamped, run_info=run_info)
+        self.recorded.append(entry)
+        return entry

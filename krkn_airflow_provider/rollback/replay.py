@@ -1,0 +1,317 @@
+"""Replay pending version files: newest first, each claimed, retried, and marked once.
+
+A replay goes on past a failed record, marks only what really succeeded, and returns a
+summary listing what is still pending; raising on it makes an Airflow retry (or a
+clear from the UI) do exactly the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from krkn_airflow_provider.errors import JournalError, ReplayIncomplete
+from krkn_airflow_provider.rollback.store import Entry, Store
+from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+FAILED = "failed"
+SKIPPED = "skipped"
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff with jitter for 429, 5xx, timeouts and lost connections."""
+
+    attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+
+@dataclass
+class RecordResult:
+    """What happened to one version file in a replay."""
+
+    entry: Entry
+    outcome: str
+    message: str = ""
+    seconds: float = 0.0
+    attempts: int = 0
+    description: str = ""
+    task_id: str | None = None
+    done_elsewhere: bool = False
+    claimed_elsewhere: bool = False
+
+    @property
+    def still_pending(self) -> bool:
+        return self.outcome in (FAILED, SKIPPED, PLANNED) and not self.done_elsewhere
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record": self.entry.id,
+            "run_uuid": self.entry.run_uuid,
+            "outcome": self.outcome,
+            "description": self.description,
+            "message": self.message,
+            "seconds": round(self.seconds, 4),
+            "attempts": self.attempts,
+            "task_id": self.task_id,
+        }
+
+
+@dataclass
+class ReplaySummary:
+    """Per-record results of one replay, newest record first."""
+
+    results: list[RecordResult] = field(default_factory=list)
+    dry_run: bool = False
+    seconds: float = 0.0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for result in self.results:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        return counts
+
+    @property
+    def pending(self) -> list[RecordResult]:
+        return [result for result in self.results if result.still_pending and result.outcome != PLANNED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.pending
+
+    def line(self) -> str:
+        counts = (
+            ", ".join(f"{count} {outcome}" for outcome, count in sorted(self.counts.items())) or "nothing"
+        )
+        verb = "dry run" if self.dry_run else "replay"
+        return f"{verb} of {len(self.results)} record(s) in {self.seconds:.2f} s: {counts}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 3),
+            "counts": self.counts,
+            "records": [result.to_dict() for result in self.results],
+        }
+
+    def raise_if_incomplete(self) -> None:
+        if self.ok:
+            return
+        lines = [f"{len(self.pending)} rollback record(s) still pending; a retry does exactly the rest:"]
+        lines += [f"  {result.entry.id}: {result.description} - {result.message}" for result in self.pending]
+        raise ReplayIncomplete("\n".join(lines))
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _retryable(error: UndoFailed) -> bool:
+    if error.status is not None:
+        return error.status in RETRYABLE_STATUS
+    cause = error.__cause__
+    if cause is None:
+        return False  # e.g. a command's non-zero exit code: retrying will not help
+    import urllib3
+
+    return isinstance(cause, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+class _Replayer:
+    def __init__(
+        self,
+        store: Store,
+        client: Any,
+        *,
+        dry_run: bool,
+        task_id: str | None,
+        retry: RetryPolicy,
+        claim_ttl: float,
+        owner: str,
+        log: Log,
+        should_stop: Callable[[], bool],
+        total: int,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.dry_run = dry_run
+        self.task_id = task_id
+        self.retry = retry
+        self.claim_ttl = claim_ttl
+        self.owner = owner
+        self.log = log
+        self.should_stop = should_stop
+        self.total = total
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def _report(self, result: RecordResult) -> RecordResult:
+        with self.lock:
+            self.done += 1
+            position = f"[{self.done}/{self.total}]"
+        where = f" ({result.message})" if result.message else ""
+        ms = result.seconds * 1000
+        self.log(
+            f"{position} {result.description or result.entry.id} … {result.outcome} in {ms:.0f} ms{where}"
+        )
+        return result
+
+    def run(self, entry: Entry) -> RecordResult | None:
+        """Apply one record; ``None`` when it belongs to another task (filtered out)."""
+        started = time.monotonic()
+        if self.should_stop():
+            return self._report(RecordResult(entry, SKIPPED, "replay stopped"))
+        if self.dry_run:
+            return self._load_and_apply(entry, started)
+        # Claim before reading: another replay may mark (rename) the file at any moment.
+        if not self.store.claim(entry, owner=self.owner, ttl=self.claim_ttl):
+            claim = self.store.read_claim(entry)
+            owner = claim.owner if claim else "another replay"
+            return RecordResult(entry, SKIPPED, f"claimed by {owner}", claimed_elsewhere=True)
+        try:
+            if self.store.is_executed(entry):
+                done = RecordResult(
+                    entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True
+                )
+                return self._report(done)
+            result = self._load_and_apply(entry, started)
+            if result is not None and result.outcome != FAILED:
+                self.store.mark_executed(entry)
+            return result
+        finally:
+            self.store.release(entry)
+
+    def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
+        try:
+            record = self.store.load(entry).data
+        except JournalError as error:
+            return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
+        origin = record.get("origin") or {}
+        if self.task_id is not None and origin.get("task_id") != self.task_id:
+            return None
+        result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
+        return self._report(self._apply(result, record, started))
+
+    def _apply(self, result: RecordResult, record: dict[str, Any], started: float) -> RecordResult:
+        for attempt in range(1, self.retry.attempts + 1):
+            result.attempts = attempt
+            try:
+                result.outcome = apply_undo(self.client, record, dry_run=self.dry_run)
+                result.message = ""
+                break
+            except UndoFailed as error:
+                result.outcome, result.message = FAILED, str(error)
+                if attempt == self.retry.attempts or not _retryable(error) or self.should_stop():
+                    break
+                time.sleep(self.retry.delay(attempt))
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def _object_key(store: Store, entry: Entry) -> tuple[str, ...]:
+    try:
+        data = store.load(entry).data
+    except JournalError:
+        return ("unreadable", entry.id)
+    return (data["api_version"], data["kind"], data.get("namespace") or "", data["name"])
+
+
+def replay(
+    store: Store,
+    client: Any,
+    *,
+    run_uuid: str | None = None,
+    scenario: str | None = None,
+    task_id: str | None = None,
+    only: Iterable[str] | None = None,
+    dry_run: bool = False,
+    workers: int = 1,
+    retry: RetryPolicy | None = None,
+    claim_ttl: float = 300.0,
+    owner: str | None = None,
+    log: Log | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ReplaySummary:
+    """Apply the pending records that match the filters, newest first.
+
+    :param client: a ``kubernetes.dynamic.DynamicClient``, shared by every record.
+    :param run_uuid: only this run; ``None`` replays every run under the store.
+    :param scenario: only records of this scenario type.
+    :param task_id: only records written by this Airflow task.
+    :param only: only these record ids (``<scenario>_<ts>_<suffix>``).
+    :param dry_run: say what would be applied; change and mark nothing.
+    :param workers: apply records of different objects concurrently; the records of one
+        object keep their newest-first order.
+    :param claim_ttl: seconds a claim protects a record from a second replay.
+    """
+    started = time.monotonic()
+    retry = retry or RetryPolicy()
+    log = log or (lambda line: None)
+    stop = should_stop or (lambda: False)
+    wanted = set(only) if only is not None else None
+    entries = [
+        entry
+        for entry in store.entries(run_uuid=run_uuid, scenario=scenario, state="pending")
+        if wanted is None or entry.id in wanted
+    ]
+    entries.reverse()  # newest first: an undo stack
+    replayer = _Replayer(
+        store,
+        client,
+        dry_run=dry_run,
+        task_id=task_id,
+        retry=retry,
+        claim_ttl=claim_ttl,
+        owner=owner or default_owner(),
+        log=log,
+        should_stop=stop,
+        total=len(entries),
+    )
+
+    def run_all(chain: list[Entry]) -> list[RecordResult]:
+        return [result for entry in chain if (result := replayer.run(entry)) is not None]
+
+    if workers > 1 and len(entries) > 1:
+        chains: dict[tuple[str, ...], list[Entry]] = {}
+        for entry in entries:
+            chains.setdefault(_object_key(store, entry), []).append(entry)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
+            results = [result for chain in pool.map(run_all, chains.values()) for result in chain]
+        order = {entry: index for index, entry in enumerate(entries)}
+        results.sort(key=lambda result: order[result.entry])
+    else:
+        results = run_all(entries)
+
+    # Records another replay was applying: wait for its claim to end, then finish them
+    # here if it did not (its owner may have died).
+    waiting = [result for result in results if result.claimed_elsewhere]
+    deadline = time.monotonic() + claim_ttl + 5
+    while waiting and time.monotonic() < deadline and not stop():
+        time.sleep(0.05)
+        still = []
+        for result in waiting:
+            retried = replayer.run(result.entry)
+            if retried is not None and retried.claimed_elsewhere:
+                still.append(result)
+            elif retried is not None:
+                results[results.index(result)] = retried
+        waiting = still
+    for result in waiting:
+        replayer._report(result)
+    return ReplaySummary(results=results, dry_run=dry_run, seconds=time.monotonic() - started)

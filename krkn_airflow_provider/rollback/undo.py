@@ -1,0 +1,246 @@
+# Undo code for one rollback record.
+#
+# This module is embedded verbatim in every version file, so that a file can be run by
+# hand with nothing but Python and the `kubernetes` package installed. Keep it
+# self-contained: standard library and `kubernetes` imports only, no package-relative
+# imports, no provider names.
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+UNDONE = "undone"
+ALREADY_CLEAN = "already_clean"
+DIVERGED = "diverged"
+NOT_OURS = "not_ours"
+PLANNED = "planned"
+
+
+class UndoFailed(Exception):
+    """The undo could not be applied; the record stays pending."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line saying what applying ``record`` does, e.g. ``delete Pod ns/name``."""
+    where = f"{record['namespace']}/{record['name']}" if record.get("namespace") else record["name"]
+    action = record["action"]
+    if action == "exec":
+        command = " ".join(shlex.quote(part) for part in record["command"])
+        return f"exec in Pod {where} container {record.get('container') or '-'}: {command}"
+    return f"{action} {record['kind']} {where}"
+
+
+def matches(obj: Any, merge_patch: Any) -> bool:
+    """True when every field that ``merge_patch`` sets already holds in ``obj``.
+
+    A ``None`` in the patch means "key absent", as in JSON merge patch; lists and
+    scalars compare whole.
+    """
+    if not isinstance(merge_patch, dict):
+        return bool(obj == merge_patch)
+    if not isinstance(obj, dict):
+        return False
+    for key, wanted in merge_patch.items():
+        if wanted is None:
+            if obj.get(key) is not None:
+                return False
+        elif not matches(obj.get(key), wanted):
+            return False
+    return True
+
+
+def _status(error: Exception) -> int | None:
+    status = getattr(error, "status", None)
+    return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+
+
+def _fail(verb: str, record: dict[str, Any], error: Exception) -> UndoFailed:
+    status = _status(error)
+    reason = getattr(error, "reason", None) or type(error).__name__
+    body = getattr(error, "body", None)
+    detail = ""
+    if body:
+        try:
+            detail = ": " + json.loads(body).get("message", "")
+        except (ValueError, AttributeError, TypeError):
+            detail = ": " + str(body)[:200]
+    hint = ""
+    if status in (401, 403):
+        plural = record["kind"].lower() + ("es" if record["kind"].endswith("s") else "s")
+        group = record["api_version"].rpartition("/")[0] or '""'
+        hint = f" (RBAC: allow verb {verb!r} on {plural} in apiGroup {group} for the rollback identity)"
+    message = f"{verb} failed for {describe(record)}: {status or ''} {reason}{detail}{hint}"
+    return UndoFailed(message.strip(), status)
+
+
+def _timeout(record: dict[str, Any]) -> float:
+    # Every request is bounded, so a hung apiserver is a retryable failure, not a hang.
+    return float(record.get("timeout_seconds") or 30)
+
+
+def _resource(client: Any, record: dict[str, Any]) -> Any:
+    return client.resources.get(api_version=record["api_version"], kind=record["kind"])
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def _get(client: Any, resource: Any, record: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        return _as_dict(
+            client.get(
+                resource,
+                name=record["name"],
+                namespace=record.get("namespace"),
+                _request_timeout=_timeout(record),
+            )
+        )
+    except Exception as error:
+        if _status(error) == 404:
+            return None
+        raise _fail("get", record, error) from error
+
+
+def _selector(labels: dict[str, str]) -> str:
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
+    resource = _resource(client, record)
+    guard = record.get("guard") or {}
+    if dry_run:
+        return PLANNED
+    try:
+        if guard:
+            # One request that deletes the object only while it still carries the guard
+            # labels: the check and the delete cannot be split by someone else's change.
+            deleted = client.delete(
+                resource,
+                namespace=record.get("namespace"),
+                label_selector=_selector(guard),
+                field_selector=f"metadata.name={record['name']}",
+                _request_timeout=_timeout(record),
+            )
+            if _as_dict(deleted).get("items"):
+                return UNDONE
+        else:
+            client.delete(
+                resource,
+                name=record["name"],
+                namespace=record.get("namespace"),
+                _request_timeout=_timeout(record),
+            )
+            return UNDONE
+    except Exception as error:
+        if _status(error) == 404:
+            return ALREADY_CLEAN
+        raise _fail("deletecollection" if guard else "delete", record, error) from error
+    # Nothing carried the guard: either the object is gone, or it is not ours.
+    return ALREADY_CLEAN if _get(client, resource, record) is None else NOT_OURS
+
+
+def undo_patch(client: Any, record: dict[str, Any], dry_run: bool) -> str:
+    resource = _resource(client, record)
+    current = _get(client, resource, record)
+    if current is None or matches(current, record["patch"]):
+        return ALREADY_CLEAN
+    if not matches(current, record["expect"]):
+        return DIVERGED
+    if dry_run:
+        return PLANNED
+    body = dict(record["patch"])
+    # Conditional on the version we compared, so a change in between is not overwritten.
+    body["metadata"] = dict(body.get("metadata") or {})
+    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    try:
+        client.patch(
+            resource,
+            body=body,
+            name=record["name"],
+            namespace=record.get("namespace"),
+            content_type="application/merge-patch+json",
+            _request_timeout=_timeout(record),
+        )
+    except Exception as error:
+        if _status(error) == 404:
+            return ALREADY_CLEAN
+        raise _fail("patch", record, error) from error
+    return UNDONE
+
+
+def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
+    resource = _resource(client, record)
+    if dry_run:
+        return ALREADY_CLEAN if _get(client, resource, record) is not None else PLANNED
+    try:
+        client.create(
+            resource,
+            body=record["manifest"],
+            namespace=record.get("namespace"),
+            _request_timeout=_timeout(record),
+        )
+    except Exception as error:
+        if _status(error) == 409:
+            return ALREADY_CLEAN
+        raise _fail("create", record, error) from error
+    return UNDONE
+
+
+def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    core = k8s.CoreV1Api(client.client)
+    try:
+        core.read_namespaced_pod(record["name"], record["namespace"], _request_timeout=_timeout(record))
+    except Exception as error:
+        if _status(error) == 404:
+            return ALREADY_CLEAN  # the pod and whatever it held are gone
+        raise _fail("exec", record, error) from error
+    if dry_run:
+        return PLANNED
+    try:
+        session = stream(
+            core.connect_get_namespaced_pod_exec,
+            record["name"],
+            record["namespace"],
+            container=record.get("container"),
+            command=record["command"],
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+        )
+        session.run_forever(timeout=record.get("timeout_seconds") or 60)
+        code = session.returncode
+        errors = session.read_stderr()
+        session.close()
+    except Exception as error:
+        raise _fail("exec", record, error) from error
+    if code not in (0, None):
+        raise UndoFailed(f"exec failed for {describe(record)}: exit code {code}: {errors.strip()[:300]}")
+    return UNDONE
+
+
+ACTIONS = {"delete": undo_delete, "patch": undo_patch, "create": undo_create, "exec": undo_exec}
+
+
+def apply_undo(client: Any, record: dict[str, Any], *, dry_run: bool = False) -> str:
+    """Apply one undo record through a ``kubernetes.dynamic.DynamicClient``.
+
+    Returns ``undone``, ``already_clean``, ``diverged`` (a person changed the field since),
+    ``not_ours`` (the object lost its guard labels) or ``planned`` (dry run); raises
+    ``UndoFailed`` when the cluster refused or could not be reached.
+    """
+    try:
+        action = ACTIONS[record["action"]]
+    except KeyError:
+        raise UndoFailed(f"unknown action {record.get('action')!r}") from None
+    return action(client, record, dry_run)

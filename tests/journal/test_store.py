@@ -1,0 +1,182 @@
+"""The store on a local folder and on S3 (a local moto server): same behaviour."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from krkn_airflow_provider.errors import StorageError
+from krkn_airflow_provider.rollback import Store, new_run_uuid, run_uuid_for
+
+from .conftest import delete_record, make_journal
+
+
+def test_records_of_a_run_share_one_context_in_timestamp_order(store: Store) -> None:
+    journal = make_journal(store)
+    entries = [journal.record(delete_record(f"cm-{i}")) for i in range(5)]
+    listed = store.entries(run_uuid=journal.run_uuid)
+    assert listed == entries
+    assert len({entry.context for entry in listed}) == 1
+    stamps = [entry.name.ts_ns for entry in listed]
+    assert stamps == sorted(stamps) and len(set(stamps)) == 5
+    info = store.context_info(listed[0].context)
+    assert (info["dag_id"], info["run_id"], info["run_uuid"]) == ("gameday", "manual__1", journal.run_uuid)
+
+
+def test_timestamps_stay_ordered_when_the_clock_is_behind(store: Store) -> None:
+    journal = make_journal(store)
+    first = journal.record(delete_record("a"))
+    assert first is not None
+    # Another worker whose clock is an hour behind writes the next record of the run.
+    real = time.time_ns
+    try:
+        time.time_ns = lambda: real() - 3600 * 10**9  # type: ignore[assignment]
+        # A new Store, as on another worker: it lists the run to find the newest record.
+        other_worker = Store(store.location, fs=getattr(store.backend, "fs", None))
+        second = make_journal(other_worker, run_uuid=journal.run_uuid).record(delete_record("b"))
+    finally:
+        time.time_ns = real  # type: ignore[assignment]
+    assert second is not None and second.name.ts_ns == first.name.ts_ns + 1
+
+
+def test_state_filters_and_marking(store: Store) -> None:
+    journal = make_journal(store)
+    hog = make_journal(store, scenario="hog_scenarios", run_uuid=journal.run_uuid)
+    a = journal.record(delete_record("a"))
+    b = hog.record(delete_record("b"))
+    other_run = make_journal(store).record(delete_record("c"))
+    assert a is not None and b is not None and other_run is not None
+    store.mark_executed(a)
+    assert store.is_executed(a)
+    assert [e.id for e in store.entries(run_uuid=journal.run_uuid, state="pending")] == [b.id]
+    assert [e.id for e in store.entries(run_uuid=journal.run_uuid, state="executed")] == [a.id]
+    assert [e.id for e in store.entries(scenario="hog_scenarios")] == [b.id]
+    assert len(store.entries(state="pending")) == 2
+    executed = store.entries(run_uuid=journal.run_uuid, state="executed")[0]
+    assert store.load(executed).data["name"] == "a"  # still readable as an audit trail
+
+
+def test_claims_are_exclusive_and_expire(store: Store) -> None:
+    entry = make_journal(store).record(delete_record())
+    assert entry is not None
+    assert store.claim(entry, owner="one", ttl=60)
+    assert not store.claim(entry, owner="two", ttl=60)
+    claim = store.read_claim(entry)
+    assert claim is not None and claim.owner == "one"
+    store.release(entry)
+    assert store.claim(entry, owner="two", ttl=0.01)
+    time.sleep(0.05)
+    assert store.claim(entry, owner="three", ttl=60), "an expired claim is taken over"
+    claim = store.read_claim(entry)
+    assert claim is not None and claim.owner == "three"
+
+
+def test_prune_removes_only_old_finished_runs(store: Store) -> None:
+    done = make_journal(store)
+    entry = done.record(delete_record())
+    assert entry is not None
+    store.mark_executed(entry)
+    busy = make_journal(store)
+    busy.record(delete_record())
+    assert store.prune(older_than_seconds=3600) == []
+    time.sleep(0.01)
+    removed = store.prune(older_than_seconds=0.001)
+    assert [context.run_uuid for context in removed] == [done.run_uuid]
+    assert store.contexts(done.run_uuid) == []
+    assert len(store.contexts(busy.run_uuid)) == 1
+
+
+def test_run_uuid_of_an_airflow_run_finds_its_context(store: Store) -> None:
+    run_uuid = run_uuid_for("gameday", "manual__1")
+    entry = make_journal(store, run_uuid=run_uuid).record(delete_record())
+    assert entry is not None
+    assert store.entries(run_uuid=run_uuid) == [entry]
+    assert store.entries(run_uuid=new_run_uuid()) == []
+
+
+def test_stray_files_are_ignored(tmp_path: Path) -> None:
+    store = Store(str(tmp_path))
+    journal = make_journal(store)
+    entry = journal.record(delete_record())
+    assert entry is not None
+    folder = Path(store.path(entry)).parent
+    (folder / "notes.txt").write_text("x")
+    (folder / ".tmp-abc-hog_scenarios_1_abcdefgh.py").write_text("x")
+    (tmp_path / "not-a-context").mkdir()
+    assert store.entries() == [entry]
+
+
+def _mount(args: list[str]) -> None:
+    result = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount here: {result.stderr.strip()}")
+
+
+@pytest.fixture
+def mounted(tmp_path: Path):  # type: ignore[no-untyped-def]
+    points: list[Path] = []
+    yield points
+    for point in reversed(points):
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_read_only_location_fails_before_any_change(tmp_path: Path, mounted: list[Path]) -> None:
+    target = tmp_path / "ro"
+    target.mkdir()
+    _mount(["--bind", "-o", "ro", str(target), str(target)])
+    mounted.append(target)
+    store = Store(str(target / "rollback"))
+    with pytest.raises(
+        StorageError, match=rf"cannot create the rollback folder {target}/rollback: \[EROFS\]"
+    ):
+        make_journal(store).record(delete_record())
+
+
+def test_full_location_refuses_the_record(tmp_path: Path, mounted: list[Path]) -> None:
+    target = tmp_path / "full"
+    target.mkdir()
+    _mount(["-t", "tmpfs", "-o", "size=64k", "tmpfs", str(target)])
+    mounted.append(target)
+    store = Store(str(target))
+    journal = make_journal(store)
+    (target / "filler").write_bytes(b"\0" * 60 * 1024)
+    with pytest.raises(StorageError, match=r"\[ENOSPC\].*storage is full"):
+        for index in range(50):
+            journal.record(delete_record(f"cm-{index}"))
+    # No temp file or half-written record is left behind.
+    leftovers = [name for _, _, files in os.walk(target) for name in files if name.startswith(".tmp")]
+    assert leftovers == []
+    for entry in store.entries():
+        store.load(entry)
+
+
+def test_location_under_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    store = Store(str(tmp_path / "file" / "rollback"))
+    with pytest.raises(
+        StorageError, match=r"cannot create the rollback folder .*/file/rollback: \[ENOTDIR\]"
+    ):
+        store.check_writable()
+
+
+def test_s3_objects_are_whole_and_marker_rules(s3_endpoint: str) -> None:
+    from .conftest import s3_store
+
+    store = s3_store(s3_endpoint, "bucket-markers")
+    entry = make_journal(store).record(delete_record())
+    assert entry is not None
+    fs = store.backend.fs  # type: ignore[attr-defined]
+    key = store.path(entry).removeprefix("s3://")
+    text = fs.cat_file(key).decode()
+    assert text.endswith("# krkn-airflow-provider: end of version file\n")
+    # A copy-then-delete interrupted after the copy: the marker rules.
+    fs.copy(key, key + ".executed")
+    assert store.entries(state="pending") == []
+    assert json.loads(fs.cat_file(store.backend.root + "/" + entry.context.name + "/context.json"))[
+        "run_uuid"
+    ]

@@ -1,0 +1,156 @@
+"""Version files: what is written reads back, and anything else is refused by name."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch
+from krkn_airflow_provider.rollback import Origin, Store, UndoRecord, new_run_uuid, versionfile
+from krkn_airflow_provider.rollback.records import reverse_merge_patch
+
+from .conftest import delete_record, make_journal
+
+
+def _written(
+    tmp_path: Path, record: UndoRecord | None = None, key: bytes | None = None
+) -> tuple[Store, Path]:
+    store = Store(str(tmp_path / "rb"), hmac_key=key)
+    entry = make_journal(store).record(record or delete_record())
+    assert entry is not None
+    return store, Path(store.path(entry))
+
+
+def test_file_is_a_readable_python_program(tmp_path: Path) -> None:
+    _, path = _written(tmp_path)
+    text = path.read_text()
+    ast.parse(text)  # valid Python as a whole
+    assert text.startswith("#!/usr/bin/env python3\n# krkn-airflow-provider rollback version file")
+    assert "# Undoes:    delete ConfigMap default/victim\n" in text
+    assert "# DAG:       gameday\n" in text
+    assert "\nROLLBACK = {'action': 'delete',\n" in text
+    assert '\nDIGEST = "sha256:' in text
+    assert "def apply_undo(" in text and 'if __name__ == "__main__":' in text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert oct(path.parent.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_round_trip_keeps_the_record(tmp_path: Path) -> None:
+    before = {"spec": {"selector": {"app": "web"}, "type": "ClusterIP"}}
+    change = {"spec": {"selector": {"app": "krkn-hijack", "extra": "1"}}}
+    record = UndoRecord(
+        action="patch",
+        api_version="v1",
+        kind="Service",
+        namespace="shop",
+        name="web",
+        patch=reverse_merge_patch(before, change),
+        expect=change,
+    )
+    store, _path = _written(tmp_path, record)
+    parsed = store.load(store.entries()[0])
+    assert parsed.data["patch"] == {"spec": {"selector": {"app": "web", "extra": None}}}
+    assert parsed.data["expect"] == change
+    assert parsed.record.origin is not None and parsed.record.origin.scenario == "pod_disruption_scenarios"
+
+
+def test_names_with_quotes_and_newlines_cannot_inject_code(tmp_path: Path) -> None:
+    nasty = 'x"""\nimport os; os.system("touch /tmp/pwned")\n#'
+    store = Store(str(tmp_path / "rb"))
+    origin = Origin(
+        run_uuid=new_run_uuid(), scenario="hog_scenarios", dag_id=nasty, run_id=nasty, task_id=nasty
+    )
+    journal = make_journal(store)
+    journal.origin = origin
+    entry = journal.record(
+        UndoRecord(action="delete", api_version="v1", kind="Pod", namespace="ns", name=nasty)
+    )
+    assert entry is not None
+    text = Path(store.path(entry)).read_text()
+    tree = ast.parse(text)
+    imports = [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
+    # Only the imports of the template and the undo code; none from the injected text.
+    assert all("os.system" not in ast.unparse(node) for node in imports)
+    assert "\nimport os; os.system" not in text
+    assert store.load(entry).data["name"] == nasty
+
+
+def test_tampered_record_is_refused_naming_the_file(tmp_path: Path) -> None:
+    store, path = _written(tmp_path)
+    path.write_text(path.read_text().replace("'name': 'victim'", "'name': 'kube-dns'"))
+    with pytest.raises(DigestMismatch, match=rf"{path.name}: record does not match its digest"):
+        store.load(store.entries()[0])
+
+
+def test_truncated_file_is_refused(tmp_path: Path) -> None:
+    store, path = _written(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptRecord, match=rf"{path.name}: truncated version file"):
+        store.load(store.entries()[0])
+
+
+def test_code_in_the_literal_is_refused(tmp_path: Path) -> None:
+    store, path = _written(tmp_path)
+    path.write_text(path.read_text().replace("'name': 'victim'", "'name': __import__('os').getcwd()"))
+    with pytest.raises(CorruptRecord, match="ROLLBACK is not a plain literal"):
+        store.load(store.entries()[0])
+
+
+def test_unknown_action_is_refused_on_write_and_on_read(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="action"):
+        UndoRecord(action="explode", api_version="v1", kind="Pod", name="x")  # type: ignore[arg-type]
+    store, path = _written(tmp_path)
+    # A file whose record has an unknown action, with a digest that matches it.
+    text = path.read_text().replace("'action': 'delete'", "'action': 'explode'")
+    start = text.index("\nROLLBACK = ") + len("\nROLLBACK = ")
+    data = ast.literal_eval(text[start : text.index('\nDIGEST = "')].strip())
+    text = text.replace(
+        text[text.index('DIGEST = "') : text.index('"\n', text.index('DIGEST = "')) + 1],
+        f'DIGEST = "{versionfile.digest(data)}"',
+    )
+    path.write_text(text)
+    with pytest.raises(CorruptRecord, match=rf"{path.name}: invalid undo record: action"):
+        store.load(store.entries()[0])
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"manifest": {"kind": "ConfigMap", "data": {"token": "abc"}}},
+        {"manifest": {"kind": "Pod", "metadata": {"annotations": {"password": "x"}}}},
+    ],
+)
+def test_credentials_are_never_recorded(record: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must not hold credentials"):
+        UndoRecord(action="create", api_version="v1", kind="ConfigMap", namespace="n", name="x", **record)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Secrets are never recorded"):
+        UndoRecord(
+            action="create", api_version="v1", kind="Secret", namespace="n", name="x", manifest={"a": 1}
+        )
+
+
+def test_hmac_signed_records(tmp_path: Path) -> None:
+    store, path = _written(tmp_path, key=b"k1")
+    assert '\nDIGEST = "hmac-sha256:' in path.read_text()
+    assert store.load(store.entries()[0]).data["name"] == "victim"
+    with pytest.raises(DigestMismatch, match="does not match its digest"):
+        Store(store.location, hmac_key=b"other").load(store.entries()[0])
+    with pytest.raises(DigestMismatch, match="record is signed; configure the HMAC key"):
+        Store(store.location).load(store.entries()[0])
+    unsigned, _ = _written(tmp_path / "u")
+    with pytest.raises(DigestMismatch, match="not signed, but an HMAC key is configured"):
+        Store(unsigned.location, hmac_key=b"k1").load(unsigned.entries()[0])
+
+
+def test_file_checks_its_own_digest_when_run_by_hand(tmp_path: Path) -> None:
+    _, path = _written(tmp_path)
+    path.write_text(path.read_text().replace("'name': 'victim'", "'name': 'other'"))
+    run = subprocess.run([sys.executable, str(path), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "refused: the record does not match its digest" in run.stdout
