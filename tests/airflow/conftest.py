@@ -39,10 +39,11 @@ AIRFLOW_ENV = {
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-    # The worktree's package must win over any other editable install in the venv.
-    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
 }
 os.environ.update(AIRFLOW_ENV)
+# Airflow subprocesses must import this checkout's package (other checkouts may share the
+# venv); only they get it, so tests that need a clean environment keep theirs.
+SUBPROCESS_PYTHONPATH = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
 # Airflow's bundles put the DAGs folder on sys.path when parsing; a plain DagBag does not.
 sys.path.insert(0, str(DAGS))
 PARAM_DEFAULTS: dict[str, dict[str, Any]] = {}
@@ -52,7 +53,8 @@ AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 @pytest.fixture(scope="session")
 def airflow_db() -> Path:
     """Migrate the SQLite metadata database once per session."""
-    subprocess.run([AIRFLOW_BIN, "db", "migrate"], check=True, capture_output=True, timeout=300)
+    env = {**os.environ, "PYTHONPATH": SUBPROCESS_PYTHONPATH}
+    subprocess.run([AIRFLOW_BIN, "db", "migrate"], check=True, capture_output=True, timeout=300, env=env)
     from airflow import settings
 
     settings.configure_orm()
@@ -123,4 +125,4 @@ def xcom(dag_run: Any, task_id: str) -> Any:
 @pytest.fixture
 def airflow_env() -> Iterator[dict[str, str]]:
     """Environment for Airflow subprocesses (same home, DAGs, database)."""
-    yield {**os.environ, **AIRFLOW_ENV}
+    yield {**os.environ, **AIRFLOW_ENV, "PYTHONPATH": SUBPROCESS_PYTHONPATH}

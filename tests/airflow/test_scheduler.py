@@ -25,7 +25,7 @@ import pytest
 
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import AIRFLOW_BIN, ROOT
+from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 DAG_ID = "krkn_fail_after_inject"
@@ -52,6 +52,7 @@ def airflow_cluster(tmp_path: Path, kube: Any, journal_dir: Path) -> Iterator[di
     conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig)}}
     env = {
         **os.environ,
+        "PYTHONPATH": SUBPROCESS_PYTHONPATH,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
