@@ -6,7 +6,15 @@ To add a type: write one module with one ``Scenario`` subclass decorated with
 
 from __future__ import annotations
 
-from krkn_airflow_provider.scenarios import application_outage, hog, pod_disruption
+from krkn_airflow_provider.scenarios import (
+    application_outage,
+    container,
+    hog,
+    node_scenarios,
+    pod_disruption,
+    service_disruption,
+    service_hijacking,
+)
 from krkn_airflow_provider.scenarios.base import (
     EntryResult,
     Scenario,
@@ -30,12 +38,16 @@ __all__ = [
     "ScenarioInterrupted",
     "ScenarioSummary",
     "application_outage",
+    "container",
     "hog",
     "known_types",
     "load_configs",
+    "node_scenarios",
     "pod_disruption",
     "read_scenario_file",
     "register",
     "run_scenario",
     "scenario_class",
+    "service_disruption",
+    "service_hijacking",
 ]
