@@ -154,7 +154,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
                         "volumeMounts": [{"name": "plan", "mountPath": PLAN_DIR, "readOnly": True}],
                     }
                 ],
-                "volumes": [{"name": "plan", "configMap": {"name": config_map}}],
+                "volumes": [{"name": "plan", "configMap": {"name": config_map, "defaultMode": 0o644}}],
             },
         }
 
