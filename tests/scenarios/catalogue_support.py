@@ -255,3 +255,9 @@ def ready_pods(kube: Any, selector: str) -> list[dict[str, Any]]:
     resource = client.resources.get(api_version="v1", kind="Pod")
     pods = client.get(resource, namespace=kube.namespace, label_selector=selector).to_dict()["items"]
     return [pod for pod in pods if pod_ready(pod)]
+
+
+def records(ctx: ScenarioContext) -> list[dict[str, Any]]:
+    """Every record of the run, oldest first, pending or executed."""
+    store = ctx.journal.store
+    return [store.load(entry).data for entry in store.entries(run_uuid=ctx.journal.run_uuid)]
