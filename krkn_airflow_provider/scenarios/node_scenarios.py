@@ -30,13 +30,15 @@ from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioInterrupted, register
 
 SUPPORTED = ("node_cordon", "node_drain", "node_taint")
 DEFAULT_TAINT = "krkn.io/chaos=true:NoSchedule"
 EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 EVICTION_RETRY = 1.0
+UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+CONTROLLER_TAINT_TIMEOUT = 10.0
 
 
 def action_name(action: str) -> str:
@@ -178,6 +180,20 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
 
     def node_taint(self, name: str) -> None:
         node = self._node(name)
+        if (node.get("spec") or {}).get("unschedulable") and not self.ctx.dry_run:
+            # The node controller adds its own taint to a cordoned node. Our record holds the
+            # whole list, so read it once that taint is there, or the undo would diverge.
+            try:
+                self.ctx.poll(
+                    lambda: UNSCHEDULABLE_TAINT in {t.get("key") for t in self._taints(name)},
+                    timeout=CONTROLLER_TAINT_TIMEOUT,
+                    what=f"the node controller's taint on cordoned node {name}",
+                )
+            except ScenarioInterrupted:
+                raise
+            except ScenarioError:
+                self.ctx.log(f"node {name}: no {UNSCHEDULABLE_TAINT} taint appeared; tainting anyway")
+            node = self._node(name)
         old = list((node.get("spec") or {}).get("taints") or [])
         present = {_taint_key(taint) for taint in old}
         added = [taint for taint in map(parse_taint, self.config.taints) if _taint_key(taint) not in present]
@@ -188,6 +204,9 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
         steps.patch_object(
             self.ctx, node, {"spec": {"taints": old + added}}, f"taint Node {name} with {shown}"
         )
+
+    def _taints(self, name: str) -> list[dict[str, Any]]:
+        return list((self._node(name).get("spec") or {}).get("taints") or [])
 
     def node_drain(self, name: str) -> None:
         self.node_cordon(name)
