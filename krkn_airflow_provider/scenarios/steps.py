@@ -11,10 +11,13 @@ from typing import Any
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, reverse_merge_patch
+from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
 
 MERGE_PATCH = "application/merge-patch+json"
+# What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
+OBJECT_LABELS = (MANAGED_BY_LABEL, RUN_LABEL, NONCE_LABEL)
 
 
 def where(namespace: str | None, name: str) -> str:
@@ -24,14 +27,19 @@ def where(namespace: str | None, name: str) -> str:
 def create_object(ctx: ScenarioContext, body: dict[str, Any], what: str = "") -> None:
     """Create ``body`` after recording its guarded ``delete``.
 
-    :param body: a full manifest whose ``metadata.labels`` hold ``journal.object_labels()``.
+    :param body: a full manifest whose ``metadata.labels`` hold ``journal.object_labels()``;
+        those labels (and only those) are the record's guard.
     """
     api_version, kind = body["apiVersion"], body["kind"]
     metadata = body["metadata"]
     name, namespace = metadata["name"], metadata.get("namespace")
-    labels = dict(metadata.get("labels") or {})
+    labels = metadata.get("labels") or {}
+    missing = [key for key in OBJECT_LABELS if key not in labels]
+    if missing:
+        raise ScenarioError(f"{kind} {where(namespace, name)} lacks the labels {', '.join(missing)}")
+    guard = {key: labels[key] for key in OBJECT_LABELS}
     undo = UndoRecord(
-        action="delete", api_version=api_version, kind=kind, namespace=namespace, name=name, guard=labels
+        action="delete", api_version=api_version, kind=kind, namespace=namespace, name=name, guard=guard
     )
     resource = ctx.resource(api_version, kind)
 
