@@ -11,24 +11,35 @@ import pytest
 from kubernetes import client as k8s
 
 from krkn_airflow_provider.errors import ReplayIncomplete
-from krkn_airflow_provider.rollback import RetryPolicy, Store, replay
+from krkn_airflow_provider.rollback import RetryPolicy, Store, UndoRecord, replay
 
 from .test_replay_cluster import CLI, journal_for, record_create
 
 FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 
 
+def record_with_timeout(journal: Any, core: k8s.CoreV1Api, namespace: str, name: str) -> None:
+    """Record, then create, a ConfigMap whose undo requests time out after 1 s."""
+    labels = journal.object_labels()
+    journal.record(
+        UndoRecord(
+            action="delete",
+            api_version="v1",
+            kind="ConfigMap",
+            namespace=namespace,
+            name=name,
+            guard=labels,
+            timeout_seconds=1,
+        )
+    )
+    core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": labels}})
+
+
 @pytest.mark.emulator_only
 @pytest.mark.parametrize(
     "fault",
-    [
-        {"status": 429},
-        {"status": 500},
-        {"status": 503},
-        {"delay": 1.5},  # slower than the request timeout below
-        {"drop": True},
-    ],
-    ids=["429", "500", "503", "slow", "dropped"],
+    [{"status": 429}, {"status": 500}, {"status": 503}, {"delay": 1.5}, {"drop": True}],
+    ids=["429", "500", "503", "slower-than-timeout", "dropped"],
 )
 def test_faults_during_replay_end_undone_and_marked_only_on_success(
     kube: Any, tmp_path: Path, fault: dict[str, Any]
@@ -37,44 +48,24 @@ def test_faults_during_replay_end_undone_and_marked_only_on_success(
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
     for index in range(6):
-        record_create(journal, core, kube.namespace, f"cm-{index}")
-    if "delay" in fault:
-        # Every record gets a 1 s request timeout through its timeout_seconds field.
-        for entry in store.entries():
-            path = Path(store.path(entry))
-            path.unlink()
-        journal.recorded.clear()
-        for index in range(6):
-            core.delete_namespaced_config_map(f"cm-{index}", kube.namespace)
-        from krkn_airflow_provider.rollback import UndoRecord
-
-        for index in range(6):
-            labels = journal.object_labels()
-            journal.record(
-                UndoRecord(
-                    action="delete",
-                    api_version="v1",
-                    kind="ConfigMap",
-                    namespace=kube.namespace,
-                    name=f"cm-{index}",
-                    guard=labels,
-                    timeout_seconds=1,
-                )
-            )
-            core.create_namespaced_config_map(
-                kube.namespace, {"metadata": {"name": f"cm-{index}", "labels": labels}}
-            )
-    # Every other delete request fails (or hangs, or is dropped), three times in a row.
-    emulator = kube.emulator
-    emulator.inject_fault(method="DELETE", path_regex="/configmaps", times=3, **fault)
-    emulator.inject_fault(method="DELETE", path_regex="/configmaps", skip=2, times=3, **fault)
-    seen: list[str] = []
-    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST, log=seen.append)
+        record_with_timeout(journal, core, kube.namespace, f"cm-{index}")
+    # The first three delete requests fail, then two pass, then three more fail.
+    kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", times=3, **fault)
+    kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", skip=5, times=3, **fault)
+    lines: list[str] = []
+    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST, log=lines.append)
     assert summary.ok, summary.to_dict()
-    assert summary.counts == {"undone": 6}
-    assert sum(result.attempts for result in summary.results) == 6 + 6
     assert store.entries(state="pending") == []
     assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []
+    assert len(lines) == 6
+    if "status" in fault:
+        # Refused requests change nothing: each record is undone by exactly one success.
+        assert summary.counts == {"undone": 6}
+        assert sum(result.attempts for result in summary.results) == 6 + 6
+    else:
+        # A timed-out or dropped request may still have been applied by the server; the
+        # retry then finds the object gone. Either way nothing is left pending.
+        assert set(summary.counts) <= {"undone", "already_clean"}
 
 
 @pytest.mark.emulator_only
