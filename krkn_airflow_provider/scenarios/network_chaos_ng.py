@@ -38,18 +38,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
-from krkn_airflow_provider.scenarios import kube, steps
+from krkn_airflow_provider.scenarios import kube, node_jobs, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, cleanup, register
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-network-chaos:latest"
 CHAOS_LABEL = "krkn.io/network-chaos"
-UNDO_LABEL = "krkn.io/network-undo"
-JOB_TTL_SECONDS = 60
-JOB_DEADLINE_SECONDS = 300
 START_TIMEOUT = 180.0
-JOB_TIMEOUT = 300.0
 # netem qdisc handle this provider uses, so a reverse command removes only its own qdisc.
 HANDLE = "7a6b:"
 
@@ -361,23 +356,9 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
 
     def _spec(self, node: str, script: str) -> dict[str, Any]:
         c = self.config
-        spec: dict[str, Any] = {
-            "nodeName": node,
-            "hostNetwork": True,
-            "hostPID": c.pod_target,
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "network-chaos",
-                    "image": c.image,
-                    "command": ["/bin/sh", "-c", script],
-                    "securityContext": {"privileged": True},
-                }
-            ],
-        }
-        if c.service_account:
-            spec["serviceAccountName"] = c.service_account
-        return spec
+        return node_jobs.pod_spec(
+            node, c.image, script, host_network=True, host_pid=c.pod_target, service_account=c.service_account
+        )
 
     def chaos_pod(self, name: str, labels: dict[str, str], node: str, commands: Commands) -> dict[str, Any]:
         c = self.config
@@ -392,21 +373,6 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
             "spec": spec,
         }
 
-    def undo_job(self, name: str, labels: dict[str, str], node: str, commands: Commands) -> dict[str, Any]:
-        spec = self._spec(node, commands.reverse_script())
-        spec["tolerations"] = [{"operator": "Exists"}]  # must run on the node whatever its taints
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": name, "namespace": self.config.namespace, "labels": labels},
-            "spec": {
-                "ttlSecondsAfterFinished": JOB_TTL_SECONDS,
-                "activeDeadlineSeconds": JOB_DEADLINE_SECONDS,
-                "backoffLimit": 3,
-                "template": {"metadata": {"labels": {UNDO_LABEL: labels[NONCE_LABEL]}}, "spec": spec},
-            },
-        }
-
     def inject_one(self, target: str) -> list[str]:
         """Record and create the chaos pod of one target; returns its record ids."""
         c = self.config
@@ -418,20 +384,9 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
         commands = Commands(c, tag, pod_ip)
         job_labels = ctx.journal.object_labels()
         job_name = f"krkn-net-undo-{job_labels[NONCE_LABEL]}"
-        job = self.undo_job(job_name, job_labels, node, commands)
-        ctx.check_stop()
-        ctx.journal.record(
-            UndoRecord(
-                action="create",
-                api_version="batch/v1",
-                kind="Job",
-                namespace=c.namespace,
-                name=job_name,
-                manifest=job,
-                guard=job_labels,
-                description=f"create Job {c.namespace}/{job_name} on {node}: reverse {c.id} for {target}",
-            )
-        )
+        spec = self._spec(node, commands.reverse_script())
+        job = node_jobs.undo_job(job_name, c.namespace, job_labels, spec)
+        node_jobs.record_undo_job(ctx, job, f"create Job {c.namespace}/{job_name} on {node}: reverse {c.id}")
         self.jobs.append((job_name, job_labels))
         name = f"krkn-net-{tag}"
         steps.create_object(
@@ -441,15 +396,8 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
         )
         self.chaos_pods.append(name)
         if not ctx.dry_run:
-            ctx.poll(lambda: self._running(name), timeout=START_TIMEOUT, what=f"chaos pod {name} to run")
+            node_jobs.wait_running(ctx, c.namespace, name, START_TIMEOUT)
         return [entry.id for entry in ctx.journal.recorded[already:]]
-
-    def _running(self, name: str) -> bool:
-        pod = kube.get(self.ctx.client, "v1", "Pod", name, self.config.namespace)
-        phase = None if pod is None else (pod.get("status") or {}).get("phase")
-        if phase in (None, "Failed"):
-            raise ScenarioError(f"chaos pod {self.config.namespace}/{name} failed or vanished")
-        return phase in ("Running", "Succeeded")
 
     def inject(self, targets: list[str]) -> None:
         if self.config.execution == "parallel":
@@ -467,60 +415,16 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
     def hold_seconds(self) -> float:
         return float(self.config.test_duration) if self.config.execution == "parallel" else 0.0
 
-    def _job_state(self, name: str) -> str:
-        job = kube.get(self.ctx.client, "batch/v1", "Job", name, self.config.namespace)
-        if job is None:
-            return "gone"
-        for condition in (job.get("status") or {}).get("conditions") or []:
-            if condition.get("status") == "True" and condition.get("type") in ("Complete", "Failed"):
-                return str(condition["type"])
-        return "running"
-
     def recover(self, targets: list[str]) -> float:
         started = time.monotonic()
         c = self.config
-        resource = self.ctx.resource("batch/v1", "Job")
-
-        def jobs_done() -> bool:
-            states = {name: self._job_state(name) for name, _ in self.jobs}
-            failed = [name for name, state in states.items() if state == "Failed"]
-            if failed:
-                raise ScenarioError(
-                    f"cleanup Job(s) {', '.join(failed)} failed: {c.id} rules may remain; see their logs"
-                )
-            return all(state in ("Complete", "gone") for state in states.values())
-
-        self.ctx.poll(jobs_done, timeout=JOB_TIMEOUT, what=f"{len(self.jobs)} cleanup Job(s) to complete")
-        for name, labels in self.jobs:  # done: remove them now rather than at their TTL
-            try:
-                self.ctx.client.delete(
-                    resource,
-                    namespace=c.namespace,
-                    label_selector=kube.selector_string(labels),
-                    field_selector=f"metadata.name={name}",
-                    propagation_policy="Background",
-                    _request_timeout=kube.REQUEST_TIMEOUT,
-                )
-            except Exception as error:
-                if getattr(error, "status", None) != 404:
-                    raise ScenarioError(f"cannot delete cleanup Job {c.namespace}/{name}: {error}") from error
-        job_pods = f"{UNDO_LABEL} in ({','.join(labels[NONCE_LABEL] for _, labels in self.jobs)})"
-        self.ctx.poll(
-            lambda: (
-                all(self._job_state(name) == "gone" for name, _ in self.jobs)
-                and not kube.items(
-                    self.ctx.client, "v1", "Pod", namespace=c.namespace, label_selector=job_pods
-                )
-            ),
-            timeout=JOB_TIMEOUT,
-            what="cleanup Jobs and their pods to be gone",
-        )
+        node_jobs.finish(self.ctx, c.namespace, self.jobs, f"{c.id} rules")
         if c.recovery_time:
             self.ctx.wait(float(c.recovery_time), f"{c.id}: recovery time")
         if c.pod_target:
             self.ctx.poll(
                 lambda: sum(1 for pod in self._pods() if kube.pod_ready(pod)) >= self.ready_before,
-                timeout=JOB_TIMEOUT,
+                timeout=node_jobs.JOB_TIMEOUT,
                 what="target pods ready",
             )
         return time.monotonic() - started
