@@ -15,6 +15,7 @@ from krkn_airflow_provider.scenarios import (
     pod_disruption,
     service_disruption,
     service_hijacking,
+    time_scenarios,
 )
 from krkn_airflow_provider.scenarios.base import (
     EntryResult,
@@ -52,4 +53,5 @@ __all__ = [
     "scenario_class",
     "service_disruption",
     "service_hijacking",
+    "time_scenarios",
 ]
