@@ -150,3 +150,41 @@ def gone(ctx: ScenarioContext, obj: dict[str, Any]) -> bool:
 def typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """``obj`` with ``apiVersion`` and ``kind`` set (list items may lack them)."""
     return {**obj, "apiVersion": obj.get("apiVersion") or api_version, "kind": obj.get("kind") or kind}
+
+
+EXEC_TIMEOUT = 60
+
+
+def exec_in(
+    ctx: ScenarioContext,
+    pod: dict[str, Any],
+    container: str,
+    command: list[str],
+    *,
+    timeout: int = EXEC_TIMEOUT,
+) -> tuple[int | None, str, str]:
+    """Run ``command`` in a container through ``pods/exec``; returns (exit code, stdout, stderr)."""
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    metadata = pod["metadata"]
+    core = k8s.CoreV1Api(ctx.client.client)
+    try:
+        session = stream(
+            core.connect_get_namespaced_pod_exec,
+            metadata["name"],
+            metadata["namespace"],
+            container=container,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+        )
+        session.run_forever(timeout=timeout)
+        code, out, err = session.returncode, session.read_stdout(), session.read_stderr()
+        session.close()
+    except Exception as error:
+        raise ScenarioError(f"cannot exec in {kube.pod_key(pod)} container {container}: {error}") from error
+    return code, out, err
