@@ -16,6 +16,7 @@ from krkn_airflow_provider.scenarios import (
     pvc,
     service_disruption,
     service_hijacking,
+    syn_flood,
     time_scenarios,
 )
 from krkn_airflow_provider.scenarios.base import (
@@ -55,5 +56,6 @@ __all__ = [
     "scenario_class",
     "service_disruption",
     "service_hijacking",
+    "syn_flood",
     "time_scenarios",
 ]
