@@ -1,3 +1,5 @@
-"""Test-wide plugins: the Kubernetes emulator's ``kube`` fixture."""
+"""Test-wide setup: the `kube` fixture (emulator, or KRKN_TEST_KUBECONFIG's cluster)."""
+
+from __future__ import annotations
 
 pytest_plugins = ["kube_emulator.pytest_plugin"]
