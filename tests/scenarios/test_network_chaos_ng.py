@@ -300,3 +300,26 @@ def test_sigkill_after_the_chaos_pod_then_rollback(kube: Any, node: str, tmp_pat
     (job,) = [value for key, value in current(kube).items() if key.startswith("Job ")]
     assert job["spec"]["template"]["spec"]["nodeName"] == node
     assert "iptables -D OUTPUT" in job["spec"]["template"]["spec"]["containers"][0]["command"][2]
+
+
+def test_serial_execution_cleans_up_each_node_before_the_next(kube: Any, tmp_path: Path) -> None:
+    emulator = kube.require_emulator("adds two labelled nodes")
+    group = secrets.token_hex(3)
+    for index in (1, 2):
+        emulator.add_node(f"krkn-serial-{group}-{index}", labels={"krkn-serial": group})
+    before = current(kube)
+    lines: list[str] = []
+    ctx = support.context(kube, tmp_path / "rb", TYPE, log=lines.append)
+    entry = filter_entry(
+        kube.namespace, "", label_selector=f"krkn-serial={group}", instance_count=0, execution="serial"
+    )
+    run_scenario(TYPE, [entry], ctx)
+    steps = [
+        line.split(" Pod ")[0] if line.startswith("create") else line.split(" in ")[0]
+        for line in lines
+        if line.startswith(("create node_network_filter", "replay of"))
+    ]
+    assert steps == ["create node_network_filter", "replay of 2 record(s)"] * 2 + [
+        "replay of 0 record(s)"
+    ]  # nothing left for the entry's cleanup
+    support.wait_for(lambda: current(kube) == before, what="state before")

@@ -182,3 +182,34 @@ def test_sigkill_after_the_selector_patch_then_rollback(kube: Any, web: None, tm
     support.wait_for(
         lambda: support.state(kube, KINDS, namespace=kube.namespace) == before, what="state before"
     )
+
+
+def test_exact_requests_in_order(kube: Any, web: None, tmp_path: Path) -> None:
+    emulator = kube.require_emulator("asserts the request log")
+    emulator.clear_requests()
+    ctx = support.context(kube, tmp_path / "rb", TYPE)
+    run_scenario(TYPE, document(kube.namespace), ctx)
+    ns = f"/api/v1/namespaces/{kube.namespace}"
+    writes = [(r.method, r.path, r.verb) for r in emulator.writes(ns)]
+    pod = next(r for r in emulator.writes(f"{ns}/pods") if r.method == "POST").body
+    nonce = pod["metadata"]["labels"][HIJACK_LABEL]
+    plan_map = next(r for r in emulator.writes(f"{ns}/configmaps") if r.method == "POST").body["metadata"][
+        "name"
+    ]
+    assert writes == [
+        ("POST", f"{ns}/configmaps", "create"),
+        ("POST", f"{ns}/pods", "create"),
+        ("PATCH", f"{ns}/services/web", "patch"),
+        # cleanup, newest record first
+        ("PATCH", f"{ns}/services/web", "patch"),
+        ("DELETE", f"{ns}/pods", "deletecollection"),
+        ("DELETE", f"{ns}/configmaps", "deletecollection"),
+    ]
+    hijack, restore = [r for r in emulator.writes(f"{ns}/services/web")]
+    assert hijack.content_type == restore.content_type == "application/merge-patch+json"
+    assert hijack.body == {"spec": {"selector": {"app": None, "tier": None, HIJACK_LABEL: nonce}}}
+    assert restore.body["spec"] == {"selector": {"app": "web", "tier": "front", HIJACK_LABEL: None}}
+    pod_delete, map_delete = [r for r in emulator.writes(ns) if r.method == "DELETE"]
+    assert pod_delete.query["fieldSelector"] == f"metadata.name=krkn-hijack-{nonce}"
+    assert map_delete.query["fieldSelector"] == f"metadata.name={plan_map}"
+    assert f"{NONCE_LABEL}={nonce}" in pod_delete.query["labelSelector"]
