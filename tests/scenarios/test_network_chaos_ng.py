@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,88 @@ def test_serial_execution_cleans_up_each_node_before_the_next(kube: Any, tmp_pat
         "replay of 0 record(s)"
     ]  # nothing left for the entry's cleanup
     support.wait_for(lambda: current(kube) == before, what="state before")
+
+
+SCRIPT_CONFIGS = [
+    {
+        "id": "pod_network_filter",
+        "ingress": True,
+        "egress": True,
+        "ports": [53, 80],
+        "protocols": ["tcp", "udp"],
+    },
+    {"id": "node_network_filter", "egress": True, "ports": [2309], "interfaces": ["eth0", "eth1"]},
+    {
+        "id": "pod_network_chaos",
+        "ingress": True,
+        "egress": True,
+        "latency": "50ms",
+        "loss": 5,
+        "bandwidth": "10mbit",
+    },
+    {"id": "node_network_chaos", "ingress": True, "loss": 80, "interfaces": ["ens3"]},
+    {"id": "node_interface_down", "interfaces": ["eth1"]},
+]
+
+
+@pytest.mark.parametrize("settings", SCRIPT_CONFIGS, ids=[c["id"] for c in SCRIPT_CONFIGS])
+def test_every_generated_script_is_valid_posix_shell(settings: dict[str, Any], tmp_path: Path) -> None:
+    config = NetworkChaosConfig.model_validate({**settings, "target": "x"})
+    pod_ip = "10.1.2.3" if config.pod_target else None
+    commands = Commands(config, "abcdefgh", pod_ip)
+    for name, script in (("chaos", commands.chaos_script()), ("reverse", commands.reverse_script())):
+        path = tmp_path / f"{name}.sh"
+        path.write_text(script + "\n")
+        checked = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, f"{name}: {checked.stderr}\n{script}"
+
+
+FAKE_TOOLS = {
+    # Each fake logs its arguments; `iptables -D` finds one rule per spec, then none.
+    "iptables": 'echo "iptables $*" >> "$LOG"; case "$1" in -D) grep -qxF -- "$*" "$LOG.deleted" && exit 1;'
+    ' echo "$*" >> "$LOG.deleted";; esac; exit 0',
+    "tc": 'echo "tc $*" >> "$LOG"; [ "$2" = show ] && echo "qdisc netem 7a6b: root refcnt 2"; exit 0',
+    "ip": 'case "$*" in "route show default") echo "default via 10.0.0.1 dev eth9 proto dhcp";;'
+    ' "-o addr show") echo "2: eth0    inet 10.1.2.3/24 brd 10.1.2.255 scope global eth0";;'
+    ' "link show "*) echo "ip $*" >> "$LOG"; exit 0;; *) echo "ip $*" >> "$LOG";; esac',
+    "nsenter": 'shift 3; exec "$@"',  # nsenter -t PID -n CMD...: run CMD here
+    "modprobe": "exit 0",
+    "sleep": "exit 0",
+}
+
+
+def run_with_fake_tools(script: str, tmp_path: Path) -> list[str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in FAKE_TOOLS.items():
+        tool = bin_dir / name
+        tool.write_text(f"#!/bin/sh\n{body}\n")
+        tool.chmod(0o755)
+    log = tmp_path / "log"
+    log.write_text("")
+    (tmp_path / "log.deleted").write_text("")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "LOG": str(log)}
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    return [line for line in log.read_text().splitlines() if line]
+
+
+def test_pod_filter_script_applies_then_reverses_in_the_pod_netns(tmp_path: Path) -> None:
+    config = NetworkChaosConfig.model_validate(
+        {"id": "pod_network_filter", "target": "x", "egress": True, "ports": [53], "test_duration": 0}
+    )
+    calls = run_with_fake_tools(Commands(config, "abcdefgh", "10.1.2.3").chaos_script(), tmp_path)
+    rule = "OUTPUT -p tcp --dport 53 -m comment --comment krkn-abcdefgh -j DROP"
+    assert calls == [f"iptables -I {rule}", f"iptables -D {rule}", f"iptables -D {rule}"]
+
+
+def test_netem_script_applies_then_removes_only_its_qdisc(tmp_path: Path) -> None:
+    config = NetworkChaosConfig.model_validate(
+        {"id": "node_network_chaos", "target": "x", "egress": True, "latency": "50ms", "test_duration": 0}
+    )
+    calls = run_with_fake_tools(Commands(config, "abcdefgh", None).chaos_script(), tmp_path)
+    assert calls == [
+        "tc qdisc add dev eth9 root handle 7a6b: netem delay 50ms",
+        "tc qdisc show dev eth9 root",
+        "tc qdisc del dev eth9 root",
+    ]
