@@ -6,7 +6,8 @@ wait_time}]}``. ``namespace`` is a regular expression over namespace names,
 namespaces are picked at random. In each, every Service, Deployment, StatefulSet,
 DaemonSet and ReplicaSet that no controller owns is deleted (what they own goes with
 them), each after a ``create`` record of its cleaned manifest: so the namespace comes
-back even when no operator recreates it.
+back even when no operator recreates it. Left alone: ``default/kubernetes`` and objects this
+provider created (other scenarios' helpers, undone by their own records).
 
 The deletions stay in place ``sleep`` seconds; cleanup then creates again whatever is
 still missing (what an operator already brought back counts as done), and recovery waits
@@ -24,6 +25,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
 
@@ -134,6 +136,10 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
                     metadata = obj["metadata"]
                     if metadata.get("deletionTimestamp") or metadata.get("ownerReferences"):
                         continue  # its owner's deletion takes it along; the owner is recreated
+                    if (metadata.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
+                        continue  # another scenario's helper: its own records remove it
+                    if (kind, namespace, metadata["name"]) == ("Service", "default", "kubernetes"):
+                        continue  # the API server's own Service
                     self.victims[f"{kind} {namespace}/{metadata['name']}"] = steps.typed(
                         obj, api_version, kind
                     )

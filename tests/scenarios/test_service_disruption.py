@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from krkn_airflow_provider.errors import ConfigError
-from krkn_airflow_provider.rollback.records import SERVER_METADATA
+from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL, SERVER_METADATA
 from krkn_airflow_provider.scenarios import load_configs, run_scenario
 from tests.scenarios import catalogue_support as support
 
@@ -51,6 +51,9 @@ def workloads(kube: Any) -> None:
         support.service("api", {"app": "api"}),
         support.deployment("api", {"app": "api"}, replicas=2),
         support.replica_set("worker", {"app": "worker"}),
+        # Another scenario's helper: left alone (its own records remove it).
+        support.service("helper", {MANAGED_BY_LABEL: MANAGED_BY})
+        | {"metadata": {"name": "helper", "labels": {MANAGED_BY_LABEL: MANAGED_BY}}},
     )
     support.wait_for(lambda: len(support.ready_pods(kube, "app in (api,worker)")) == 3, what="3 pods ready")
 
