@@ -129,8 +129,8 @@ class ChaosScenarioOperator(BaseOperator):
         except ConfigError as error:
             raise AirflowFailException(str(error)) from error
         run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
-        store = self.hook.store
         try:
+            store = self.hook.store
             store.check_writable()
         except KrknError as error:
             raise AirflowException(f"rollback location not writable, nothing changed: {error}") from error
