@@ -6,7 +6,19 @@ To add a type: write one module with one ``Scenario`` subclass decorated with
 
 from __future__ import annotations
 
-from krkn_airflow_provider.scenarios import application_outage, hog, pod_disruption
+from krkn_airflow_provider.scenarios import (
+    application_outage,
+    container,
+    hog,
+    network_chaos_ng,
+    node_scenarios,
+    pod_disruption,
+    pvc,
+    service_disruption,
+    service_hijacking,
+    syn_flood,
+    time_scenarios,
+)
 from krkn_airflow_provider.scenarios.base import (
     EntryResult,
     Scenario,
@@ -30,12 +42,20 @@ __all__ = [
     "ScenarioInterrupted",
     "ScenarioSummary",
     "application_outage",
+    "container",
     "hog",
     "known_types",
     "load_configs",
+    "network_chaos_ng",
+    "node_scenarios",
     "pod_disruption",
+    "pvc",
     "read_scenario_file",
     "register",
     "run_scenario",
     "scenario_class",
+    "service_disruption",
+    "service_hijacking",
+    "syn_flood",
+    "time_scenarios",
 ]

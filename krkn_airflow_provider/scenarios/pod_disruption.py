@@ -32,7 +32,8 @@ class PodDisruptionConfig(ScenarioConfig):
     node_label_selector: str = ""
     node_names: list[str] = Field(default_factory=list)
     force: bool = False
-    # Accepted as Krkn has them; this provider deletes the chosen pods one after another.
+    # Accepted as Krkn has them. ``parallel`` deletes every chosen pod before waiting for
+    # any bare one to terminate; ``serial`` waits for each bare pod before the next delete.
     timeout: int = Field(120, ge=0)
     duration: int = Field(10, ge=0)
     execution: Literal["serial", "parallel"] = "serial"
@@ -117,6 +118,8 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         client = self.ctx.client
         pods = self.ctx.resource("v1", "Pod")
         grace = 0 if self.settings.force else None
+        parallel = self.settings.execution == "parallel"
+        bare: list[tuple[str, str, str | None]] = []  # deleted bare pods not yet gone
         for target in targets:
             pod = self.chosen[target]
             metadata = pod["metadata"]
@@ -149,14 +152,22 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
             self.ctx.change(undo, f"delete {target}", delete)
             self.deleted_uids.add(metadata.get("uid") or "")
             if undo is not None and not self.ctx.dry_run:
-                # The same name can only be created again once the old pod is gone.
-                uid = metadata.get("uid")
-                self.ctx.poll(
-                    lambda: self._gone(name, namespace, uid),  # noqa: B023 (called right here)
-                    timeout=float(self.settings.timeout),
-                    what=f"bare Pod {namespace}/{name} to terminate",
-                )
+                bare.append((name, namespace, metadata.get("uid")))
+                if not parallel:
+                    self._wait_gone(bare)
+                    bare.clear()
+        # parallel: every pod was deleted before waiting for any of them.
+        self._wait_gone(bare)
         self.killed_at = time.monotonic()
+
+    def _wait_gone(self, bare: list[tuple[str, str, str | None]]) -> None:
+        """The same name can only be created again once the old pod is gone."""
+        if bare:
+            self.ctx.poll(
+                lambda: all(self._gone(name, namespace, uid) for name, namespace, uid in bare),
+                timeout=float(self.settings.timeout),
+                what=f"{len(bare)} bare pod(s) to terminate",
+            )
 
     def _gone(self, name: str, namespace: str, uid: str | None) -> bool:
         current = kube.get(self.ctx.client, "v1", "Pod", name, namespace)

@@ -1,0 +1,190 @@
+"""Changes scenarios make, each with its undo record written first.
+
+Every helper goes through ``ctx.change(undo, what, apply)``: the record is durable before
+the request is sent, and on a dry run nothing is sent. Objects created here must carry
+``journal.object_labels()``; their ``delete`` record is guarded by exactly those labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, reverse_merge_patch
+from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
+from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios.base import ScenarioContext
+
+MERGE_PATCH = "application/merge-patch+json"
+# What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
+OBJECT_LABELS = (MANAGED_BY_LABEL, RUN_LABEL, NONCE_LABEL)
+
+
+def where(namespace: str | None, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
+
+
+def create_object(ctx: ScenarioContext, body: dict[str, Any], what: str = "") -> None:
+    """Create ``body`` after recording its guarded ``delete``.
+
+    :param body: a full manifest whose ``metadata.labels`` hold ``journal.object_labels()``;
+        those labels (and only those) are the record's guard.
+    """
+    api_version, kind = body["apiVersion"], body["kind"]
+    metadata = body["metadata"]
+    name, namespace = metadata["name"], metadata.get("namespace")
+    labels = metadata.get("labels") or {}
+    missing = [key for key in OBJECT_LABELS if key not in labels]
+    if missing:
+        raise ScenarioError(f"{kind} {where(namespace, name)} lacks the labels {', '.join(missing)}")
+    guard = {key: labels[key] for key in OBJECT_LABELS}
+    undo = UndoRecord(
+        action="delete", api_version=api_version, kind=kind, namespace=namespace, name=name, guard=guard
+    )
+    resource = ctx.resource(api_version, kind)
+
+    def create() -> None:
+        try:
+            ctx.client.create(resource, body=body, namespace=namespace, _request_timeout=kube.REQUEST_TIMEOUT)
+        except Exception as error:
+            raise ScenarioError(f"cannot create {kind} {where(namespace, name)}: {error}") from error
+
+    ctx.change(undo, what or f"create {kind} {where(namespace, name)}", create)
+
+
+def patch_object(
+    ctx: ScenarioContext,
+    obj: dict[str, Any],
+    change: dict[str, Any],
+    what: str = "",
+) -> None:
+    """Merge-patch ``obj`` with ``change`` after recording the reverse patch.
+
+    The record holds the reverse merge patch (the old values, ``None`` for added keys) and
+    ``change`` as what must still be in place for the undo to apply. Lists in ``change``
+    replace the whole list, so the reverse restores the whole old list.
+    """
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    metadata = obj["metadata"]
+    name, namespace = metadata["name"], metadata.get("namespace")
+    undo = UndoRecord(
+        action="patch",
+        api_version=api_version,
+        kind=kind,
+        namespace=namespace,
+        name=name,
+        patch=reverse_merge_patch(obj, change),
+        expect=change,
+    )
+    resource = ctx.resource(api_version, kind)
+
+    def patch() -> None:
+        try:
+            ctx.client.patch(
+                resource,
+                body=change,
+                name=name,
+                namespace=namespace,
+                content_type=MERGE_PATCH,
+                _request_timeout=kube.REQUEST_TIMEOUT,
+            )
+        except Exception as error:
+            raise ScenarioError(f"cannot patch {kind} {where(namespace, name)}: {error}") from error
+
+    ctx.change(undo, what or f"patch {kind} {where(namespace, name)}", patch)
+
+
+def recreate_record(obj: dict[str, Any]) -> UndoRecord:
+    """A ``create`` record holding the cleaned manifest of ``obj`` (before deleting it)."""
+    metadata = obj["metadata"]
+    return UndoRecord(
+        action="create",
+        api_version=obj["apiVersion"],
+        kind=obj["kind"],
+        namespace=metadata.get("namespace"),
+        name=metadata["name"],
+        manifest=clean_manifest(obj),
+    )
+
+
+def delete_object(
+    ctx: ScenarioContext,
+    obj: dict[str, Any],
+    *,
+    undo: UndoRecord | None,
+    what: str = "",
+    grace_period_seconds: int | None = None,
+) -> None:
+    """Delete ``obj`` (background propagation) after recording ``undo``; 404 is fine."""
+    api_version, kind = obj["apiVersion"], obj["kind"]
+    metadata = obj["metadata"]
+    name, namespace = metadata["name"], metadata.get("namespace")
+    resource = ctx.resource(api_version, kind)
+
+    def delete() -> None:
+        try:
+            ctx.client.delete(
+                resource,
+                name=name,
+                namespace=namespace,
+                propagation_policy="Background",
+                grace_period_seconds=grace_period_seconds,
+                _request_timeout=kube.REQUEST_TIMEOUT,
+            )
+        except Exception as error:
+            if getattr(error, "status", None) != 404:
+                raise ScenarioError(f"cannot delete {kind} {where(namespace, name)}: {error}") from error
+
+    ctx.change(undo, what or f"delete {kind} {where(namespace, name)}", delete)
+
+
+def gone(ctx: ScenarioContext, obj: dict[str, Any]) -> bool:
+    """True once ``obj`` (this uid) no longer exists, so its name can be created again."""
+    metadata = obj["metadata"]
+    current = kube.get(
+        ctx.client, obj["apiVersion"], obj["kind"], metadata["name"], metadata.get("namespace")
+    )
+    return current is None or (current.get("metadata") or {}).get("uid") != metadata.get("uid")
+
+
+def typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
+    """``obj`` with ``apiVersion`` and ``kind`` set (list items may lack them)."""
+    return {**obj, "apiVersion": obj.get("apiVersion") or api_version, "kind": obj.get("kind") or kind}
+
+
+EXEC_TIMEOUT = 60
+
+
+def exec_in(
+    ctx: ScenarioContext,
+    pod: dict[str, Any],
+    container: str,
+    command: list[str],
+    *,
+    timeout: int = EXEC_TIMEOUT,
+) -> tuple[int | None, str, str]:
+    """Run ``command`` in a container through ``pods/exec``; returns (exit code, stdout, stderr)."""
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+
+    metadata = pod["metadata"]
+    core = k8s.CoreV1Api(ctx.client.client)
+    try:
+        session = stream(
+            core.connect_get_namespaced_pod_exec,
+            metadata["name"],
+            metadata["namespace"],
+            container=container,
+            command=command,
+            stderr=True,
+            stdin=False,
+            stdout=True,
+            tty=False,
+            _preload_content=False,
+        )
+        session.run_forever(timeout=timeout)
+        code, out, err = session.returncode, session.read_stdout(), session.read_stderr()
+        session.close()
+    except Exception as error:
+        raise ScenarioError(f"cannot exec in {kube.pod_key(pod)} container {container}: {error}") from error
+    return code, out, err

@@ -1,0 +1,161 @@
+"""``syn_flood_scenarios``: attacker pods that SYN-flood one or more Services.
+
+Krkn file shape: one mapping with hyphenated keys ``{packet-size, window-size, duration,
+namespace, target-service | target-service-label, target-port, number-of-pods, image,
+attacker-nodes}``. Per target Service, ``number-of-pods`` pods run ``hping3`` in SYN flood
+mode against ``<service>.<namespace>.svc:<target-port>`` for ``duration`` seconds.
+``attacker-nodes`` (``{label: [values]}``) becomes a required node affinity; ``{}`` lets the
+scheduler choose. Each pod's guarded ``delete`` record is written before it is created.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback.records import NONCE_LABEL
+from krkn_airflow_provider.scenarios import kube, steps
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+
+DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-hub-multiarch:workload-krkn-syn-flood"
+ATTACK_LABEL = "krkn.io/syn-flood"
+GONE_TIMEOUT = 120.0
+
+
+class SynFloodConfig(ScenarioConfig):
+    packet_size: int = Field(120, alias="packet-size", ge=0, le=65495)
+    window_size: int = Field(64, alias="window-size", ge=0, le=65535)
+    duration: int = Field(10, ge=1)
+    namespace: str = Field("default", min_length=1)
+    target_service: str = Field("", alias="target-service")
+    target_service_label: str = Field("", alias="target-service-label")
+    target_port: int = Field(alias="target-port", gt=0, lt=65536)
+    number_of_pods: int = Field(2, alias="number-of-pods", ge=1)
+    image: str = Field(DEFAULT_IMAGE, min_length=1)
+    attacker_nodes: dict[str, list[str]] = Field(default_factory=dict, alias="attacker-nodes")
+
+    @field_validator("attacker_nodes", mode="before")
+    @classmethod
+    def _values(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict):  # a bare value (label: "x") is one value
+            return {key: item if isinstance(item, list) else [item] for key, item in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SynFloodConfig:
+        if bool(self.target_service) == bool(self.target_service_label):
+            raise ValueError("set exactly one of 'target-service' and 'target-service-label'")
+        return self
+
+    def affinity(self) -> dict[str, Any] | None:
+        if not self.attacker_nodes:
+            return None
+        expressions = [
+            {"key": key, "operator": "In", "values": [str(value or "") for value in values]}
+            for key, values in sorted(self.attacker_nodes.items())
+        ]
+        return {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": expressions}]
+                }
+            }
+        }
+
+
+@register
+class SynFlood(Scenario[SynFloodConfig]):
+    type_name = "syn_flood_scenarios"
+    config_model = SynFloodConfig
+
+    def __init__(self, config: SynFloodConfig, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        self.pods: list[str] = []
+        self.started = 0.0
+
+    def plan(self) -> list[str]:
+        c = self.config
+        if c.target_service:
+            service = kube.get(self.ctx.client, "v1", "Service", c.target_service, c.namespace)
+            if service is None:
+                raise ScenarioError(f"Service {c.namespace}/{c.target_service} does not exist")
+            names = [c.target_service]
+        else:
+            found = kube.items(
+                self.ctx.client, "v1", "Service", namespace=c.namespace, label_selector=c.target_service_label
+            )
+            names = sorted(service["metadata"]["name"] for service in found)
+            if not names:
+                raise ScenarioError(
+                    f"target-service-label {c.target_service_label!r} matches no Service in {c.namespace!r}"
+                )
+        return [f"Service {c.namespace}/{name}" for name in names]
+
+    def command(self, service: str) -> list[str]:
+        c = self.config
+        return [
+            "timeout",
+            str(c.duration),
+            "hping3",
+            "-S",
+            "--flood",
+            "-p",
+            str(c.target_port),
+            "-d",
+            str(c.packet_size),
+            "-w",
+            str(c.window_size),
+            f"{service}.{c.namespace}.svc",
+        ]
+
+    def pod(self, name: str, labels: dict[str, str], service: str) -> dict[str, Any]:
+        c = self.config
+        spec: dict[str, Any] = {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "attacker", "image": c.image, "command": self.command(service)}],
+        }
+        affinity = c.affinity()
+        if affinity is not None:
+            spec["affinity"] = affinity
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": c.namespace, "labels": {**labels, ATTACK_LABEL: service}},
+            "spec": spec,
+        }
+
+    def inject(self, targets: list[str]) -> None:
+        c = self.config
+        for target in targets:
+            service = target.rsplit("/", 1)[1]
+            for _ in range(c.number_of_pods):
+                labels = self.ctx.journal.object_labels()
+                name = f"krkn-syn-flood-{labels[NONCE_LABEL]}"
+                steps.create_object(
+                    self.ctx,
+                    self.pod(name, labels, service),
+                    f"create attacker Pod {c.namespace}/{name} against {service}:{c.target_port}",
+                )
+                self.pods.append(name)
+        self.started = time.monotonic()
+
+    def hold_seconds(self) -> float:
+        return float(self.config.duration)
+
+    def recover(self, targets: list[str]) -> float:
+        started = time.monotonic()
+        self.ctx.poll(
+            lambda: all(
+                kube.get(self.ctx.client, "v1", "Pod", name, self.config.namespace) is None
+                for name in self.pods
+            ),
+            timeout=GONE_TIMEOUT,
+            what="attacker pods to be gone",
+        )
+        return time.monotonic() - started

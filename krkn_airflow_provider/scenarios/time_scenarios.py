@@ -1,0 +1,233 @@
+"""``time_scenarios``: skew the clock of pods (through exec) or nodes (through helper pods).
+
+Krkn file shape: ``{time_scenarios: [{action: skew_time | skew_date, object_type: pod |
+node, object_name: [...], namespace, container_name, label_selector}]}``. ``skew_time``
+sets the clock to 01:01:01 today, ``skew_date`` to 2001-01-01 (the time of day kept).
+The clock is the node's: a container may only change it with ``CAP_SYS_TIME``.
+
+* pods — an ``exec`` record that resets the clock in the same container, then the exec
+  of the skew command (``object_name`` or ``label_selector`` in ``namespace``; the first
+  container when ``container_name`` is empty);
+* nodes — per node, a ``create`` record of a cleanup Job pinned to the node that resets
+  the clock, a guarded ``delete`` record of a privileged helper pod, then the helper pod,
+  which skews the clock, holds, and resets it when it is stopped.
+
+The reset sets the clock from the hardware clock (``hwclock -s``), else steps it through
+chrony or ntpd. Hold: ``duration`` seconds (this provider's key; 60 by default).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback import UndoRecord
+from krkn_airflow_provider.rollback.records import NONCE_LABEL
+from krkn_airflow_provider.scenarios import kube, node_jobs, steps
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+
+DEFAULT_IMAGE = "busybox:1.36"
+HELPER_LABEL = "krkn.io/time-skew"
+EXEC_TIMEOUT = 60
+START_TIMEOUT = 180.0
+SKEW = {
+    "skew_time": "date -s 01:01:01",
+    "skew_date": 'date -s "2001-01-01 $(date +%H:%M:%S)"',
+}
+RESET = (
+    "hwclock -s 2>/dev/null || chronyc -a makestep 2>/dev/null || ntpd -q -n -p pool.ntp.org 2>/dev/null"
+    " || { echo 'cannot reset the clock: no hwclock, chronyc or ntpd' >&2; exit 1; }"
+)
+
+
+class TimeScenario(ScenarioConfig):
+    action: Literal["skew_time", "skew_date"]
+    object_type: Literal["pod", "node"]
+    object_name: list[str] = Field(default_factory=list)
+    namespace: str = ""
+    container_name: str = ""
+    label_selector: str = ""
+    duration: int = Field(60, ge=0)
+    image: str = Field(DEFAULT_IMAGE, min_length=1)
+
+    @model_validator(mode="after")
+    def _selection(self) -> TimeScenario:
+        if not self.object_name and not self.label_selector:
+            raise ValueError("set 'object_name' or 'label_selector' to choose what to skew")
+        if self.object_type == "pod" and not self.namespace:
+            raise ValueError("set 'namespace' for object_type: pod")
+        return self
+
+    @property
+    def helper_namespace(self) -> str:
+        return self.namespace or "default"
+
+
+@register
+class TimeScenarios(Scenario[TimeScenario]):
+    type_name = "time_scenarios"
+    config_model = TimeScenario
+
+    def __init__(self, config: TimeScenario, ctx: Any) -> None:
+        super().__init__(config, ctx)
+        self.pods: dict[str, tuple[dict[str, Any], str]] = {}  # target -> (pod, container)
+        self.nodes: list[str] = []
+        self.jobs: list[tuple[str, dict[str, str]]] = []
+        self.skewed_at = 0.0
+
+    @classmethod
+    def split_document(cls, document: Any) -> list[Any]:
+        if isinstance(document, dict) and set(document) == {"time_scenarios"}:
+            entries = document["time_scenarios"]
+            return list(entries) if isinstance(entries, list) else [entries]
+        return [document]  # refused by the model, naming the keys
+
+    def plan(self) -> list[str]:
+        c = self.config
+        client = self.ctx.client
+        if c.object_type == "pod":
+            pods = kube.items(
+                client, "v1", "Pod", namespace=c.namespace, label_selector=c.label_selector or None
+            )
+            if c.object_name:
+                pods = [pod for pod in pods if pod["metadata"]["name"] in c.object_name]
+            self.pods = {}
+            for pod in pods:
+                names = [item["name"] for item in (pod.get("spec") or {}).get("containers") or []]
+                container = c.container_name or (names[0] if names else "")
+                if kube.pod_ready(pod) and container in names:
+                    self.pods[kube.pod_key(pod)] = (pod, container)
+            if not self.pods:
+                raise ScenarioError(
+                    f"no ready pod in namespace {c.namespace!r} matches "
+                    f"{c.object_name or c.label_selector!r} with container {c.container_name or '(first)'!r}"
+                )
+            return list(self.pods)
+        if c.object_name:
+            missing = [name for name in c.object_name if kube.get(client, "v1", "Node", name, None) is None]
+            if missing:
+                raise ScenarioError(f"object_name: node(s) {', '.join(missing)} do not exist")
+            self.nodes = list(c.object_name)
+        else:
+            found = [
+                node["metadata"]["name"]
+                for node in kube.items(client, "v1", "Node", label_selector=c.label_selector)
+            ]
+            if not found:
+                raise ScenarioError(f"label_selector {c.label_selector!r} matches no node")
+            self.nodes = [random.choice(found)]  # as Krkn: one node of the selection
+        return [f"Node {name}" for name in self.nodes]
+
+    def inject(self, targets: list[str]) -> None:
+        if self.config.object_type == "pod":
+            for target in targets:
+                pod, container = self.pods[target]
+                self._skew_pod(target, pod, container)
+        else:
+            for target in targets:
+                self._skew_node(target.removeprefix("Node "))
+        self.skewed_at = time.monotonic()
+
+    def _skew_pod(self, target: str, pod: dict[str, Any], container: str) -> None:
+        metadata = pod["metadata"]
+        undo = UndoRecord(
+            action="exec",
+            api_version="v1",
+            kind="Pod",
+            namespace=metadata["namespace"],
+            name=metadata["name"],
+            container=container,
+            command=["/bin/sh", "-c", RESET],
+            timeout_seconds=EXEC_TIMEOUT,
+        )
+        what = f"{self.config.action} in {target} container {container}"
+        self.ctx.change(undo, what, functools.partial(self._exec, pod, container))
+
+    def _exec(self, pod: dict[str, Any], container: str) -> None:
+        from kubernetes import client as k8s
+        from kubernetes.stream import stream
+
+        metadata = pod["metadata"]
+        core = k8s.CoreV1Api(self.ctx.client.client)
+        try:
+            session = stream(
+                core.connect_get_namespaced_pod_exec,
+                metadata["name"],
+                metadata["namespace"],
+                container=container,
+                command=["/bin/sh", "-c", SKEW[self.config.action]],
+                stderr=True,
+                stdin=False,
+                stdout=True,
+                tty=False,
+                _preload_content=False,
+            )
+            session.run_forever(timeout=EXEC_TIMEOUT)
+            code = session.returncode
+            errors = session.read_stderr()
+            session.close()
+        except Exception as error:
+            raise ScenarioError(
+                f"cannot exec in {kube.pod_key(pod)} container {container}: {error}"
+            ) from error
+        if code not in (0, None):
+            raise ScenarioError(
+                f"{self.config.action} failed in {kube.pod_key(pod)} container {container} "
+                f"(exit code {code}; does it have CAP_SYS_TIME?): {errors.strip()[:300]}"
+            )
+
+    def helper_script(self) -> str:
+        """Skew, hold until stopped, reset on the way out."""
+        return "\n".join(
+            [
+                f"reset() {{ {RESET}; }}",
+                "trap 'reset; exit 0' TERM INT",
+                f"{SKEW[self.config.action]} || exit 1",
+                "sleep 86400 & wait $!",
+                "reset",
+            ]
+        )
+
+    def _skew_node(self, node: str) -> None:
+        c = self.config
+        ctx = self.ctx
+        namespace = c.helper_namespace
+        pod_labels = ctx.journal.object_labels()
+        job_labels = ctx.journal.object_labels()
+        job_name = f"krkn-time-reset-{job_labels[NONCE_LABEL]}"
+        reset = node_jobs.pod_spec(node, c.image, RESET, host_network=False, host_pid=False)
+        node_jobs.record_undo_job(
+            ctx,
+            node_jobs.undo_job(job_name, namespace, job_labels, reset),
+            f"create Job {namespace}/{job_name} on {node}: reset the clock",
+        )
+        self.jobs.append((job_name, job_labels))
+        name = f"krkn-time-{pod_labels[NONCE_LABEL]}"
+        spec = node_jobs.pod_spec(node, c.image, self.helper_script(), host_network=False, host_pid=False)
+        spec["terminationGracePeriodSeconds"] = 30
+        spec["tolerations"] = [{"operator": "Exists"}]
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {**pod_labels, HELPER_LABEL: c.action},
+            },
+            "spec": spec,
+        }
+        steps.create_object(ctx, body, f"create {c.action} Pod {namespace}/{name} on node {node}")
+        if not ctx.dry_run:
+            node_jobs.wait_running(ctx, namespace, name, START_TIMEOUT)
+
+    def hold_seconds(self) -> float:
+        return float(self.config.duration)
+
+    def recover(self, targets: list[str]) -> float:
+        node_jobs.finish(self.ctx, self.config.helper_namespace, self.jobs, "a skewed clock")
+        return time.monotonic() - self.skewed_at

@@ -1,0 +1,133 @@
+"""A dry run of every catalogue type plans its records and sends no write to the cluster."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krkn_airflow_provider.rollback import Journal
+from krkn_airflow_provider.scenarios import run_scenario
+from tests.scenarios import catalogue_support as support
+
+DF = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sdb 1000 100 900 10% /data\n"
+
+
+def documents(ns: str, node: str) -> dict[str, tuple[Any, int]]:
+    """Type -> (document, records it plans)."""
+    return {
+        "service_hijacking_scenarios": (
+            {
+                "service_name": "web",
+                "service_namespace": ns,
+                "service_target_port": "http-web-svc",
+                "chaos_duration": 0,
+                "plan": [{"resource": "/", "steps": {"GET": [{"status": 500}]}}],
+            },
+            3,
+        ),
+        "service_disruption_scenarios": ({"scenarios": [{"namespace": f"^{ns}$", "sleep": 0}]}, 1),
+        "node_scenarios": (
+            {"node_scenarios": [{"actions": ["node_drain", "node_taint"], "node_name": node}]},
+            2,
+        ),
+        "container_scenarios": ({"scenarios": [{"namespace": f"^{ns}$", "label_selector": "app=web"}]}, 0),
+        "network_chaos_ng_scenarios": (
+            [
+                {
+                    "id": "node_network_chaos",
+                    "namespace": ns,
+                    "target": node,
+                    "egress": True,
+                    "loss": 5,
+                    "test_duration": 0,
+                }
+            ],
+            2,
+        ),
+        "time_scenarios": (
+            {
+                "time_scenarios": [
+                    {
+                        "action": "skew_time",
+                        "object_type": "node",
+                        "object_name": [node],
+                        "namespace": ns,
+                        "duration": 0,
+                    }
+                ]
+            },
+            2,
+        ),
+        "pvc_scenarios": (
+            {"pvc_scenario": {"pod_name": "db", "namespace": ns, "fill_percentage": 50, "duration": 0}},
+            1,
+        ),
+        "syn_flood_scenarios": (
+            {"namespace": ns, "target-service": "web", "target-port": 80, "duration": 1, "number-of-pods": 2},
+            2,
+        ),
+    }
+
+
+@pytest.fixture
+def cluster(kube: Any) -> str:
+    emulator = kube.require_emulator("asserts the request log")
+    node = f"krkn-dry-{secrets.token_hex(3)}"
+    emulator.add_node(node)
+    db = support.pod_manifest(
+        "db", {"app": "db"}, volumes=[{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    )
+    db["spec"]["containers"][0]["volumeMounts"] = [{"name": "d", "mountPath": "/data"}]
+    support.create(
+        kube,
+        support.pod_manifest("web-0", {"app": "web"}),
+        support.service("web", {"app": "web"}, target_port="http-web-svc"),
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+        db,
+    )
+    support.wait_for(lambda: len(support.ready_pods(kube, "app in (web,db)")) == 2, what="pods ready")
+    emulator.on_exec(r"df -kP /data", stdout=DF)
+    return node
+
+
+@pytest.mark.parametrize(
+    "type_name",
+    [
+        "service_hijacking_scenarios",
+        "service_disruption_scenarios",
+        "node_scenarios",
+        "container_scenarios",
+        "network_chaos_ng_scenarios",
+        "time_scenarios",
+        "pvc_scenarios",
+        "syn_flood_scenarios",
+    ],
+)
+def test_dry_run_plans_records_and_writes_nothing(
+    kube: Any, cluster: str, tmp_path: Path, type_name: str
+) -> None:
+    document, planned = documents(kube.namespace, cluster)[type_name]
+    ctx = support.context(kube, tmp_path / "rb", type_name)
+    ctx.journal = Journal(ctx.journal.store, ctx.journal.origin, dry_run=True)
+    lines: list[str] = []
+    ctx.log = lines.append
+    kube.emulator.clear_requests()
+    run_scenario(type_name, document, ctx)
+    writes = [(r.method, r.path) for r in kube.emulator.writes() if not r.path.endswith("/exec")]
+    assert writes == []
+    execs = [e.command for e in kube.emulator.exec_log if e.namespace == kube.namespace]
+    assert execs == ([["/bin/sh", "-c", "df -kP /data"]] if type_name == "pvc_scenarios" else [])
+    if type_name in ("service_disruption_scenarios", "node_scenarios"):
+        assert len(ctx.journal.planned) >= planned  # plus any bare pod the scheduler put there
+    else:
+        assert len(ctx.journal.planned) == planned
+    assert not (tmp_path / "rb").exists() or not list((tmp_path / "rb").rglob("*.py"))
+    assert any(line.startswith("dry run: would ") for line in lines)

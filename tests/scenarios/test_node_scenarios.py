@@ -1,0 +1,227 @@
+"""node_scenarios (Kubernetes level): cordon, taint, drain through the Eviction API; all undone."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from krkn_airflow_provider.errors import ConfigError, ScenarioError
+from krkn_airflow_provider.rollback import replay
+from krkn_airflow_provider.scenarios import load_configs, run_scenario
+from tests.scenarios import catalogue_support as support
+
+TYPE = "node_scenarios"
+
+# Krkn's AWS sample (scenarios/openshift/aws_node_scenarios.yml), comments dropped.
+KRKN_AWS_SAMPLE = """
+node_scenarios:
+  - actions:
+    - node_stop_start_scenario
+    node_name:
+    label_selector: node-role.kubernetes.io/worker
+    instance_count: 2
+    runs: 1
+    timeout: 360
+    duration: 20
+    cloud_type: aws
+    parallel: true
+  - actions:
+    - node_reboot_scenario
+    node_name:
+    label_selector: node-role.kubernetes.io/infra
+    instance_count: 1
+    timeout: 120
+    cloud_type: aws
+"""
+# The same shape with the Kubernetes-level actions this provider runs.
+KUBE_SAMPLE = """
+node_scenarios:
+  - actions:
+    - node_cordon_scenario
+    - node_taint_scenario
+    node_name:
+    label_selector: node-role.kubernetes.io/worker
+    instance_count: 1
+    runs: 1
+    timeout: 120
+    duration: 20
+    cloud_type: aws
+    parallel: false
+    taints: ["dedicated=chaos:NoExecute"]
+  - actions:
+    - node_drain
+    node_name: worker-1,worker-2
+    timeout: 60
+"""
+
+TEST_TAINT = {"key": "team", "value": "data", "effect": "PreferNoSchedule"}
+
+
+@pytest.fixture
+def node(kube: Any) -> str:
+    """A node for this test: a fresh one on the emulator, a schedulable one on a real cluster."""
+    if kube.emulator is not None:
+        name = f"krkn-node-{secrets.token_hex(3)}"
+        kube.emulator.add_node(name, labels={"krkn-test-node": name}, taints=[TEST_TAINT])
+        return name
+    client = kube.dynamic()
+    nodes = client.get(client.resources.get(api_version="v1", kind="Node")).to_dict()["items"]
+    return str(next(n["metadata"]["name"] for n in nodes if not (n.get("spec") or {}).get("unschedulable")))
+
+
+def node_spec(kube: Any, name: str) -> dict[str, Any]:
+    return dict((support.get(kube, "v1", "Node", name, namespaced=False) or {}).get("spec") or {})
+
+
+def pods_on(node: str) -> dict[str, Any]:
+    return {"nodeSelector": {"kubernetes.io/hostname": node}}
+
+
+@pytest.fixture
+def workloads(kube: Any, node: str) -> None:
+    support.create(
+        kube,
+        support.replica_set("owned", {"app": "owned"}, **pods_on(node)),
+        support.pod_manifest("bare", {"app": "bare"}, nodeName=node),
+    )
+    support.wait_for(lambda: len(support.ready_pods(kube, "app in (owned,bare)")) == 2, what="2 pods ready")
+
+
+def workload_state(kube: Any) -> dict[str, Any]:
+    return support.state(
+        kube, (("apps/v1", "ReplicaSet"), ("v1", "Pod")), namespace=kube.namespace, names={"owned", "bare"}
+    )
+
+
+def document(node: str, *actions: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "node_scenarios": [
+            {"actions": list(actions), "node_name": node, "timeout": 30, "duration": 0, **extra}
+        ]
+    }
+
+
+def test_kube_sample_parses_and_cloud_actions_are_refused_by_name() -> None:
+    configs = load_configs(TYPE, yaml.safe_load(KUBE_SAMPLE))
+    assert [c.model_dump()["actions"] for c in configs] == [
+        ["node_cordon_scenario", "node_taint_scenario"],
+        ["node_drain"],
+    ]
+    assert configs[1].node_names() == ["worker-1", "worker-2"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        load_configs(TYPE, yaml.safe_load(KRKN_AWS_SAMPLE), source="aws.yml")
+    message = str(caught.value)
+    assert "'node_stop_start_scenario' is not supported by this provider" in message
+    assert "node_cordon, node_drain, node_taint" in message
+
+
+def test_wrong_keys_are_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="unknown key 'lable_selector'"):
+        load_configs(TYPE, {"node_scenarios": [{"actions": ["node_cordon"], "lable_selector": "a=b"}]})
+    with pytest.raises(ConfigError, match="taint 'oops'"):
+        load_configs(TYPE, {"node_scenarios": [{"actions": ["node_taint"], "taints": ["oops"]}]})
+
+
+def test_cordon_and_taint_patch_exactly_then_restore(kube: Any, node: str, tmp_path: Path) -> None:
+    before = node_spec(kube, node)
+    seen: dict[str, Any] = {}
+
+    def log(line: str) -> None:
+        if "holding for" in line:
+            seen["during"] = node_spec(kube, node)
+
+    ctx = support.context(kube, tmp_path / "rb", TYPE, log=log)
+    doc = document(node, "node_cordon_scenario", "node_taint", taints=["krkn=chaos:NoSchedule"], duration=1)
+    run_scenario(TYPE, doc, ctx)
+
+    old_taints = before.get("taints") or []
+    assert seen["during"]["unschedulable"] is True
+    during = [{k: v for k, v in t.items() if k != "timeAdded"} for t in seen["during"]["taints"]]
+    assert during == [
+        *old_taints,
+        {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"},  # the node controller's
+        {"key": "krkn", "value": "chaos", "effect": "NoSchedule"},
+    ]
+    cordon, taint = support.records(ctx)
+    assert (cordon["action"], cordon["patch"], cordon["expect"]) == (
+        "patch",
+        {"spec": {"unschedulable": before.get("unschedulable")}},
+        {"spec": {"unschedulable": True}},
+    )
+    assert taint["patch"] == {"spec": {"taints": seen["during"]["taints"][:-1]}}  # the whole old list
+    assert node_spec(kube, node) == before
+
+
+def test_drain_evicts_recreates_bare_pods_and_uncordons(
+    kube: Any, node: str, workloads: None, tmp_path: Path
+) -> None:
+    before, pods_before = node_spec(kube, node), workload_state(kube)
+    ctx = support.context(kube, tmp_path / "rb", TYPE)
+    run_scenario(TYPE, document(node, "node_drain"), ctx)
+
+    records = support.records(ctx)
+    assert [(r["action"], r["kind"], r["name"]) for r in records] == [
+        ("patch", "Node", node),
+        ("create", "Pod", "bare"),
+    ]
+    assert records[1]["manifest"]["spec"]["nodeName"] == node
+    assert node_spec(kube, node) == before
+    support.wait_for(lambda: workload_state(kube) == pods_before, what="bare pod back")
+    support.wait_for(lambda: len(support.ready_pods(kube, "app in (owned,bare)")) == 2, what="2 pods ready")
+    if kube.emulator is not None:
+        evictions = [r for r in kube.emulator.writes("/eviction")]
+        assert len(evictions) == 2
+
+
+def test_drain_respects_a_pod_disruption_budget(
+    kube: Any, node: str, workloads: None, tmp_path: Path
+) -> None:
+    before = node_spec(kube, node)
+    support.create(
+        kube,
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": {"name": "owned"},
+            "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "owned"}}},
+        },
+    )
+    support.wait_for(
+        lambda: (
+            ((support.get(kube, "policy/v1", "PodDisruptionBudget", "owned") or {}).get("status") or {}).get(
+                "currentHealthy"
+            )
+            == 1
+        ),
+        what="the budget counts the pod",
+    )
+    ctx = support.context(kube, tmp_path / "rb", TYPE)
+    with pytest.raises(ScenarioError, match="PodDisruptionBudget"):
+        run_scenario(TYPE, document(node, "node_drain", timeout=2), ctx)
+    assert len(support.ready_pods(kube, "app=owned")) == 1  # never evicted
+    assert replay(ctx.journal.store, ctx.client, run_uuid=ctx.journal.run_uuid).ok
+    assert node_spec(kube, node) == before
+
+
+def test_each_undo_runs_twice_and_by_hand(kube: Any, node: str, workloads: None, tmp_path: Path) -> None:
+    before, pods_before = node_spec(kube, node), workload_state(kube)
+    ctx = support.inject_only(kube, tmp_path / "rb", TYPE, document(node, "node_taint", "node_drain"))
+    assert support.undo_twice(ctx, kube) == ["undone", "undone", "undone"]
+    assert node_spec(kube, node) == before
+    support.wait_for(lambda: workload_state(kube) == pods_before, what="bare pod back")
+
+
+def test_sigkill_after_the_cordon_then_rollback(kube: Any, node: str, tmp_path: Path) -> None:
+    before = node_spec(kube, node)
+    support.sigkill_then_rollback(
+        kube,
+        tmp_path / "rb",
+        TYPE,
+        document(node, "node_cordon", duration=120),
+        lambda: bool(node_spec(kube, node).get("unschedulable")),
+    )
+    assert node_spec(kube, node) == before
