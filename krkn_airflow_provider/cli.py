@@ -207,6 +207,26 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
+    """Find objects the provider created that no pending record covers; --delete removes them."""
+    from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
+
+    store = open_store(args.location)
+    client = dynamic_client(args.kubeconfig, args.context)
+    leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
+    failed = 0
+    for leftover in leftovers:
+        if not args.delete:
+            out.write(f"leftover: {leftover.describe()}\n")
+            continue
+        outcome = remove_leftover(client, leftover)
+        failed += outcome.startswith("failed")
+        out.write(f"{outcome}: {leftover.describe()}\n")
+    verb = "removed" if args.delete else "found (run again with --delete to remove)"
+    out.write(f"{len(leftovers) - failed} leftover object(s) {verb}\n")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def _filters(parser: argparse.ArgumentParser, *, state: bool) -> None:
     parser.add_argument("--run-uuid", "-r", help="only this run")
     parser.add_argument("--dag-id", help="only runs of this DAG")
@@ -255,6 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--include-pending", action="store_true", help="also remove runs with pending records")
     prune.add_argument("--dry-run", action="store_true")
     prune.set_defaults(func=cmd_prune)
+    sweep = commands.add_parser("sweep", help=cmd_sweep.__doc__)
+    sweep.add_argument("--run-uuid", "-r", help="only objects of this run")
+    sweep.add_argument("--namespace", "-n", help="only this namespace (default: all)")
+    sweep.add_argument("--delete", action="store_true", help="delete what is found (default: only list)")
+    sweep.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    sweep.add_argument("--context", help="kubeconfig context")
+    sweep.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -9,7 +9,7 @@ import re
 import secrets
 import string
 import uuid
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from krkn_airflow_provider.errors import UnsafeName
 
@@ -53,8 +53,7 @@ def record_stem(scenario: str, ts_ns: int, suffix: str) -> str:
     return f"{scenario}_{ts_ns}_{suffix}"
 
 
-@dataclass(frozen=True, order=True)
-class RecordName:
+class RecordName(NamedTuple):
     """The parts of one version file name; orders by timestamp."""
 
     ts_ns: int
@@ -78,8 +77,7 @@ class RecordName:
         return self.stem + CLAIM_EXT
 
 
-@dataclass(frozen=True, order=True)
-class ContextName:
+class ContextName(NamedTuple):
     ts_ns: int
     run_uuid: str
 

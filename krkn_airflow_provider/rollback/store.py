@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from krkn_airflow_provider.errors import CorruptRecord, JournalError, StorageError, UnsafeName
 from krkn_airflow_provider.rollback import naming, versionfile
@@ -37,8 +37,7 @@ def resolve_location(location: str | None = None) -> str:
     return location or os.environ.get(ENV_LOCATION) or DEFAULT_LOCATION
 
 
-@dataclass(frozen=True, order=True)
-class Entry:
+class Entry(NamedTuple):
     """One version file: its run context, name and state."""
 
     name: RecordName
@@ -57,6 +56,10 @@ class Entry:
     def id(self) -> str:
         """Short id used in logs and CLI filters: ``<scenario>_<ts>_<suffix>``."""
         return self.name.stem
+
+
+def _order(entry: Entry) -> tuple[int, str]:
+    return entry.name.ts_ns, entry.name.suffix
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,9 @@ class Store:
         self.backend: Backend = open_backend(self.location, fs=fs, **storage_options)
         self.hmac_key = hmac_key or None
         self._root_checked = False
+        # Per run: its context and the newest timestamp written through this store.
+        self._newest: dict[str, tuple[ContextName, int]] = {}
+        self._scenario_ok: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         return f"Store({self.backend.display()!r})"
@@ -117,30 +123,43 @@ class Store:
         result: list[Entry] = []
         for context in contexts if contexts is not None else self.contexts(run_uuid):
             result.extend(self._context_entries(context, scenario, state))
-        result.sort()
+        result.sort(key=_order)
         return result
 
     def _context_entries(
         self, context: ContextName, scenario: str | None, state: State | None
     ) -> Iterator[Entry]:
-        names: dict[RecordName, set[str]] = {}
+        # Hot path of `list` over large journals: plain string operations per name, the
+        # strict pattern only once per distinct scenario type.
+        found: dict[str, tuple[str, str, str, bool]] = {}
         for file_name in self.backend.list_files(context.name):
-            try:
-                record_name, ext = naming.parse_record_name(file_name)
-            except UnsafeName:
-                continue
-            names.setdefault(record_name, set()).add(ext)
-        for record_name, exts in names.items():
-            if scenario is not None and record_name.scenario != scenario:
-                continue
-            if naming.EXECUTED_EXT in exts:
-                entry_state: State = "executed"
-            elif naming.PENDING_EXT in exts:
-                entry_state = "pending"
+            if file_name.endswith(naming.PENDING_EXT):
+                stem, executed = file_name[:-3], False
+            elif file_name.endswith(naming.EXECUTED_EXT):
+                stem, executed = file_name[:-12], True
             else:
-                continue  # a claim left behind with no record
+                continue  # a claim, a temp file, a stray
+            kind, _, rest = stem.rpartition("_")
+            kind, _, ts = kind.rpartition("_")
+            suffix = rest
+            if not (len(suffix) == 8 and suffix.isascii() and suffix.isalpha() and suffix.islower()):
+                continue
+            if not (ts.isascii() and ts.isdigit()) or not self._known_scenario(kind):
+                continue
+            if scenario is not None and kind != scenario:
+                continue
+            if executed or stem not in found:
+                found[stem] = (kind, ts, suffix, executed)
+        for kind, ts, suffix, executed in found.values():
+            entry_state: State = "executed" if executed else "pending"
             if state is None or state == entry_state:
-                yield Entry(record_name, context, entry_state)
+                yield Entry(RecordName(int(ts), suffix, kind), context, entry_state)
+
+    def _known_scenario(self, kind: str) -> bool:
+        known = self._scenario_ok.get(kind)
+        if known is None:
+            known = self._scenario_ok[kind] = bool(naming.SCENARIO_RE.match(kind))
+        return known
 
     def context_info(self, context: ContextName) -> dict[str, Any]:
         try:
@@ -170,15 +189,7 @@ class Store:
             raise JournalError("a record needs its origin (run uuid and scenario) before it is written")
         run_uuid = naming.check_run_uuid(record.origin.run_uuid)
         self.check_writable()
-        contexts = self.contexts(run_uuid)
-        if contexts:
-            context = contexts[0]
-        else:
-            context = ContextName(time.time_ns(), run_uuid)
-            self.backend.make_context(context.name)
-            info = {"run_uuid": run_uuid, "created": datetime.now(UTC).isoformat(), **(run_info or {})}
-            self.backend.create_exclusive(context.name, naming.CONTEXT_INFO, json.dumps(info).encode())
-        newest = max((entry.name.ts_ns for entry in self.entries(contexts=contexts)), default=0)
+        context, newest = self._newest.get(run_uuid) or self._find_context(run_uuid, run_info)
         # Monotonic within the run even when workers' clocks differ a little.
         record_name = RecordName(max(time.time_ns(), newest + 1), naming.new_suffix(), record.origin.scenario)
         naming.record_stem(record_name.scenario, record_name.ts_ns, record_name.suffix)
@@ -188,7 +199,20 @@ class Store:
         if parsed.data != record.to_dict():
             raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
         self.backend.write_durable(context.name, record_name.pending, text.encode())
+        self._newest[run_uuid] = (context, record_name.ts_ns)
         return Entry(record_name, context, "pending")
+
+    def _find_context(self, run_uuid: str, run_info: dict[str, Any] | None) -> tuple[ContextName, int]:
+        """The run's context and its newest timestamp, listed once per store and run."""
+        contexts = self.contexts(run_uuid)
+        if contexts:
+            newest = max((entry.name.ts_ns for entry in self.entries(contexts=contexts)), default=0)
+            return contexts[0], newest
+        context = ContextName(time.time_ns(), run_uuid)
+        self.backend.make_context(context.name)
+        info = {"run_uuid": run_uuid, "created": datetime.now(UTC).isoformat(), **(run_info or {})}
+        self.backend.create_exclusive(context.name, naming.CONTEXT_INFO, json.dumps(info).encode())
+        return context, 0
 
     # -- reading and state -------------------------------------------------------------
 

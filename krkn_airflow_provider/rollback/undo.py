@@ -69,9 +69,13 @@ def _fail(verb: str, record: dict[str, Any], error: Exception) -> UndoFailed:
             detail = ": " + json.loads(body).get("message", "")
         except (ValueError, AttributeError, TypeError):
             detail = ": " + str(body)[:200]
-    return UndoFailed(
-        f"{verb} failed for {describe(record)}: {status or ''} {reason}{detail}".strip(), status
-    )
+    hint = ""
+    if status in (401, 403):
+        plural = record["kind"].lower() + ("es" if record["kind"].endswith("s") else "s")
+        group = record["api_version"].rpartition("/")[0] or '""'
+        hint = f" (RBAC: allow verb {verb!r} on {plural} in apiGroup {group} for the rollback identity)"
+    message = f"{verb} failed for {describe(record)}: {status or ''} {reason}{detail}{hint}"
+    return UndoFailed(message.strip(), status)
 
 
 def _timeout(record: dict[str, Any]) -> float:
@@ -136,7 +140,7 @@ def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     except Exception as error:
         if _status(error) == 404:
             return ALREADY_CLEAN
-        raise _fail("delete", record, error) from error
+        raise _fail("deletecollection" if guard else "delete", record, error) from error
     # Nothing carried the guard: either the object is gone, or it is not ours.
     return ALREADY_CLEAN if _get(client, resource, record) is None else NOT_OURS
 

@@ -1,0 +1,30 @@
+"""Run the benchmarks and print one table: `python -m bench.run [--quick]`.
+
+Every benchmark runs its baseline in the same process on the same data and reports the
+ratio; see docs/performance.md for the numbers and the machine they came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import journal_bench
+from bench.common import Result, print_table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--s3-endpoint", help="a local S3 server for the S3 listing benchmark")
+    args = parser.parse_args()
+    scale = 10 if args.quick else 1
+    results: list[Result] = []
+    results += journal_bench.p1_durable_write(1000 // scale)
+    results += journal_bench.p3_list(1000 // scale, 100)
+    if args.s3_endpoint:
+        results += journal_bench.p3_list_s3(args.s3_endpoint, 100 // scale, 100)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
