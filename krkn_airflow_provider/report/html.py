@@ -71,7 +71,7 @@ def recovery_chart(report: RunReport, *, width: int = 760, height: int = 280) ->
     top_value = max(values, default=0.0)
     scale_max = _nice(top_value) if top_value > 0 else 1.0
     parts = [
-        f'<svg id="recovery-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg id="recovery-chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="recovery times">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
@@ -148,7 +148,7 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
     row_h, left, top = 26, 170, 20
     height = top + row_h * (len(rows) + 1) + 30
     parts = [
-        f'<svg id="timeline-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'<svg id="timeline-chart" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="timeline">',
         f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
     ]
