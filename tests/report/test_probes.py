@@ -68,7 +68,8 @@ def test_prometheus_probe(prometheus: Prometheus) -> None:
 
 def test_prometheus_answers() -> None:
     assert prometheus_holds({"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}})[0]
-    assert not prometheus_holds({"status": "success", "data": {"resultType": "scalar", "result": [0, "0"]}})[0]
+    zero = {"status": "success", "data": {"resultType": "scalar", "result": [0, "0"]}}
+    assert not prometheus_holds(zero)[0]
     nan = {"status": "success", "data": {"resultType": "vector", "result": [{"value": [0, "NaN"]}]}}
     assert not prometheus_holds(nan)[0]
 
@@ -79,7 +80,7 @@ def ctx_for(tmp_path: Path, observer: Observer) -> ScenarioContext:
     return ScenarioContext(client=None, journal=journal, observer=observer, poll_interval=0.05)
 
 
-def test_a_probe_that_fails_before_injection_stops_everything(tmp_path: Path, flip_server: FlipServer) -> None:
+def test_a_probe_failing_before_injection_stops_all(tmp_path: Path, flip_server: FlipServer) -> None:
     flip_server.answer(500)
     observer = Observer([HttpProbe(type="http", url=flip_server.url)], interval=0.1)
     with pytest.raises(ProbeFailed, match="before injection, nothing was changed"):
@@ -93,10 +94,10 @@ def test_a_probe_that_fails_during_the_hold_ends_the_wait(tmp_path: Path, flip_s
     observer.after_inject(ctx, 0)
     started = time.monotonic()
     flip_server.answer(503)
-    with pytest.raises(ProbeFailed, match="steady state lost during the hold: .*503"):
+    with pytest.raises(ProbeFailed, match=r"steady state lost during the hold: .*503"):
         ctx.wait(30, "hold")
     assert time.monotonic() - started < 5
-    assert [(r.phase, r.ok) for r in observer.results][0] == ("before", True)
+    assert (observer.results[0].phase, observer.results[0].ok) == ("before", True)
     assert observer.results[-1].phase == "hold" and not observer.results[-1].ok
 
 
@@ -121,5 +122,5 @@ def test_probes_not_back_in_time_fail(tmp_path: Path, flip_server: FlipServer) -
     observer.before_inject(ctx, 0, [])
     observer.after_inject(ctx, 0)
     flip_server.answer(502)
-    with pytest.raises(ProbeFailed, match="not back within 0.5 s"):
+    with pytest.raises(ProbeFailed, match=r"not back within 0\.5 s"):
         observer.after_recover(ctx, 0, 0.1)

@@ -122,7 +122,8 @@ def test_result_files_sit_next_to_the_version_files(run: tuple[Store, str]) -> N
     results = read_task_results(store, run_uuid)
     assert [r["task_id"] for r in results] == ["kill_web", "outage"]
     assert results[0]["format"] == "krkn-task-result/1"
-    assert oct(os.stat(store.backend.display(context.name, "outage.1.result.json")).st_mode & 0o777) == "0o600"
+    mode = os.stat(store.backend.display(context.name, "outage.1.result.json")).st_mode
+    assert mode & 0o777 == 0o600
 
 
 def test_result_file_names() -> None:
@@ -173,8 +174,18 @@ def test_html_is_self_contained_and_shows_everything(run: tuple[Store, str]) -> 
     store, run_uuid = run
     page = render_html(build_report(store, run_uuid))
     assert page.startswith("<!DOCTYPE html>")
-    for needle in ("Resilience score", "56.7", "score = 100 * (0.4*S", "Recovery times", "Timeline",
-                   "Probe results", "Undo records", "krkn-deny-b", "403 forbidden", 'id="recovery-chart"'):
+    for needle in (
+        "Resilience score",
+        "56.7",
+        "score = 100 * (0.4*S",
+        "Recovery times",
+        "Timeline",
+        "Probe results",
+        "Undo records",
+        "krkn-deny-b",
+        "403 forbidden",
+        'id="recovery-chart"',
+    ):
         assert needle in page, needle
     assert page.count('class="bar"') == 3  # the three recovery series of kill_web
     for external in ("<script", "<link", "src=", "url(", "@import", "http://", "https://"):
@@ -207,7 +218,8 @@ def test_write_report_into_the_run_folder(run: tuple[Store, str]) -> None:
 def test_cli_report(run: tuple[Store, str], tmp_path: Path) -> None:
     store, run_uuid = run
     out = io.StringIO()
-    code = cli.main(["--location", store.location, "report", run_uuid, "--output", str(tmp_path / "out")], out)
+    argv = ["--location", store.location, "report", run_uuid, "--output", str(tmp_path / "out")]
+    code = cli.main(argv, out)
     assert code == 0, out.getvalue()
     assert (tmp_path / "out" / REPORT_HTML).exists() and (tmp_path / "out" / REPORT_XML).exists()
     assert "records: 1 executed, 1 pending, 1 failed" in out.getvalue()
