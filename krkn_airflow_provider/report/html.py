@@ -30,6 +30,7 @@ table{border-collapse:collapse;width:100%;font-size:12px}
 th,td{border-bottom:1px solid #e9ecef;padding:4px 6px;text-align:left;vertical-align:top}
 th{background:#f1f3f5}
 code{font-size:12px}
+td code{word-break:break-all}
 .score{display:flex;gap:24px;align-items:center}
 .score .big{font-size:42px;font-weight:700}
 .formula{font-size:12px;color:#495057}
