@@ -33,9 +33,6 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "plugins": [
-            {"name": "krkn_chaos", "plugin-class": "krkn_airflow_provider.plugins.krkn.KrknPlugin"},
-        ],
         "extra-links": ["krkn_airflow_provider.operators.report_link.GamedayReportLink"],
         "config": {
             "krkn": {
