@@ -23,9 +23,10 @@ class Result:
         return self.ours / self.baseline if self.baseline else float("inf")
 
 
-def timed(call: Callable[[], object]) -> float:
+def timed(call: Callable[..., object], *args: object, **kwargs: object) -> float:
+    """Seconds that ``call(*args, **kwargs)`` takes."""
     started = time.perf_counter()
-    call()
+    call(*args, **kwargs)
     return time.perf_counter() - started
 
 

@@ -1,0 +1,190 @@
+"""P2/P2b replay against a cluster, and P5 replay memory, each against a floor in the same process.
+
+The cluster is the emulator started as its own process (so it does not share this
+process's interpreter lock), or the cluster of ``KRKN_TEST_KUBECONFIG`` when set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench.common import Result, timed
+from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, replay
+
+
+@contextlib.contextmanager
+def cluster() -> Iterator[Path]:
+    """A kubeconfig: KRKN_TEST_KUBECONFIG's cluster, or an emulator in a subprocess."""
+    given = os.environ.get("KRKN_TEST_KUBECONFIG")
+    if given:
+        yield Path(given)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        kubeconfig = Path(tmp) / "kubeconfig"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "kube_emulator", "--kubeconfig", str(kubeconfig), "--port", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while not kubeconfig.exists() or not kubeconfig.read_text().strip():
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the emulator did not start")
+                time.sleep(0.1)
+            time.sleep(0.2)
+            yield kubeconfig
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+
+
+def _clients(kubeconfig: Path) -> tuple[Any, Any]:
+    from kubernetes import config, dynamic
+    from kubernetes.client import CoreV1Api
+
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    return dynamic.DynamicClient(api), CoreV1Api(api)
+
+
+def _namespace(core: Any) -> str:
+    name = f"krkn-bench-{new_run_uuid()[:8]}"
+    core.create_namespace({"metadata": {"name": name}})
+    return name
+
+
+def _create(core: Any, namespace: str, names: list[str], labels: list[dict[str, str]]) -> None:
+    for name, label in zip(names, labels, strict=True):
+        core.create_namespaced_config_map(namespace, {"metadata": {"name": name, "labels": label}})
+
+
+def _delete_all(client: Any, resource_: Any, namespace: str, names: list[str]) -> None:
+    """The floor: the same deletes in a tight loop with one client."""
+    for name in names:
+        client.delete(resource_, name=name, namespace=namespace)
+
+
+def _journal(store: Store, namespace: str, count: int) -> tuple[Journal, list[str], list[dict[str, str]]]:
+    journal = Journal(store, Origin(run_uuid=new_run_uuid(), scenario="bench_scenarios"))
+    names = [f"cm-{index:05d}" for index in range(count)]
+    labels = [journal.object_labels() for _ in names]
+    for name, label in zip(names, labels, strict=True):
+        journal.record(
+            UndoRecord(
+                action="delete",
+                api_version="v1",
+                kind="ConfigMap",
+                namespace=namespace,
+                name=name,
+                guard=label,
+            )
+        )
+    return journal, names, labels
+
+
+def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4) -> list[Result]:
+    """Sequential (and parallel) replay of N delete records vs N deletes in a tight loop, one client."""
+    results: list[Result] = []
+    with cluster() as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+        client, core = _clients(kubeconfig)
+        resource_ = client.resources.get(api_version="v1", kind="ConfigMap")
+        namespace = _namespace(core)
+        try:
+            for count in sizes:
+                store = Store(str(Path(tmp) / f"journal-{count}"))
+                journal, names, labels = _journal(store, namespace, count)
+
+                _create(core, namespace, names, labels)
+                floor = timed(_delete_all, client, resource_, namespace, names)
+
+                _create(core, namespace, names, labels)
+                ours = timed(replay, store, client, run_uuid=journal.run_uuid)
+                assert not store.entries(state="pending")
+                results.append(
+                    Result(
+                        f"P2 replay of {count:,} delete records, sequential",
+                        ours,
+                        floor,
+                        "s",
+                        "<= 1.2x",
+                        note=f"{ours / count * 1000:.2f} ms per record, floor {floor / count * 1000:.2f} ms",
+                    )
+                )
+                if count >= 1000:
+                    store2 = Store(str(Path(tmp) / f"journal-{count}-parallel"))
+                    journal2, names2, labels2 = _journal(store2, namespace, count)
+                    _create(core, namespace, names2, labels2)
+                    parallel = timed(replay, store2, client, run_uuid=journal2.run_uuid, workers=workers)
+                    assert not store2.entries(state="pending")
+                    results.append(
+                        Result(
+                            f"P2b replay of {count:,} records, {workers} workers",
+                            parallel,
+                            floor,
+                            "s",
+                            "<= 0.5x",
+                        )
+                    )
+        finally:
+            core.delete_namespace(namespace)
+    return results
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def p5_memory_child(count: int, kubeconfig: str, location: str) -> None:
+    """Runs in a fresh process: peak RSS after listing, then after replaying ``count`` records."""
+    client, core = _clients(Path(kubeconfig))
+    namespace = _namespace(core)
+    store = Store(location)
+    journal, names, labels = _journal(store, namespace, count)
+    _create(core, namespace, names, labels)
+    del names, labels
+    fresh = Store(location)
+    fresh.entries(run_uuid=journal.run_uuid, state="pending")
+    listed = _rss_mb()
+    replay(fresh, client, run_uuid=journal.run_uuid)
+    print(f"{listed:.1f} {_rss_mb():.1f}")
+    core.delete_namespace(namespace)
+
+
+def p5_memory(sizes: tuple[int, ...] = (1000, 10000)) -> list[Result]:
+    """Peak RSS of a replay beyond the listing, at two sizes: it must not grow with N."""
+    results = []
+    with cluster() as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+        for count in sizes:
+            code = (
+                "import sys; from bench.replay_bench import p5_memory_child; "
+                "p5_memory_child(int(sys.argv[1]), sys.argv[2], sys.argv[3])"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", code, str(count), str(kubeconfig), str(Path(tmp) / f"m{count}")],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=Path(__file__).parent.parent,
+            ).stdout.split()
+            listed, peak = float(out[0]), float(out[1])
+            results.append(
+                Result(
+                    f"P5 peak RSS, replay of {count:,} records (MB)",
+                    peak / 1000,
+                    listed / 1000,
+                    "s",
+                    "flat in N",
+                    note=f"after listing {listed:.1f} MB, after replay {peak:.1f} MB",
+                )
+            )
+    return results

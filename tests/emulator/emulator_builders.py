@@ -1,0 +1,109 @@
+"""Manifests the emulator tests create (plain dicts, as chaos code sends them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+IMAGE = "registry.k8s.io/pause:3.10"
+
+
+def _camel(spec: dict[str, Any]) -> dict[str, Any]:
+    """``node_selector=...`` keyword arguments become ``nodeSelector`` keys."""
+    out = {}
+    for key, value in spec.items():
+        head, *rest = key.split("_")
+        out[head + "".join(w.title() for w in rest)] = value
+    return out
+
+
+def container(name: str = "main", image: str = IMAGE, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "image": image, **_camel(extra)}
+
+
+def pod(name: str, *, labels: dict[str, str] | None = None, containers: list[dict[str, Any]] | None = None,
+        **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {"app": name}},
+        "spec": {"containers": containers or [container()], **_camel(spec)},
+    }
+
+
+def template(labels: dict[str, str], **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"labels": labels}, "spec": {"containers": [container()], **_camel(spec)}}
+
+
+def deployment(name: str, replicas: int = 2, **spec: Any) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template(labels), **spec},
+    }
+
+
+def replicaset(name: str, replicas: int = 2) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template(labels)},
+    }
+
+
+def statefulset(name: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": labels},
+                 "template": template(labels), **spec},
+    }
+
+
+def daemonset(name: str, **pod_spec: Any) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"selector": {"matchLabels": labels}, "template": template(labels, **pod_spec)},
+    }
+
+
+def job(name: str, completions: int = 1, parallelism: int = 1) -> dict[str, Any]:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "completions": completions,
+            "parallelism": parallelism,
+            "template": {"spec": {"restartPolicy": "Never", "containers": [container(command=["true"])]}},
+        },
+    }
+
+
+def pdb(name: str, app: str, *, min_available: int | str | None = None,
+        max_unavailable: int | str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": app}}}
+    if min_available is not None:
+        spec["minAvailable"] = min_available
+    if max_unavailable is not None:
+        spec["maxUnavailable"] = max_unavailable
+    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name}, "spec": spec}
+
+
+def ready_pods(core: Any, namespace: str, selector: str) -> list[Any]:
+    """Pods matching ``selector`` that are Running, Ready and not terminating."""
+    out = []
+    for p in core.list_namespaced_pod(namespace, label_selector=selector).items:
+        if p.metadata.deletion_timestamp or p.status.phase != "Running":
+            continue
+        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or []):
+            out.append(p)
+    return out
