@@ -41,6 +41,8 @@ class RollbackOperator(BaseOperator):
     :param chaos_task_id: only records written by this task. (templated)
     :param dry_run: log what would be applied; change and mark nothing.
     :param workers: apply records of different objects concurrently.
+    :param require_target: fail unless ``target_run_id`` or ``target_run_uuid`` is given
+        (for a DAG that replays other runs, so an empty parameter is not "nothing to do").
     """
 
     template_fields: Sequence[str] = (
@@ -68,6 +70,7 @@ class RollbackOperator(BaseOperator):
         chaos_task_id: str | None = None,
         dry_run: bool = False,
         workers: int = 1,
+        require_target: bool = False,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
@@ -86,6 +89,7 @@ class RollbackOperator(BaseOperator):
         # (BaseOperator.dry_run is a method: keep the flag under another name.)
         self.is_dry_run = dry_run
         self.workers = workers
+        self.require_target = require_target
         self._stop = threading.Event()
 
     @cached_property
@@ -98,6 +102,8 @@ class RollbackOperator(BaseOperator):
 
     def run_uuid(self, context: Context) -> str:
         ti = context["ti"]
+        if self.require_target and not (self.target_run_uuid or self.target_run_id):
+            raise AirflowFailException("give the run to roll back: target_run_id or target_run_uuid")
         if self.target_run_uuid:
             try:
                 return check_run_uuid(str(self.target_run_uuid).strip())

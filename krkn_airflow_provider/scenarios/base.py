@@ -21,6 +21,7 @@ No Airflow here: the same scenarios run from tests and the command line.
 
 from __future__ import annotations
 
+import inspect
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -194,10 +195,18 @@ S = TypeVar("S", bound=type[Scenario[Any]])
 def register(cls: S) -> S:
     """Class decorator: make a scenario type available under its ``type_name``."""
     existing = _REGISTRY.get(cls.type_name)
-    if existing is not None and existing is not cls:
+    if existing is not None and existing is not cls and not _same_source(existing, cls):
         raise ValueError(f"scenario type {cls.type_name!r} is already registered by {existing.__name__}")
     _REGISTRY[cls.type_name] = cls
     return cls
+
+
+def _same_source(one: type, other: type) -> bool:
+    """The same class from the same file, imported again (Airflow re-parses DAG files)."""
+    try:
+        return one.__qualname__ == other.__qualname__ and inspect.getfile(one) == inspect.getfile(other)
+    except (TypeError, OSError):
+        return False
 
 
 def known_types() -> list[str]:

@@ -1,0 +1,173 @@
+"""DAG runs with ``dag.test()`` (real Airflow, SQLite) against the cluster over real HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krkn_airflow_provider.rollback import Store
+from tests import workloads
+from tests.airflow.conftest import run_dag, task_states, xcom
+
+pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
+
+
+@contextmanager
+def watching(kube: Any) -> Iterator[set[str]]:
+    """Collect every provider-made object seen while the block runs."""
+    seen: set[str] = set()
+    done = threading.Event()
+    api = kube.api_client()
+
+    def poll() -> None:
+        while not done.is_set():
+            seen.update(workloads.managed(api, kube.namespace))
+            done.wait(0.1)
+
+    thread = threading.Thread(target=poll, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join()
+
+
+def journal_states(location: Path) -> list[tuple[str, str, int | None]]:
+    """(task id, state, try number) of every record, oldest first."""
+    store = Store(str(location))
+    result = []
+    for entry in store.entries():
+        origin = store.load(entry).data["origin"]
+        result.append((origin["task_id"], entry.state, origin["try_number"]))
+    return result
+
+
+def test_gameday_success_path(dagbag: Any, kube: Any, journal_dir: Path) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=2)
+    workloads.wait_ready(api, kube.namespace, "web", 2)
+    conf = {"namespace": kube.namespace, "hold_seconds": 2, "recovery_seconds": 60}
+
+    with watching(kube) as seen:
+        dag_run = run_dag(dagbag, "chaos_gameday", conf)
+
+    assert dag_run.state == "success"
+    assert task_states(dag_run) == {
+        "pod_disruption": "success",
+        "application_outage": "success",
+        "cpu_hog": "success",
+        "rollback": "skipped",
+        "watcher": "success",
+    }
+    assert {name.split("/")[0] + "/" + name.split("/")[1].rsplit("-", 1)[0] for name in seen} == {
+        "NetworkPolicy/krkn-outage",
+        "Pod/krkn-cpu-hog",
+    }
+    assert workloads.managed(api, kube.namespace) == []
+    assert journal_states(journal_dir) == [
+        ("application_outage", "executed", 1),
+        ("cpu_hog", "executed", 1),
+    ]
+    assert len(workloads.ready_pods(api, kube.namespace, "web")) == 2
+    summary = xcom(dag_run, "cpu_hog")
+    assert summary["scenario"] == "hog_scenarios" and len(summary["records"]) == 1
+
+
+def test_failure_after_injection_is_rolled_back_and_the_run_fails(
+    dagbag: Any, kube: Any, journal_dir: Path
+) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+
+    with watching(kube) as seen:
+        dag_run = run_dag(dagbag, "krkn_fail_after_inject", {"namespace": kube.namespace, "nodes": 1})
+
+    assert dag_run.state == "failed"
+    assert task_states(dag_run) == {
+        "application_outage": "success",
+        "breaking_hog": "failed",
+        "rollback": "success",
+        "watcher": "failed",
+    }
+    assert any(name.startswith("Pod/krkn-cpu-hog-") for name in seen)
+    assert workloads.managed(api, kube.namespace) == []
+    assert journal_states(journal_dir) == [
+        ("application_outage", "executed", 1),
+        ("breaking_hog", "executed", 1),
+    ]
+    rollback = xcom(dag_run, "rollback")
+    assert rollback["counts"] == {"undone": 1}
+
+
+def test_teardown_wiring_rolls_back_and_fails_the_run(dagbag: Any, kube: Any, journal_dir: Path) -> None:
+    dag_run = run_dag(dagbag, "krkn_teardown", {"namespace": kube.namespace, "nodes": 1})
+
+    assert dag_run.state == "failed"
+    assert task_states(dag_run) == {
+        "preflight": "success",
+        "breaking_hog": "failed",
+        "rollback": "success",
+        "watcher": "failed",
+    }
+    assert workloads.managed(kube.api_client(), kube.namespace) == []
+    assert [state for _, state, _ in journal_states(journal_dir)] == ["executed"]
+
+
+def test_retried_chaos_task_first_replays_its_earlier_try(dagbag: Any, kube: Any, journal_dir: Path) -> None:
+    dag_run = run_dag(dagbag, "krkn_retry", {"namespace": kube.namespace, "nodes": 1})
+
+    assert dag_run.state == "success"
+    assert task_states(dag_run) == {"flaky_hog": "success", "rollback": "skipped", "watcher": "success"}
+    records = journal_states(journal_dir)
+    assert records == [("flaky_hog", "executed", 1), ("flaky_hog", "executed", 2)]
+    store = Store(str(journal_dir))
+    first_try = store.entries()[0].id
+    assert xcom(dag_run, "flaky_hog")["replayed_earlier_tries"] == [first_try]
+    assert workloads.managed(kube.api_client(), kube.namespace) == []
+
+
+def _bad_inputs(namespace: str, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    hog = {"hog-type": "cpu", "duration": 1, "namespace": namespace, "number-of-nodes": 1}
+    return {
+        "unknown type": {"scenario_type": "pod_kill_scenarios", "config": hog},
+        "wrong key": {"scenario_type": "hog_scenarios", "config": {**hog, "cpu-load": 50}},
+        "selector matches nothing": {
+            "scenario_type": "hog_scenarios",
+            "config": {**hog, "node-selector": "krkn.io/no-such-label=1"},
+        },
+        "unreadable location": {
+            "scenario_type": "hog_scenarios",
+            "config": hog,
+            "location": str(blocker / "rollback"),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["unknown type", "wrong key", "selector matches nothing", "unreadable location"]
+)
+def test_bad_input_fails_before_any_change(
+    dagbag: Any, kube: Any, journal_dir: Path, tmp_path: Path, case: str
+) -> None:
+    conf = _bad_inputs(kube.namespace, tmp_path)[case]
+    before = len(kube.emulator.writes()) if kube.emulator is not None else 0
+
+    dag_run = run_dag(dagbag, "krkn_single", conf)
+
+    assert dag_run.state == "failed"
+    states = task_states(dag_run)
+    assert states["chaos"] == "failed"
+    assert states["watcher"] == "failed"
+    assert workloads.managed(kube.api_client(), kube.namespace) == []
+    assert Store(str(journal_dir)).entries() == []
+    if kube.emulator is not None:
+        assert kube.emulator.writes()[before:] == []

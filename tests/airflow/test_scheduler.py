@@ -1,0 +1,135 @@
+"""One run driven by the real scheduler: a failing gameday ends failed, the cluster restored.
+
+Starts its own api-server (execution API), scheduler and dag-processor on a fresh
+AIRFLOW_HOME and a free port, triggers the DAG, polls with a deadline, and stops the
+processes (their own process groups) at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krkn_airflow_provider.rollback import Store
+from tests import workloads
+from tests.airflow.conftest import AIRFLOW_BIN, DAGS
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+DAG_ID = "krkn_fail_after_inject"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def airflow(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([AIRFLOW_BIN, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def airflow_cluster(tmp_path: Path, kube: Any, journal_dir: Path) -> Iterator[dict[str, str]]:
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    conn = {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig)}}
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "krkn-test-secret-" + os.urandom(8).hex(),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(conn),
+        "KRKN_ROLLBACK_LOCATION": str(journal_dir),
+    }
+    migrated = airflow(env, "db", "migrate", timeout=300)
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    processes = []
+    for command in (["api-server", "--port", str(port)], ["scheduler"], ["dag-processor"]):
+        log = (tmp_path / f"{command[0]}.log").open("wb")
+        processes.append(
+            subprocess.Popen(
+                [AIRFLOW_BIN, *command], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        )
+    try:
+        yield env
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def poll(check: Any, what: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(2)
+
+
+def test_failing_gameday_under_the_scheduler(
+    airflow_cluster: dict[str, str], kube: Any, journal_dir: Path, tmp_path: Path
+) -> None:
+    env = airflow_cluster
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+
+    poll(lambda: airflow(env, "dags", "unpause", DAG_ID).returncode == 0, "the DAG to be parsed", 180)
+    conf = json.dumps({"namespace": kube.namespace, "nodes": 1})
+    triggered = airflow(env, "dags", "trigger", DAG_ID, "-c", conf, "-o", "json")
+    assert triggered.returncode == 0, triggered.stderr[-2000:]
+
+    def finished() -> dict[str, Any] | None:
+        listed = airflow(env, "dags", "list-runs", DAG_ID, "-o", "json")
+        runs = json.loads(listed.stdout or "[]") if listed.returncode == 0 else []
+        done = [run for run in runs if run["state"] in ("success", "failed")]
+        return done[0] if done else None
+
+    try:
+        run = poll(finished, "the run to finish", 420)
+    except AssertionError:
+        logs = {p.name: p.read_text()[-3000:] for p in tmp_path.glob("*.log")}
+        raise AssertionError(f"run did not finish; process logs: {logs}") from None
+
+    assert run["state"] == "failed"
+    assert workloads.managed(api, kube.namespace) == []
+    store = Store(str(journal_dir))
+    entries = store.entries()
+    assert entries and all(entry.state == "executed" for entry in entries)
+    tasks = airflow(env, "tasks", "states-for-dag-run", DAG_ID, run["run_id"], "-o", "json")
+    states = {row["task_id"]: row["state"] for row in json.loads(tasks.stdout)}
+    assert states == {
+        "application_outage": "success",
+        "breaking_hog": "failed",
+        "rollback": "success",
+        "watcher": "failed",
+    }
