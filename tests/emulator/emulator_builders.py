@@ -20,8 +20,13 @@ def container(name: str = "main", image: str = IMAGE, **extra: Any) -> dict[str,
     return {"name": name, "image": image, **_camel(extra)}
 
 
-def pod(name: str, *, labels: dict[str, str] | None = None, containers: list[dict[str, Any]] | None = None,
-        **spec: Any) -> dict[str, Any]:
+def pod(
+    name: str,
+    *,
+    labels: dict[str, str] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -40,7 +45,12 @@ def deployment(name: str, replicas: int = 2, **spec: Any) -> dict[str, Any]:
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template(labels), **spec},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": template(labels),
+            **spec,
+        },
     }
 
 
@@ -60,8 +70,13 @@ def statefulset(name: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "serviceName": name, "selector": {"matchLabels": labels},
-                 "template": template(labels), **spec},
+        "spec": {
+            "replicas": replicas,
+            "serviceName": name,
+            "selector": {"matchLabels": labels},
+            "template": template(labels),
+            **spec,
+        },
     }
 
 
@@ -88,14 +103,20 @@ def job(name: str, completions: int = 1, parallelism: int = 1) -> dict[str, Any]
     }
 
 
-def pdb(name: str, app: str, *, min_available: int | str | None = None,
-        max_unavailable: int | str | None = None) -> dict[str, Any]:
+def pdb(
+    name: str, app: str, *, min_available: int | str | None = None, max_unavailable: int | str | None = None
+) -> dict[str, Any]:
     spec: dict[str, Any] = {"selector": {"matchLabels": {"app": app}}}
     if min_available is not None:
         spec["minAvailable"] = min_available
     if max_unavailable is not None:
         spec["maxUnavailable"] = max_unavailable
-    return {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": name}, "spec": spec}
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def ready_pods(core: Any, namespace: str, selector: str) -> list[Any]:

@@ -30,26 +30,48 @@ def test_deployment_creates_replicaset_and_pods(kube: KubeTarget) -> None:
         assert p.metadata.owner_references[0].uid == rs.metadata.uid
         assert p.spec.node_name and p.status.pod_ip
         assert p.status.container_statuses[0].ready is True
-    status = kube.wait_for(lambda: (d := apps.read_namespaced_deployment("web", ns)).status.ready_replicas == 3 and d,
-                           message="deployment status")
+    status = kube.wait_for(
+        lambda: (d := apps.read_namespaced_deployment("web", ns)).status.ready_replicas == 3 and d,
+        message="deployment status",
+    )
     assert status.status.available_replicas == 3 and status.status.updated_replicas == 3
-    assert {c.type: c.status for c in status.status.conditions} == {"Available": "True", "Progressing": "True"}
+    assert {c.type: c.status for c in status.status.conditions} == {
+        "Available": "True",
+        "Progressing": "True",
+    }
 
 
 def test_rolling_update_replaces_pods(kube: KubeTarget) -> None:
     apps, core, ns = kube.apps(), kube.core(), kube.namespace
     apps.create_namespaced_deployment(ns, deployment("roll", replicas=2))
     kube.wait_for(lambda: len(ready_pods(core, ns, "app=roll")) == 2, message="2 ready pods")
-    apps.patch_namespaced_deployment("roll", ns, {"spec": {"template": {"metadata": {"annotations": {
-        "kubectl.kubernetes.io/restartedAt": "2024-01-01T00:00:00Z"}}}}})
+    apps.patch_namespaced_deployment(
+        "roll",
+        ns,
+        {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2024-01-01T00:00:00Z"}}
+                }
+            }
+        },
+    )
 
     def rolled() -> bool:
         sets = apps.list_namespaced_replica_set(ns, label_selector="app=roll").items
         new = [r for r in sets if r.spec.replicas == 2 and (r.status.ready_replicas or 0) == 2]
         old = [r for r in sets if r.spec.replicas == 0]
         pods = ready_pods(core, ns, "app=roll")
-        return len(sets) == 2 and len(new) == 1 and len(old) == 1 and len(pods) == 2 and all(
-            p.metadata.labels["pod-template-hash"] == new[0].metadata.labels["pod-template-hash"] for p in pods)
+        return (
+            len(sets) == 2
+            and len(new) == 1
+            and len(old) == 1
+            and len(pods) == 2
+            and all(
+                p.metadata.labels["pod-template-hash"] == new[0].metadata.labels["pod-template-hash"]
+                for p in pods
+            )
+        )
 
     kube.wait_for(rolled, message="rollout to the new ReplicaSet")
     dep = apps.read_namespaced_deployment("roll", ns)
@@ -63,7 +85,9 @@ def test_deleted_pod_replaced_after_recreate_delay(kube: KubeTarget) -> None:
     emu.pod_ready_delay = 0.2
     apps, core, ns = kube.apps(), kube.core(), kube.namespace
     apps.create_namespaced_replica_set(ns, replicaset("rs", replicas=2))
-    before = kube.wait_for(lambda: (p := ready_pods(core, ns, "app=rs")) and len(p) == 2 and p, message="2 ready")
+    before = kube.wait_for(
+        lambda: (p := ready_pods(core, ns, "app=rs")) and len(p) == 2 and p, message="2 ready"
+    )
     victim = before[0].metadata.name
     start = time.monotonic()
     core.delete_namespaced_pod(victim, ns)
@@ -88,28 +112,41 @@ def test_deleted_pod_replaced_after_recreate_delay(kube: KubeTarget) -> None:
 def test_statefulset_ordinals_and_recreation(kube: KubeTarget) -> None:
     apps, core, ns = kube.apps(), kube.core(), kube.namespace
     apps.create_namespaced_stateful_set(ns, statefulset("db", replicas=3))
-    kube.wait_for(lambda: sorted(p.metadata.name for p in ready_pods(core, ns, "app=db")) == ["db-0", "db-1", "db-2"],
-                  message="db-0..2 ready")
+    kube.wait_for(
+        lambda: sorted(p.metadata.name for p in ready_pods(core, ns, "app=db")) == ["db-0", "db-1", "db-2"],
+        message="db-0..2 ready",
+    )
     old_uid = core.read_namespaced_pod("db-1", ns).metadata.uid
     core.delete_namespaced_pod("db-1", ns)
-    kube.wait_for(lambda: any(p.metadata.name == "db-1" and p.metadata.uid != old_uid
-                              for p in ready_pods(core, ns, "app=db")), message="db-1 recreated")
+    kube.wait_for(
+        lambda: any(
+            p.metadata.name == "db-1" and p.metadata.uid != old_uid for p in ready_pods(core, ns, "app=db")
+        ),
+        message="db-1 recreated",
+    )
     p = core.read_namespaced_pod("db-1", ns)
     assert p.metadata.labels["statefulset.kubernetes.io/pod-name"] == "db-1"
     assert p.spec.hostname == "db-1" and p.spec.subdomain == "db"
-    kube.wait_for(lambda: apps.read_namespaced_stateful_set("db", ns).status.ready_replicas == 3, message="status")
+    kube.wait_for(
+        lambda: apps.read_namespaced_stateful_set("db", ns).status.ready_replicas == 3, message="status"
+    )
 
 
 def test_daemonset_one_pod_per_eligible_node(kube: KubeTarget) -> None:
     apps, core, ns = kube.apps(), kube.core(), kube.namespace
-    nodes = [n for n in core.list_node().items
-             if not any(t.effect in ("NoSchedule", "NoExecute") for t in n.spec.taints or [])]
+    nodes = [
+        n
+        for n in core.list_node().items
+        if not any(t.effect in ("NoSchedule", "NoExecute") for t in n.spec.taints or [])
+    ]
     apps.create_namespaced_daemon_set(ns, daemonset("agent"))
     kube.wait_for(lambda: len(ready_pods(core, ns, "app=agent")) == len(nodes), message="one pod per node")
     placed = sorted(p.spec.node_name for p in ready_pods(core, ns, "app=agent"))
     assert placed == sorted(n.metadata.name for n in nodes)
-    status = kube.wait_for(lambda: (d := apps.read_namespaced_daemon_set("agent", ns)).status.number_ready == len(nodes)
-                           and d, message="daemonset status")
+    status = kube.wait_for(
+        lambda: (d := apps.read_namespaced_daemon_set("agent", ns)).status.number_ready == len(nodes) and d,
+        message="daemonset status",
+    )
     assert status.status.desired_number_scheduled == len(nodes)
 
 
@@ -126,8 +163,10 @@ def test_job_completes(kube: KubeTarget) -> None:
     batch_api = __import__("kubernetes").client.BatchV1Api(kube.api_client())
     core, ns = kube.core(), kube.namespace
     batch_api.create_namespaced_job(ns, job("once", completions=2))
-    done = kube.wait_for(lambda: (j := batch_api.read_namespaced_job("once", ns)).status.succeeded == 2 and j,
-                         message="job complete")
+    done = kube.wait_for(
+        lambda: (j := batch_api.read_namespaced_job("once", ns)).status.succeeded == 2 and j,
+        message="job complete",
+    )
     assert any(c.type == "Complete" and c.status == "True" for c in done.status.conditions)
     assert done.status.completion_time is not None
     pods = core.list_namespaced_pod(ns, label_selector="job-name=once").items
@@ -140,8 +179,10 @@ def test_unmatched_node_selector_stays_pending(kube: KubeTarget) -> None:
 
     def unschedulable() -> bool:
         p = core.read_namespaced_pod("lonely", ns)
-        return any(c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
-                   for c in p.status.conditions or [])
+        return any(
+            c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable"
+            for c in p.status.conditions or []
+        )
 
     kube.wait_for(unschedulable, message="PodScheduled=False")
     p = core.read_namespaced_pod("lonely", ns)
@@ -152,17 +193,40 @@ def test_unmatched_node_selector_stays_pending(kube: KubeTarget) -> None:
 
 def test_scheduler_honours_taints_selectors_affinity_and_cordon(kube: KubeTarget) -> None:
     emu = kube.require_emulator("adds nodes with taints and labels")
-    emu.add_node("gpu-1", labels={"accel": "gpu"}, taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}])
+    emu.add_node(
+        "gpu-1", labels={"accel": "gpu"}, taints=[{"key": "gpu", "value": "true", "effect": "NoSchedule"}]
+    )
     core, ns = kube.core(), kube.namespace
     for i in range(6):
         core.create_namespaced_pod(ns, pod(f"plain-{i}"))
     core.create_namespaced_pod(ns, pod("wants-gpu", node_selector={"accel": "gpu"}))
-    core.create_namespaced_pod(ns, pod("tolerates-gpu", node_selector={"accel": "gpu"},
-                                       tolerations=[{"key": "gpu", "operator": "Equal", "value": "true",
-                                                     "effect": "NoSchedule"}]))
-    core.create_namespaced_pod(ns, pod("pinned", affinity={"nodeAffinity": {
-        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{"matchExpressions": [
-            {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-2"]}]}]}}}))
+    core.create_namespaced_pod(
+        ns,
+        pod(
+            "tolerates-gpu",
+            node_selector={"accel": "gpu"},
+            tolerations=[{"key": "gpu", "operator": "Equal", "value": "true", "effect": "NoSchedule"}],
+        ),
+    )
+    core.create_namespaced_pod(
+        ns,
+        pod(
+            "pinned",
+            affinity={
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchExpressions": [
+                                    {"key": "kubernetes.io/hostname", "operator": "In", "values": ["node-2"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            },
+        ),
+    )
     core.patch_node("node-3", {"spec": {"unschedulable": True}})
     core.create_namespaced_pod(ns, pod("preset", node_name="node-3"))
     for i in range(4):
@@ -176,10 +240,17 @@ def test_scheduler_honours_taints_selectors_affinity_and_cordon(kube: KubeTarget
     assert placed["preset"] == "node-3"  # a preset nodeName bypasses the scheduler, cordon or not
     assert all(placed[f"after-cordon-{i}"] in ("node-1", "node-2") for i in range(4))
     node3 = core.read_node("node-3")
-    assert [(t.key, t.effect) for t in node3.spec.taints] == [("node.kubernetes.io/unschedulable", "NoSchedule")]
-    reasons = next(c.message for c in core.read_namespaced_pod("wants-gpu", ns).status.conditions
-                   if c.type == "PodScheduled")
-    assert "untolerated taint {gpu: true}" in reasons and "didn't match Pod's node affinity/selector" in reasons
+    assert [(t.key, t.effect) for t in node3.spec.taints] == [
+        ("node.kubernetes.io/unschedulable", "NoSchedule")
+    ]
+    reasons = next(
+        c.message
+        for c in core.read_namespaced_pod("wants-gpu", ns).status.conditions
+        if c.type == "PodScheduled"
+    )
+    assert (
+        "untolerated taint {gpu: true}" in reasons and "didn't match Pod's node affinity/selector" in reasons
+    )
 
 
 def test_node_not_ready_makes_pods_unready(kube: KubeTarget) -> None:
@@ -190,7 +261,10 @@ def test_node_not_ready_makes_pods_unready(kube: KubeTarget) -> None:
     emu.set_node_ready("node-1", False)
     kube.wait_for(lambda: not ready_pods(core, ns, "app=on-1"), message="pod not ready")
     taints = {(t.key, t.effect) for t in core.read_node("node-1").spec.taints}
-    assert taints == {("node.kubernetes.io/not-ready", "NoSchedule"), ("node.kubernetes.io/not-ready", "NoExecute")}
+    assert taints == {
+        ("node.kubernetes.io/not-ready", "NoSchedule"),
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+    }
     emu.set_node_ready("node-1", True)
     kube.wait_for(lambda: ready_pods(core, ns, "app=on-1"), message="pod ready again")
     assert core.read_node("node-1").spec.taints is None
@@ -226,8 +300,9 @@ def test_owner_reference_garbage_collection(kube: KubeTarget) -> None:
         core.create_namespaced_config_map(ns, {"metadata": {"name": name, "ownerReferences": [ref]}})
     core.create_namespaced_config_map(ns, {"metadata": {"name": "kept", "ownerReferences": [ref]}})
     # orphan one dependent by hand first: only ownerReferences decide
-    core.patch_namespaced_config_map("kept", ns, {"metadata": {"ownerReferences": None}},
-                                     _content_type="application/merge-patch+json")
+    core.patch_namespaced_config_map(
+        "kept", ns, {"metadata": {"ownerReferences": None}}, _content_type="application/merge-patch+json"
+    )
     core.delete_namespaced_config_map("owner", ns, propagation_policy="Background")
 
     def collected() -> bool:
@@ -243,17 +318,23 @@ def test_orphan_and_foreground_propagation(kube: KubeTarget) -> None:
     apps.create_namespaced_replica_set(ns, replicaset("orph", replicas=2))
     kube.wait_for(lambda: len(ready_pods(core, ns, "app=orph")) == 2, message="pods up")
     apps.delete_namespaced_replica_set("orph", ns, propagation_policy="Orphan")
-    kube.wait_for(lambda: not apps.list_namespaced_replica_set(ns, label_selector="app=orph").items, message="rs gone")
+    kube.wait_for(
+        lambda: not apps.list_namespaced_replica_set(ns, label_selector="app=orph").items, message="rs gone"
+    )
     pods = core.list_namespaced_pod(ns, label_selector="app=orph").items
     assert len(pods) == 2 and all(p.metadata.owner_references is None for p in pods)
 
     apps.create_namespaced_deployment(ns, deployment("fg", replicas=2))
     kube.wait_for(lambda: len(ready_pods(core, ns, "app=fg")) == 2, message="pods up")
     apps.delete_namespaced_deployment("fg", ns, propagation_policy="Foreground")
-    kube.wait_for(lambda: not apps.list_namespaced_deployment(ns, label_selector="app=fg").items,
-                  message="deployment gone after its dependents")
+    kube.wait_for(
+        lambda: not apps.list_namespaced_deployment(ns, label_selector="app=fg").items,
+        message="deployment gone after its dependents",
+    )
     assert not apps.list_namespaced_replica_set(ns, label_selector="app=fg").items
-    kube.wait_for(lambda: not core.list_namespaced_pod(ns, label_selector="app=fg").items, message="pods gone")
+    kube.wait_for(
+        lambda: not core.list_namespaced_pod(ns, label_selector="app=fg").items, message="pods gone"
+    )
 
 
 def test_eviction_respects_pod_disruption_budget(kube: KubeTarget) -> None:
@@ -270,10 +351,16 @@ def test_eviction_respects_pod_disruption_budget(kube: KubeTarget) -> None:
     body = json.loads(err.value.body)
     assert body["reason"] == "TooManyRequests"
     assert body["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
-    assert body["details"]["causes"] == [{"reason": "DisruptionBudget",
-                                          "message": "The disruption budget guard needs 2 healthy pods and has 2 currently"}]
-    kube.wait_for(lambda: policy.read_namespaced_pod_disruption_budget("guard", ns).status.current_healthy == 2,
-                  message="pdb status")
+    assert body["details"]["causes"] == [
+        {
+            "reason": "DisruptionBudget",
+            "message": "The disruption budget guard needs 2 healthy pods and has 2 currently",
+        }
+    ]
+    kube.wait_for(
+        lambda: policy.read_namespaced_pod_disruption_budget("guard", ns).status.current_healthy == 2,
+        message="pdb status",
+    )
     policy.patch_namespaced_pod_disruption_budget("guard", ns, {"spec": {"minAvailable": 1}})
     core.create_namespaced_pod_eviction(victim, ns, eviction)
 

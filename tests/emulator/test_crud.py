@@ -15,33 +15,82 @@ from kube_emulator.pytest_plugin import KubeTarget
 
 # (typed API class, method suffix, manifest)
 NAMESPACED: list[tuple[str, str, dict[str, Any]]] = [
-    ("CoreV1Api", "config_map", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rt"},
-                                 "data": {"k": "v"}}),
-    ("CoreV1Api", "secret", {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "rt"},
-                             "stringData": {"password": "s3cret"}}),
-    ("CoreV1Api", "service", {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "rt"},
-                              "spec": {"selector": {"app": "rt"}, "ports": [{"port": 80}]}}),
-    ("CoreV1Api", "persistent_volume_claim", {
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "rt"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
-    ("CoreV1Api", "event", {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "rt"},
-                            "involvedObject": {"kind": "Pod", "name": "x"}, "reason": "Test", "message": "hi",
-                            "type": "Normal"}),
-    ("CoreV1Api", "service_account", {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "rt"}}),
+    (
+        "CoreV1Api",
+        "config_map",
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rt"}, "data": {"k": "v"}},
+    ),
+    (
+        "CoreV1Api",
+        "secret",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "rt"},
+            "stringData": {"password": "s3cret"},
+        },
+    ),
+    (
+        "CoreV1Api",
+        "service",
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "rt"},
+            "spec": {"selector": {"app": "rt"}, "ports": [{"port": 80}]},
+        },
+    ),
+    (
+        "CoreV1Api",
+        "persistent_volume_claim",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "rt"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    ),
+    (
+        "CoreV1Api",
+        "event",
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "rt"},
+            "involvedObject": {"kind": "Pod", "name": "x"},
+            "reason": "Test",
+            "message": "hi",
+            "type": "Normal",
+        },
+    ),
+    (
+        "CoreV1Api",
+        "service_account",
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "rt"}},
+    ),
     ("CoreV1Api", "pod", pod("rt")),
     ("AppsV1Api", "deployment", deployment("rt")),
     ("AppsV1Api", "replica_set", replicaset("rt")),
     ("AppsV1Api", "stateful_set", statefulset("rt", replicas=1)),
     ("AppsV1Api", "daemon_set", daemonset("rt")),
     ("BatchV1Api", "job", job("rt")),
-    ("NetworkingV1Api", "network_policy", {
-        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "rt"},
-        "spec": {"podSelector": {"matchLabels": {"app": "rt"}}, "policyTypes": ["Ingress"]}}),
+    (
+        "NetworkingV1Api",
+        "network_policy",
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": "rt"},
+            "spec": {"podSelector": {"matchLabels": {"app": "rt"}}, "policyTypes": ["Ingress"]},
+        },
+    ),
     ("PolicyV1Api", "pod_disruption_budget", pdb("rt", "rt", min_available=1)),
 ]
 
 
-@pytest.mark.parametrize(("api_name", "suffix", "manifest"), NAMESPACED, ids=[n[2]["kind"] for n in NAMESPACED])
+@pytest.mark.parametrize(
+    ("api_name", "suffix", "manifest"), NAMESPACED, ids=[n[2]["kind"] for n in NAMESPACED]
+)
 def test_typed_round_trip(kube: KubeTarget, api_name: str, suffix: str, manifest: dict[str, Any]) -> None:
     api = getattr(client, api_name)(kube.api_client())
     ns = kube.namespace
@@ -71,10 +120,14 @@ def test_typed_round_trip(kube: KubeTarget, api_name: str, suffix: str, manifest
     assert replaced.metadata.labels["round"] == "replaced"
     assert int(replaced.metadata.resource_version) > int(created.metadata.resource_version)
 
-    patched = getattr(api, f"patch_namespaced_{suffix}")("rt", ns, {"metadata": {"labels": {"round": "patched"}}})
+    patched = getattr(api, f"patch_namespaced_{suffix}")(
+        "rt", ns, {"metadata": {"labels": {"round": "patched"}}}
+    )
     assert patched.metadata.labels == {"suite": "crud", "app": "rt", "round": "patched"}
 
-    getattr(api, f"delete_namespaced_{suffix}")("rt", ns, grace_period_seconds=0, propagation_policy="Background")
+    getattr(api, f"delete_namespaced_{suffix}")(
+        "rt", ns, grace_period_seconds=0, propagation_policy="Background"
+    )
 
     def gone() -> bool:
         try:
@@ -88,7 +141,9 @@ def test_typed_round_trip(kube: KubeTarget, api_name: str, suffix: str, manifest
 
 def test_secret_string_data_is_encoded(kube: KubeTarget) -> None:
     core = kube.core()
-    core.create_namespaced_secret(kube.namespace, {"metadata": {"name": "s"}, "stringData": {"user": "admin"}})
+    core.create_namespaced_secret(
+        kube.namespace, {"metadata": {"name": "s"}, "stringData": {"user": "admin"}}
+    )
     secret = core.read_namespaced_secret("s", kube.namespace)
     assert secret.type == "Opaque"
     assert base64.b64decode(secret.data["user"]) == b"admin"
@@ -138,8 +193,12 @@ def test_dynamic_round_trip(kube: KubeTarget, api_version: str, kind: str, manif
     assert created.metadata.name == "rt"
     got = res.get(name="rt", namespace=ns)
     assert got.metadata.uid == created.metadata.uid
-    patched = res.patch(name="rt", namespace=ns, body={"metadata": {"annotations": {"a": "1"}}},
-                        content_type="application/merge-patch+json")
+    patched = res.patch(
+        name="rt",
+        namespace=ns,
+        body={"metadata": {"annotations": {"a": "1"}}},
+        content_type="application/merge-patch+json",
+    )
     assert patched.metadata.annotations["a"] == "1"
     listed = res.get(namespace=ns)
     assert "rt" in [i.metadata.name for i in listed.items]
@@ -152,8 +211,13 @@ def test_dynamic_discovery_finds_subresources(kube: KubeTarget) -> None:
     assert {"exec", "eviction", "log", "status", "binding"} <= set(pods.subresources)
     deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     assert {"scale", "status"} <= set(deployments.subresources)
-    for api_version, kind in (("v1", "Namespace"), ("v1", "Node"), ("policy/v1", "PodDisruptionBudget"),
-                              ("networking.k8s.io/v1", "NetworkPolicy"), ("batch/v1", "Job")):
+    for api_version, kind in (
+        ("v1", "Namespace"),
+        ("v1", "Node"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("batch/v1", "Job"),
+    ):
         assert dyn.resources.get(api_version=api_version, kind=kind).kind == kind
 
 
@@ -169,12 +233,15 @@ def test_generate_name(kube: KubeTarget) -> None:
 def test_list_items_and_pagination(kube: KubeTarget) -> None:
     core = kube.core()
     for i in range(5):
-        core.create_namespaced_config_map(kube.namespace, {"metadata": {"name": f"cm-{i}", "labels": {"page": "y"}}})
+        core.create_namespaced_config_map(
+            kube.namespace, {"metadata": {"name": f"cm-{i}", "labels": {"page": "y"}}}
+        )
     first = core.list_namespaced_config_map(kube.namespace, label_selector="page=y", limit=2)
     assert [c.metadata.name for c in first.items] == ["cm-0", "cm-1"]
     assert first.metadata._continue
-    rest = core.list_namespaced_config_map(kube.namespace, label_selector="page=y", limit=10,
-                                           _continue=first.metadata._continue)
+    rest = core.list_namespaced_config_map(
+        kube.namespace, label_selector="page=y", limit=10, _continue=first.metadata._continue
+    )
     assert [c.metadata.name for c in rest.items] == ["cm-2", "cm-3", "cm-4"]
     assert not rest.metadata._continue
     # a raw list has no kind/apiVersion on items, like a real apiserver
@@ -185,7 +252,9 @@ def test_list_items_and_pagination(kube: KubeTarget) -> None:
 def test_delete_collection(kube: KubeTarget) -> None:
     core = kube.core()
     for i in range(3):
-        core.create_namespaced_config_map(kube.namespace, {"metadata": {"name": f"dc-{i}", "labels": {"x": str(i)}}})
+        core.create_namespaced_config_map(
+            kube.namespace, {"metadata": {"name": f"dc-{i}", "labels": {"x": str(i)}}}
+        )
     core.delete_collection_namespaced_config_map(kube.namespace, label_selector="x in (0,1)")
     names = [c.metadata.name for c in core.list_namespaced_config_map(kube.namespace).items]
     assert "dc-2" in names and "dc-0" not in names and "dc-1" not in names

@@ -114,15 +114,6 @@ def prometheus() -> Iterator[Prometheus]:
     server.server_close()
 
 
-@pytest.fixture
-def cluster(request: pytest.FixtureRequest) -> Any:
-    """The project's ``kube`` fixture (emulator, or KRKN_TEST_KUBECONFIG's cluster)."""
-    try:
-        return request.getfixturevalue("kube")
-    except pytest.FixtureLookupError:
-        pytest.skip("the kube fixture (Kubernetes emulator) is not on this branch yet")
-
-
 def journal(store: Store, run_uuid: str, task_id: str, try_number: int = 1) -> Journal:
     origin = Origin(
         run_uuid=run_uuid,
