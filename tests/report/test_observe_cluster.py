@@ -13,8 +13,7 @@ from krkn_airflow_provider.scenarios import ScenarioContext, run_scenario
 from krkn_airflow_provider.scenarios.observe import Observer
 from krkn_airflow_provider.scenarios.probes import ProbeFailed, parse_probes
 from tests import workloads
-
-from .conftest import FlipServer, Prometheus
+from tests.probe_servers import FlipServer, Prometheus
 
 RECREATE_DELAY = 1.5
 READY_DELAY = 0.5

@@ -20,8 +20,7 @@ from krkn_airflow_provider.scenarios.probes import (
     parse_probes,
     prometheus_holds,
 )
-
-from .conftest import FlipServer, Prometheus
+from tests.probe_servers import FlipServer, Prometheus
 
 
 def test_parse_probes() -> None:

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from krkn_airflow_provider.rollback import Store
-
-from .conftest import free_port
+from tests.probe_servers import free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ROOT = Path(__file__).resolve().parents[2]
