@@ -172,21 +172,23 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
             only = [record_id for record_id in only if record_id in set(args.record)]
     client = dynamic_client(args.kubeconfig, args.context)
 
-    def log(line: str) -> None:
-        out.write(line + "\n")
-        out.flush()
+    from krkn_airflow_provider.report.progress import ReplayProgress
 
-    summary = replay(
-        store,
-        client,
-        run_uuid=args.run_uuid,
-        scenario=args.scenario,
-        task_id=args.task_id,
-        only=only,
-        dry_run=args.dry_run,
-        workers=args.workers,
-        log=log,
-    )
+    log = ReplayProgress(out)  # one line per record; a progress bar too on a terminal
+    try:
+        summary = replay(
+            store,
+            client,
+            run_uuid=args.run_uuid,
+            scenario=args.scenario,
+            task_id=args.task_id,
+            only=only,
+            dry_run=args.dry_run,
+            workers=args.workers,
+            log=log,
+        )
+    finally:
+        log.close()
     out.write(summary.line() + "\n")
     for result in summary.pending:
         out.write(f"still pending: {store.path(result.entry)}: {result.message}\n")
