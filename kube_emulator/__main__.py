@@ -20,29 +20,50 @@ def sample_workload(emu: Emulator) -> None:
     """Namespace ``demo``: Deployment ``web`` (3 nginx pods) behind Service ``web``, and pod ``toolbox``."""
     labels = {"app": "web"}
     emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}})
-    emu.create({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "web", "namespace": DEMO_NAMESPACE, "labels": labels},
-        "spec": {
-            "replicas": 3,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": "nginx", "image": "nginx:1.27",
-                                         "ports": [{"containerPort": 80, "name": "http"}]}]},
+    emu.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": DEMO_NAMESPACE, "labels": labels},
+            "spec": {
+                "replicas": 3,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "nginx",
+                                "image": "nginx:1.27",
+                                "ports": [{"containerPort": 80, "name": "http"}],
+                            }
+                        ]
+                    },
+                },
             },
         },
-    }, keep_status=False)
-    emu.create({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "web", "namespace": DEMO_NAMESPACE, "labels": labels},
-        "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-    }, keep_status=False)
-    emu.create({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "toolbox", "namespace": DEMO_NAMESPACE, "labels": {"app": "toolbox"}},
-        "spec": {"containers": [{"name": "toolbox", "image": "busybox:1.36", "command": ["sleep", "infinity"]}]},
-    }, keep_status=False)
+        keep_status=False,
+    )
+    emu.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": DEMO_NAMESPACE, "labels": labels},
+            "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        },
+        keep_status=False,
+    )
+    emu.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "toolbox", "namespace": DEMO_NAMESPACE, "labels": {"app": "toolbox"}},
+            "spec": {
+                "containers": [{"name": "toolbox", "image": "busybox:1.36", "command": ["sleep", "infinity"]}]
+            },
+        },
+        keep_status=False,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,24 +73,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=0, help="plain HTTP port (default: a free one)")
-    parser.add_argument("--tls-port", type=int, default=0, help="HTTPS port, used by the kubeconfig (default: a free one)")
+    parser.add_argument(
+        "--tls-port", type=int, default=0, help="HTTPS port, used by the kubeconfig (default: a free one)"
+    )
     parser.add_argument("--nodes", type=int, default=3, help="number of worker nodes (default: %(default)s)")
-    parser.add_argument("--kubeconfig", type=Path, default=Path("kube-emulator.kubeconfig"),
-                        help="where to write the kubeconfig (default: %(default)s)")
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        default=Path("kube-emulator.kubeconfig"),
+        help="where to write the kubeconfig (default: %(default)s)",
+    )
     parser.add_argument("--token", default=None, help="bearer token (default: random)")
-    parser.add_argument("--sample-workload", action="store_true",
-                        help="create namespace 'demo' with Deployment 'web' (3 pods), Service 'web' and pod 'toolbox'")
+    parser.add_argument(
+        "--sample-workload",
+        action="store_true",
+        help="create namespace 'demo' with Deployment 'web' (3 pods), Service 'web' and pod 'toolbox'",
+    )
     parser.add_argument("--pod-ready-delay", type=float, default=0.0, help="seconds until a pod is Ready")
-    parser.add_argument("--recreate-delay", type=float, default=0.0, help="seconds before a deleted pod is replaced")
-    parser.add_argument("--no-controllers", action="store_true", help="do not run controllers/scheduler/kubelets")
+    parser.add_argument(
+        "--recreate-delay", type=float, default=0.0, help="seconds before a deleted pod is replaced"
+    )
+    parser.add_argument(
+        "--no-controllers", action="store_true", help="do not run controllers/scheduler/kubelets"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log controller activity")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     emu = Emulator(
         nodes=args.nodes,
         controllers=not args.no_controllers,

@@ -86,15 +86,21 @@ class Api:
                 rt.group,
                 name,
                 f"unable to create new content in namespace {namespace} because it is being terminated",
-                [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
-                  "field": "metadata.namespace"}],
+                [
+                    {
+                        "reason": "NamespaceTerminating",
+                        "message": f"namespace {namespace} is being terminated",
+                        "field": "metadata.namespace",
+                    }
+                ],
             )
 
     def _decode(self, rt: ResourceType, body: Any, namespace: str | None) -> Obj:
         if not isinstance(body, dict):
             raise _errors.bad_request(
                 f"json: cannot unmarshal {_kinds._json_type(body)} into Go value of type struct"
-                if body is not None else "the body of the request was empty"
+                if body is not None
+                else "the body of the request was empty"
             )
         api_version = body.get("apiVersion")
         if api_version and api_version != rt.api_version:
@@ -103,7 +109,9 @@ class Api:
             )
         kind = body.get("kind")
         if kind and kind != rt.kind:
-            raise _errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})")
+            raise _errors.bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
+            )
         _kinds.check_types(rt, body)
         obj = _kinds.strip_nulls(deep_copy(body))
         obj["apiVersion"] = rt.api_version
@@ -166,7 +174,8 @@ class Api:
         if self.store.get(rt, meta.get("namespace"), name) is not None:
             if generated:
                 raise _errors.ApiError(
-                    409, "AlreadyExists",
+                    409,
+                    "AlreadyExists",
                     f'{_errors.qualified(rt.plural, rt.group)} "{name}" already exists, the server was not able '
                     "to generate a unique name for the object",
                     {"name": name, "kind": rt.plural},
@@ -186,12 +195,14 @@ class Api:
         name = job["metadata"].get("name", "")
         template = spec.setdefault("template", {})
         labels = template.setdefault("metadata", {}).setdefault("labels", {})
-        labels.update({
-            "batch.kubernetes.io/controller-uid": uid,
-            "batch.kubernetes.io/job-name": name,
-            "controller-uid": uid,
-            "job-name": name,
-        })
+        labels.update(
+            {
+                "batch.kubernetes.io/controller-uid": uid,
+                "batch.kubernetes.io/job-name": name,
+                "controller-uid": uid,
+                "job-name": name,
+            }
+        )
         if spec.get("selector") is None:
             spec["selector"] = {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
 
@@ -239,10 +250,15 @@ class Api:
             try:
                 start = tuple(json.loads(base64.b64decode(continue_token))["start"])  # type: ignore[assignment]
             except (ValueError, KeyError, TypeError, binascii.Error):
-                raise _errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion") from None
+                raise _errors.bad_request(
+                    "continue key is not valid: incorrect encoded start resourceVersion"
+                ) from None
         node = fields.value_of("spec.nodeName") if rt is POD else None
         if node:
-            candidates = sorted(self.store.pods_on(node), key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            candidates = sorted(
+                self.store.pods_on(node),
+                key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+            )
             if namespace:
                 candidates = [o for o in candidates if o["metadata"].get("namespace") == namespace]
         else:
@@ -341,7 +357,9 @@ class Api:
             return _patch.json_patch(current, patch)
         if ctype == "application/merge-patch+json":
             if not isinstance(patch, dict):
-                raise _errors.bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}")
+                raise _errors.bad_request(
+                    "json: cannot unmarshal array into Go value of type map[string]interface {}"
+                )
             return _patch.merge_patch(current, patch)
         if ctype in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
             return _patch.strategic_merge_patch(current, patch)
@@ -372,7 +390,13 @@ class Api:
                     new["status"] = deep_copy(old["status"])
                 else:
                     new.pop("status", None)
-            for fld in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
+            for fld in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ):
                 if fld in old_meta:
                     meta[fld] = old_meta[fld]
                 else:
@@ -439,12 +463,16 @@ class Api:
         pre = options.get("preconditions") or {}
         if pre.get("uid") and pre["uid"] != meta.get("uid"):
             raise _errors.conflict(
-                rt.plural, rt.group, name,
+                rt.plural,
+                rt.group,
+                name,
                 f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}",
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
             raise _errors.conflict(
-                rt.plural, rt.group, name,
+                rt.plural,
+                rt.group,
+                name,
                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                 f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
             )
@@ -459,14 +487,22 @@ class Api:
                 policy = "Orphan" if rt is JOB else "Background"
         if policy not in ("Orphan", "Background", "Foreground"):
             raise _errors.invalid(
-                "DeleteOptions", "", "",
-                [_errors.FieldError.unsupported("propagationPolicy", policy, ["Foreground", "Background", "Orphan"])],
+                "DeleteOptions",
+                "",
+                "",
+                [
+                    _errors.FieldError.unsupported(
+                        "propagationPolicy", policy, ["Foreground", "Background", "Orphan"]
+                    )
+                ],
             )
         accepted = 202 if orphan is False else 200
         if rt is NAMESPACE:
             if meta.get("deletionTimestamp"):
                 raise _errors.conflict(
-                    "namespaces", "", name,
+                    "namespaces",
+                    "",
+                    name,
                     "The system is ensuring all content is removed from this namespace.  Upon completion, this "
                     "namespace will automatically be purged by the system.",
                 )
@@ -560,8 +596,9 @@ class Api:
         deleted = []
         for item in listed["items"]:
             try:
-                _, body = self.delete(rt, item["metadata"].get("namespace"), item["metadata"]["name"], options,
-                                      dry_run=dry_run)
+                _, body = self.delete(
+                    rt, item["metadata"].get("namespace"), item["metadata"]["name"], options, dry_run=dry_run
+                )
             except _errors.ApiError as err:
                 if err.code == 404:
                     continue
@@ -584,7 +621,11 @@ class Api:
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
             "status": {
                 "replicas": (obj.get("status") or {}).get("replicas", 0),
@@ -592,7 +633,9 @@ class Api:
             },
         }
 
-    def update_scale(self, rt: ResourceType, namespace: str | None, name: str, scale: Any, *, dry_run: bool = False) -> Obj:
+    def update_scale(
+        self, rt: ResourceType, namespace: str | None, name: str, scale: Any, *, dry_run: bool = False
+    ) -> Obj:
         old = self.get(rt, namespace, name)
         if not isinstance(scale, dict):
             raise _errors.bad_request("the body of the request was not a Scale object")
@@ -601,15 +644,27 @@ class Api:
             raise _errors.conflict(f"{rt.plural}", rt.group, name)
         replicas = (scale.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or replicas < 0:
-            raise _errors.invalid("Scale", "autoscaling", name, [
-                _errors.FieldError.invalid("spec.replicas", replicas, "must be greater than or equal to 0")])
+            raise _errors.invalid(
+                "Scale",
+                "autoscaling",
+                name,
+                [_errors.FieldError.invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            )
         new = deep_copy(old)
         new["spec"]["replicas"] = replicas
         stored = self._replace(rt, old, new, dry_run=dry_run)
         return self.scale_of(rt, stored)
 
-    def patch_scale(self, rt: ResourceType, namespace: str | None, name: str, patch: Any, content_type: str,
-                    *, dry_run: bool = False) -> Obj:
+    def patch_scale(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        content_type: str,
+        *,
+        dry_run: bool = False,
+    ) -> Obj:
         old = self.get(rt, namespace, name)
         scale = self._apply_patch(self.scale_of(rt, old), patch, content_type)
         return self.update_scale(rt, namespace, name, scale, dry_run=dry_run)
@@ -622,9 +677,13 @@ class Api:
         if not node:
             raise _errors.invalid("Binding", "", name, [_errors.FieldError.required("target.name")])
         if (pod.get("spec") or {}).get("nodeName"):
-            raise _errors.conflict("pods", "", name, f"pod {name} is already assigned to node \"{pod['spec']['nodeName']}\"")
+            raise _errors.conflict(
+                "pods", "", name, f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"'
+            )
         if pod["metadata"].get("deletionTimestamp"):
-            raise _errors.conflict("pods", "", name, f"pod {name} is being deleted, cannot be assigned to a host")
+            raise _errors.conflict(
+                "pods", "", name, f"pod {name} is being deleted, cannot be assigned to a host"
+            )
         self.assign(pod, node)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
@@ -641,16 +700,21 @@ class Api:
         pod = self.get(POD, namespace, name)
         options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
         phase = (pod.get("status") or {}).get("phase")
-        ignore_pdb = phase in ("Succeeded", "Failed", "Pending") or bool(pod["metadata"].get("deletionTimestamp"))
+        ignore_pdb = phase in ("Succeeded", "Failed", "Pending") or bool(
+            pod["metadata"].get("deletionTimestamp")
+        )
         if not ignore_pdb:
             pdbs = [
-                p for p in self.store.iter(PDB, namespace)
+                p
+                for p in self.store.iter(PDB, namespace)
                 if selector_from_spec((p.get("spec") or {}).get("selector"), empty_matches_all=False).matches(
-                    pod["metadata"].get("labels"))
+                    pod["metadata"].get("labels")
+                )
             ]
             if len(pdbs) > 1:
                 raise _errors.ApiError(
-                    500, "InternalError",
+                    500,
+                    "InternalError",
                     "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
                 )
             if pdbs:
@@ -658,12 +722,19 @@ class Api:
                 status = pdb_status(self.store, pdb)
                 healthy, desired = status["currentHealthy"], status["desiredHealthy"]
                 ready = pod_is_ready(pod)
-                if not (not ready and healthy >= desired and desired > 0) and status["disruptionsAllowed"] <= 0:
+                if (
+                    not (not ready and healthy >= desired and desired > 0)
+                    and status["disruptionsAllowed"] <= 0
+                ):
                     raise _errors.too_many_requests(
                         "Cannot evict pod as it would violate the pod's disruption budget.",
-                        [{"reason": "DisruptionBudget",
-                          "message": f"The disruption budget {pdb['metadata']['name']} needs {desired} healthy pods "
-                                     f"and has {healthy} currently"}],
+                        [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {pdb['metadata']['name']} needs {desired} healthy pods "
+                                f"and has {healthy} currently",
+                            }
+                        ],
                     )
         if not dry_run:
             self.delete(POD, namespace, name, options)
@@ -673,12 +744,18 @@ class Api:
 # -- pod helpers shared with the controllers ----------------------------------------------------
 
 
-def set_condition(obj: Obj, ctype: str, status: str, reason: str | None = None, message: str | None = None) -> bool:
+def set_condition(
+    obj: Obj, ctype: str, status: str, reason: str | None = None, message: str | None = None
+) -> bool:
     """Set a status condition; returns True when something changed."""
     conditions = obj.setdefault("status", {}).setdefault("conditions", [])
     for cond in conditions:
         if cond.get("type") == ctype:
-            if cond.get("status") == status and cond.get("reason") == reason and cond.get("message") == message:
+            if (
+                cond.get("status") == status
+                and cond.get("reason") == reason
+                and cond.get("message") == message
+            ):
                 return False
             cond["status"] = status
             cond["lastTransitionTime"] = _kinds.now()
@@ -713,7 +790,9 @@ def pod_is_ready(pod: Obj) -> bool:
 def pod_is_active(pod: Obj) -> bool:
     """Counted by controllers: not terminating and not finished."""
     return not pod["metadata"].get("deletionTimestamp") and (pod.get("status") or {}).get("phase") not in (
-        "Succeeded", "Failed")
+        "Succeeded",
+        "Failed",
+    )
 
 
 def controller_ref(obj: Obj) -> dict[str, Any] | None:
@@ -786,4 +865,3 @@ def _expected_from_controllers(store: Store, pods: list[Obj]) -> int:
         else:
             total += 1
     return total
-

@@ -70,8 +70,19 @@ FAKE_CA = (
 
 ALWAYS_ON = ("gc", "gc-owner", "gc-dangling", "namespace")
 ORDER = (
-    "gc", "gc-owner", "gc-dangling", "namespace", "nodelifecycle", "deployment", "replicaset",
-    "statefulset", "daemonset", "job", "scheduler", "kubelet", "pdb",
+    "gc",
+    "gc-owner",
+    "gc-dangling",
+    "namespace",
+    "nodelifecycle",
+    "deployment",
+    "replicaset",
+    "statefulset",
+    "daemonset",
+    "job",
+    "scheduler",
+    "kubelet",
+    "pdb",
 )
 
 DAEMON_TOLERATIONS = [
@@ -174,8 +185,14 @@ class Controllers:
         self.timers.clear()
         for keys in self.dirty.values():
             keys.clear()
-        for state in (self.recreate_due, self.kubelet_due, self.job_finished, self.node_ips, self.logs,
-                      self.custom_logs):
+        for state in (
+            self.recreate_due,
+            self.kubelet_due,
+            self.job_finished,
+            self.node_ips,
+            self.logs,
+            self.custom_logs,
+        ):
             state.clear()
         self.pending.clear()
 
@@ -183,8 +200,13 @@ class Controllers:
         """Mark everything dirty (after start, or when controllers are switched back on)."""
         for ns in self.store.data[NAMESPACE]:
             self.enqueue("namespace", ns[1])
-        for rt, ctrl in ((DEPLOYMENT, "deployment"), (REPLICASET, "replicaset"), (STATEFULSET, "statefulset"),
-                         (DAEMONSET, "daemonset"), (JOB, "job")):
+        for rt, ctrl in (
+            (DEPLOYMENT, "deployment"),
+            (REPLICASET, "replicaset"),
+            (STATEFULSET, "statefulset"),
+            (DAEMONSET, "daemonset"),
+            (JOB, "job"),
+        ):
             for key in self.store.data[rt]:
                 self.enqueue(ctrl, key)
         for key, pod in self.store.data[POD].items():
@@ -296,8 +318,12 @@ class Controllers:
         was_deleting = bool(old and old["metadata"].get("deletionTimestamp"))
         ref = controller_ref(pod) or (controller_ref(old) if old else None)
         if ref:
-            ctrl = {"ReplicaSet": "replicaset", "StatefulSet": "statefulset", "DaemonSet": "daemonset",
-                    "Job": "job"}.get(str(ref.get("kind")))
+            ctrl = {
+                "ReplicaSet": "replicaset",
+                "StatefulSet": "statefulset",
+                "DaemonSet": "daemonset",
+                "Job": "job",
+            }.get(str(ref.get("kind")))
             if ctrl:
                 okey = (key[0], str(ref.get("name")))
                 if (ev.type == "DELETED" and not was_deleting) or (deleting and not was_deleting):
@@ -407,8 +433,9 @@ class Controllers:
 
     def _delete_quietly(self, rt: ResourceType, obj: Obj, policy: str = "Background") -> None:
         try:
-            self.api.delete(rt, obj["metadata"].get("namespace"), obj["metadata"]["name"],
-                            {"propagationPolicy": policy})
+            self.api.delete(
+                rt, obj["metadata"].get("namespace"), obj["metadata"]["name"], {"propagationPolicy": policy}
+            )
         except _errors.ApiError as err:
             if err.code != 404:
                 raise
@@ -433,8 +460,14 @@ class Controllers:
             return
         blocking = 0
         for dep_rt, dep in self.store.dependents_of(owner["metadata"]["uid"]):
-            ref = next((r for r in dep["metadata"].get("ownerReferences") or []
-                        if r.get("uid") == owner["metadata"]["uid"]), {})
+            ref = next(
+                (
+                    r
+                    for r in dep["metadata"].get("ownerReferences") or []
+                    if r.get("uid") == owner["metadata"]["uid"]
+                ),
+                {},
+            )
             if not dep["metadata"].get("deletionTimestamp"):
                 self._delete_quietly(dep_rt, dep, "Foreground")
             if ref.get("blockOwnerDeletion") and self.store.data[dep_rt].get(key_of(dep)) is not None:
@@ -445,7 +478,9 @@ class Controllers:
         if owner is None:
             return
         new = deep_copy(owner)
-        new["metadata"]["finalizers"] = [f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"]
+        new["metadata"]["finalizers"] = [
+            f for f in new["metadata"]["finalizers"] if f != "foregroundDeletion"
+        ]
         self.api.write(rt, new)
 
     def _gc_dangling(self, item: tuple[ResourceType, Key]) -> None:
@@ -467,13 +502,22 @@ class Controllers:
             if self.store.get(SERVICEACCOUNT, name, "default") is None:
                 self.api.create(SERVICEACCOUNT, name, {"metadata": {"name": "default"}})
             if self.store.get(CONFIGMAP, name, "kube-root-ca.crt") is None:
-                self.api.create(CONFIGMAP, name, {
-                    "metadata": {"name": "kube-root-ca.crt",
-                                 "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used "
-                                                 "to verify the kube-apiserver when using internal endpoints such "
-                                                 "as the internal service IP or kubernetes.default.svc. No other "
-                                                 "usage is guaranteed across distributions of Kubernetes clusters."}},
-                    "data": {"ca.crt": FAKE_CA}})
+                self.api.create(
+                    CONFIGMAP,
+                    name,
+                    {
+                        "metadata": {
+                            "name": "kube-root-ca.crt",
+                            "annotations": {
+                                "kubernetes.io/description": "Contains a CA bundle that can be used "
+                                "to verify the kube-apiserver when using internal endpoints such "
+                                "as the internal service IP or kubernetes.default.svc. No other "
+                                "usage is guaranteed across distributions of Kubernetes clusters."
+                            },
+                        },
+                        "data": {"ca.crt": FAKE_CA},
+                    },
+                )
             return
         contents = self.store.namespace_contents(name)
         for rt, obj in contents:
@@ -485,7 +529,9 @@ class Controllers:
         if ns is None:
             return
         new = deep_copy(ns)
-        new.setdefault("spec", {})["finalizers"] = [f for f in new["spec"].get("finalizers", []) if f != "kubernetes"]
+        new.setdefault("spec", {})["finalizers"] = [
+            f for f in new["spec"].get("finalizers", []) if f != "kubernetes"
+        ]
         if not new["spec"]["finalizers"]:
             del new["spec"]["finalizers"]
         self.api.write(NAMESPACE, new)
@@ -499,8 +545,12 @@ class Controllers:
             if node is None:
                 for pod in self.store.pods_on(key[1]):
                     with contextlib.suppress(_errors.ApiError):
-                        self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                                        {"gracePeriodSeconds": 0})
+                        self.api.delete(
+                            POD,
+                            pod["metadata"]["namespace"],
+                            pod["metadata"]["name"],
+                            {"gracePeriodSeconds": 0},
+                        )
                 continue
             self._node_taints(node)
 
@@ -510,10 +560,20 @@ class Controllers:
         if (node.get("spec") or {}).get("unschedulable"):
             wanted.append(("node.kubernetes.io/unschedulable", "NoSchedule"))
         if ready == "False":
-            wanted += [("node.kubernetes.io/not-ready", "NoSchedule"), ("node.kubernetes.io/not-ready", "NoExecute")]
+            wanted += [
+                ("node.kubernetes.io/not-ready", "NoSchedule"),
+                ("node.kubernetes.io/not-ready", "NoExecute"),
+            ]
         elif ready != "True":
-            wanted += [("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")]
-        system = {"node.kubernetes.io/unschedulable", "node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+            wanted += [
+                ("node.kubernetes.io/unreachable", "NoSchedule"),
+                ("node.kubernetes.io/unreachable", "NoExecute"),
+            ]
+        system = {
+            "node.kubernetes.io/unschedulable",
+            "node.kubernetes.io/not-ready",
+            "node.kubernetes.io/unreachable",
+        }
         taints = list((node.get("spec") or {}).get("taints") or [])
         kept = [t for t in taints if t.get("key") not in system or (t.get("key"), t.get("effect")) in wanted]
         have = {(t.get("key"), t.get("effect")) for t in kept}
@@ -548,18 +608,23 @@ class Controllers:
                 for _ in range(min(diff, 500)):
                     self.api.create(POD, key[0], self._new_pod(rs))
             elif diff < 0:
-                for pod in self._rank_for_deletion(active)[: -diff]:
+                for pod in self._rank_for_deletion(active)[:-diff]:
                     self._delete_quietly(POD, pod)
         rs = self.store.data[REPLICASET].get(key)
         if rs is None:
             return
         active = [p for p in self._owned(rs) if pod_is_active(p)]
         selector = selector_from_spec((rs.get("spec") or {}).get("selector"))
-        template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        template_labels = (((rs.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+            "labels"
+        ) or {}
         ready = sum(1 for p in active if pod_is_ready(p))
         status: dict[str, Any] = {"replicas": len(active)}
-        fully = sum(1 for p in active if all((p["metadata"].get("labels") or {}).get(k) == v
-                                             for k, v in template_labels.items()))
+        fully = sum(
+            1
+            for p in active
+            if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())
+        )
         if fully:
             status["fullyLabeledReplicas"] = fully
         if ready:
@@ -582,22 +647,32 @@ class Controllers:
         template = spec.get("template") or {}
         hsh = template_hash(template)
         rses = self._owned(dep, REPLICASET)
-        new_rs = next((r for r in rses if (r["metadata"].get("labels") or {}).get("pod-template-hash") == hsh), None)
+        new_rs = next(
+            (r for r in rses if (r["metadata"].get("labels") or {}).get("pod-template-hash") == hsh), None
+        )
         olds = [r for r in rses if r is not new_rs]
-        revisions = [int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
-                     for r in rses]
+        revisions = [
+            int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+            for r in rses
+        ]
         strategy = spec.get("strategy") or {}
         rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
         ru = strategy.get("rollingUpdate") or {}
         max_surge = _resolve_int_or_percent(ru.get("maxSurge", "25%"), desired, True) if rolling else 0
-        max_unavail = _resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, False) if rolling else 0
+        max_unavail = (
+            _resolve_int_or_percent(ru.get("maxUnavailable", "25%"), desired, False) if rolling else 0
+        )
         if rolling and max_surge == 0 and max_unavail == 0:
             max_unavail = 1
         paused = bool(spec.get("paused"))
         if new_rs is None and not paused:
             old_total = sum(int(r["spec"].get("replicas", 0)) for r in olds)
             if rolling:
-                initial = desired if not olds or old_total == 0 else max(0, min(desired, desired + max_surge - old_total))
+                initial = (
+                    desired
+                    if not olds or old_total == 0
+                    else max(0, min(desired, desired + max_surge - old_total))
+                )
             else:
                 initial = 0 if old_total else desired
             tmpl = deep_copy(template)
@@ -624,11 +699,14 @@ class Controllers:
             new_rs = self.api.create(REPLICASET, key[0], body)
         elif new_rs is not None and not paused:
             # the new set gets the newest revision again (rollback to an older template)
-            rev = int((new_rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+            rev = int(
+                (new_rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+            )
             if olds and rev < max(revisions, default=0):
                 updated = deep_copy(new_rs)
                 updated["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(
-                    max(revisions) + 1)
+                    max(revisions) + 1
+                )
                 new_rs = self._save(REPLICASET, new_rs, updated)
             new_rs = self._rollout(new_rs, olds, desired, max_surge, max_unavail, rolling)
         self._cleanup_old_sets(dep, olds)
@@ -641,8 +719,9 @@ class Controllers:
         new["spec"]["replicas"] = replicas
         return self._save(REPLICASET, rs, new)
 
-    def _rollout(self, new_rs: Obj, olds: list[Obj], desired: int, max_surge: int, max_unavail: int,
-                 rolling: bool) -> Obj:
+    def _rollout(
+        self, new_rs: Obj, olds: list[Obj], desired: int, max_surge: int, max_unavail: int, rolling: bool
+    ) -> Obj:
         old_active = [r for r in olds if int(r["spec"].get("replicas", 0)) > 0]
         if not rolling:
             for r in old_active:
@@ -678,7 +757,8 @@ class Controllers:
                 budget -= cut
         olds = [self.store.data[REPLICASET].get(key_of(r)) or r for r in olds]
         available = int((new_rs.get("status") or {}).get("availableReplicas", 0)) + sum(
-            int((r.get("status") or {}).get("availableReplicas", 0)) for r in olds)
+            int((r.get("status") or {}).get("availableReplicas", 0)) for r in olds
+        )
         can_remove = available - min_available
         for r in sorted(olds, key=lambda o: o["metadata"].get("creationTimestamp", "")):
             if can_remove <= 0:
@@ -692,10 +772,18 @@ class Controllers:
 
     def _cleanup_old_sets(self, dep: Obj, olds: list[Obj]) -> None:
         limit = int((dep.get("spec") or {}).get("revisionHistoryLimit", 10))
-        idle = [r for r in olds if int((r.get("spec") or {}).get("replicas", 0)) == 0
-                and int((r.get("status") or {}).get("replicas", 0)) == 0
-                and not r["metadata"].get("deletionTimestamp")]
-        idle.sort(key=lambda r: int((r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")))
+        idle = [
+            r
+            for r in olds
+            if int((r.get("spec") or {}).get("replicas", 0)) == 0
+            and int((r.get("status") or {}).get("replicas", 0)) == 0
+            and not r["metadata"].get("deletionTimestamp")
+        ]
+        idle.sort(
+            key=lambda r: int(
+                (r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")
+            )
+        )
         for r in idle[: max(0, len(idle) - limit)]:
             self._delete_quietly(REPLICASET, r)
 
@@ -710,25 +798,44 @@ class Controllers:
         new = deep_copy(dep)
         old_status = dep.get("status") or {}
         status: dict[str, Any] = {"observedGeneration": dep["metadata"].get("generation", 1)}
-        for fld, value in (("replicas", replicas), ("updatedReplicas", updated), ("readyReplicas", ready),
-                           ("availableReplicas", available), ("unavailableReplicas", max(0, replicas - available))):
+        for fld, value in (
+            ("replicas", replicas),
+            ("updatedReplicas", updated),
+            ("readyReplicas", ready),
+            ("availableReplicas", available),
+            ("unavailableReplicas", max(0, replicas - available)),
+        ):
             if value:
                 status[fld] = value
         status["conditions"] = deep_copy(old_status.get("conditions") or [])
         new["status"] = status
         if available >= desired - max_unavail:
-            set_condition(new, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
+            set_condition(
+                new, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability."
+            )
         else:
-            set_condition(new, "Available", "False", "MinimumReplicasUnavailable",
-                          "Deployment does not have minimum availability.")
+            set_condition(
+                new,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
         if new_rs is not None:
             rs_name = new_rs["metadata"]["name"]
             complete = updated == desired and replicas == desired and available == desired
             if complete:
-                set_condition(new, "Progressing", "True", "NewReplicaSetAvailable",
-                              f'ReplicaSet "{rs_name}" has successfully progressed.')
+                set_condition(
+                    new,
+                    "Progressing",
+                    "True",
+                    "NewReplicaSetAvailable",
+                    f'ReplicaSet "{rs_name}" has successfully progressed.',
+                )
             else:
-                set_condition(new, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+                set_condition(
+                    new, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.'
+                )
         for cond in new["status"]["conditions"]:
             cond.pop("lastProbeTime", None)
             cond.setdefault("lastUpdateTime", cond.get("lastTransitionTime"))
@@ -760,14 +867,17 @@ class Controllers:
             self._sts_converge(sts, key, pods, replicas, ordered, revision)
         self._sts_status(key, revision)
 
-    def _sts_converge(self, sts: Obj, key: Key, pods: dict[int, Obj], replicas: int, ordered: bool,
-                      revision: str) -> None:
+    def _sts_converge(
+        self, sts: Obj, key: Key, pods: dict[int, Obj], replicas: int, ordered: bool, revision: str
+    ) -> None:
         name = sts["metadata"]["name"]
         spec = sts.get("spec") or {}
         for ordinal in range(replicas):
             pod = pods.get(ordinal)
             if pod is not None:
-                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get("deletionTimestamp"):
+                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get(
+                    "deletionTimestamp"
+                ):
                     self._delete_quietly(POD, pod)
                     return
                 if ordered and not (pod_is_ready(pod) and not pod["metadata"].get("deletionTimestamp")):
@@ -776,11 +886,15 @@ class Controllers:
             if self._recreate_wait("statefulset", key):
                 return
             pod_name = f"{name}-{ordinal}"
-            body = self._new_pod(sts, name=pod_name, labels={
-                "controller-revision-hash": revision,
-                "statefulset.kubernetes.io/pod-name": pod_name,
-                "apps.kubernetes.io/pod-index": str(ordinal),
-            })
+            body = self._new_pod(
+                sts,
+                name=pod_name,
+                labels={
+                    "controller-revision-hash": revision,
+                    "statefulset.kubernetes.io/pod-name": pod_name,
+                    "apps.kubernetes.io/pod-index": str(ordinal),
+                },
+            )
             body["spec"]["hostname"] = pod_name
             if spec.get("serviceName"):
                 body["spec"]["subdomain"] = spec["serviceName"]
@@ -792,12 +906,18 @@ class Controllers:
                     volumes.append({"name": cname, "persistentVolumeClaim": {"claimName": claim_name}})
                 if self.store.get(PVC, key[0], claim_name) is None:
                     pvc = deep_copy(claim)
-                    pvc["metadata"] = {"name": claim_name, "namespace": key[0],
-                                       "labels": dict(((spec.get("selector") or {}).get("matchLabels") or {}))}
+                    pvc["metadata"] = {
+                        "name": claim_name,
+                        "namespace": key[0],
+                        "labels": dict(((spec.get("selector") or {}).get("matchLabels") or {})),
+                    }
                     created = self.api.create(PVC, key[0], pvc)
                     bound = deep_copy(created)
-                    bound["status"] = {"phase": "Bound", "accessModes": created["spec"].get("accessModes", []),
-                                       "capacity": ((created["spec"].get("resources") or {}).get("requests") or {})}
+                    bound["status"] = {
+                        "phase": "Bound",
+                        "accessModes": created["spec"].get("accessModes", []),
+                        "capacity": ((created["spec"].get("resources") or {}).get("requests") or {}),
+                    }
                     self.api.write(PVC, bound)
             self.api.create(POD, key[0], body)
             if ordered:
@@ -815,11 +935,16 @@ class Controllers:
             return
         partition = int((strategy.get("rollingUpdate") or {}).get("partition", 0))
         live = [pods[o] for o in range(replicas) if o in pods]
-        if len(live) < replicas or not all(pod_is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in live):
+        if len(live) < replicas or not all(
+            pod_is_ready(p) and not p["metadata"].get("deletionTimestamp") for p in live
+        ):
             return
         for ordinal in sorted(range(partition, replicas), reverse=True):
             pod = pods.get(ordinal)
-            if pod is not None and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision:
+            if (
+                pod is not None
+                and (pod["metadata"].get("labels") or {}).get("controller-revision-hash") != revision
+            ):
                 self._delete_quietly(POD, pod)
                 return
 
@@ -829,13 +954,24 @@ class Controllers:
             return
         active = [p for p in self._owned(sts) if pod_is_active(p)]
         ready = sum(1 for p in active if pod_is_ready(p))
-        updated = sum(1 for p in active if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision)
+        updated = sum(
+            1
+            for p in active
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision
+        )
         old_status = sts.get("status") or {}
         current_rev = old_status.get("currentRevision") or revision
         if updated == len(active) == int((sts.get("spec") or {}).get("replicas", 1)):
             current_rev = revision
-        current = sum(1 for p in active if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == current_rev)
-        status: dict[str, Any] = {"observedGeneration": sts["metadata"].get("generation", 1), "replicas": len(active)}
+        current = sum(
+            1
+            for p in active
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == current_rev
+        )
+        status: dict[str, Any] = {
+            "observedGeneration": sts["metadata"].get("generation", 1),
+            "replicas": len(active),
+        }
         if ready:
             status["readyReplicas"] = ready
         if current:
@@ -852,15 +988,22 @@ class Controllers:
 
     # -- DaemonSet ------------------------------------------------------------------------------
 
-    def _node_fits(self, pod_spec: dict[str, Any], node: Obj, *, extra_tolerations: list[dict[str, Any]] | None = None,
-                   ignore_taints: bool = False) -> str | None:
+    def _node_fits(
+        self,
+        pod_spec: dict[str, Any],
+        node: Obj,
+        *,
+        extra_tolerations: list[dict[str, Any]] | None = None,
+        ignore_taints: bool = False,
+    ) -> str | None:
         """Why ``node`` cannot take a pod with ``pod_spec`` (scheduler wording), or None."""
         labels = node["metadata"].get("labels") or {}
         selector = pod_spec.get("nodeSelector") or {}
         if any(labels.get(k) != v for k, v in selector.items()):
             return "node(s) didn't match Pod's node affinity/selector"
-        required = (((pod_spec.get("affinity") or {}).get("nodeAffinity") or {})
-                    .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+        required = ((pod_spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ) or {}
         terms = required.get("nodeSelectorTerms")
         if terms is not None and not node_selector_terms_match(terms, node):
             return "node(s) didn't match Pod's node affinity/selector"
@@ -868,7 +1011,8 @@ class Controllers:
             return None
         tolerations = list(pod_spec.get("tolerations") or []) + list(extra_tolerations or [])
         if (node.get("spec") or {}).get("unschedulable") and not tolerates(
-                tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}):
+            tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+        ):
             return "node(s) were unschedulable"
         for taint in (node.get("spec") or {}).get("taints") or []:
             if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
@@ -876,7 +1020,8 @@ class Controllers:
                     return "node(s) were unschedulable"
                 return f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
         if condition(node, "Ready") != "True" and not tolerates(
-                tolerations, {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}):
+            tolerations, {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}
+        ):
             return "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
         return None
 
@@ -892,12 +1037,17 @@ class Controllers:
         pod_spec = (spec.get("template") or {}).get("spec") or {}
         revision = template_hash(spec.get("template") or {})
         nodes = {n["metadata"]["name"]: n for n in self.store.iter(NODE)}
-        eligible = {name for name, n in nodes.items()
-                    if self._node_fits(pod_spec, n, extra_tolerations=DAEMON_TOLERATIONS) is None}
+        eligible = {
+            name
+            for name, n in nodes.items()
+            if self._node_fits(pod_spec, n, extra_tolerations=DAEMON_TOLERATIONS) is None
+        }
         by_node: dict[str, list[Obj]] = {}
         for pod in self._owned(ds):
             if not pod_is_active(pod):
-                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get("deletionTimestamp"):
+                if (pod.get("status") or {}).get("phase") == "Failed" and not pod["metadata"].get(
+                    "deletionTimestamp"
+                ):
                     self._delete_quietly(POD, pod)
                 continue
             target = _daemon_target(pod)
@@ -907,8 +1057,13 @@ class Controllers:
             for node_name in sorted(eligible):
                 if by_node.get(node_name) or waiting:
                     continue
-                body = self._new_pod(ds, labels={"controller-revision-hash": revision,
-                                                 "pod-template-generation": str(ds["metadata"].get("generation", 1))})
+                body = self._new_pod(
+                    ds,
+                    labels={
+                        "controller-revision-hash": revision,
+                        "pod-template-generation": str(ds["metadata"].get("generation", 1)),
+                    },
+                )
                 body["spec"]["affinity"] = _merge_daemon_affinity(body["spec"].get("affinity"), node_name)
                 tolerations = body["spec"].setdefault("tolerations", [])
                 for tol in DAEMON_TOLERATIONS:
@@ -925,8 +1080,12 @@ class Controllers:
             # rolling update: replace outdated pods, maxUnavailable at a time
             strategy = spec.get("updateStrategy") or {}
             if strategy.get("type", "RollingUpdate") == "RollingUpdate":
-                max_unavail = _resolve_int_or_percent(
-                    (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1), len(eligible), True) or 1
+                max_unavail = (
+                    _resolve_int_or_percent(
+                        (strategy.get("rollingUpdate") or {}).get("maxUnavailable", 1), len(eligible), True
+                    )
+                    or 1
+                )
                 current = [p for n in eligible for p in by_node.get(n, [])]
                 unavailable = len(eligible) - sum(1 for p in current if pod_is_ready(p))
                 for pod in current:
@@ -941,8 +1100,11 @@ class Controllers:
         owned = [p for p in self._owned(ds) if pod_is_active(p)]
         scheduled = {_daemon_target(p) for p in owned}
         ready_nodes = {_daemon_target(p) for p in owned if pod_is_ready(p)}
-        updated = {_daemon_target(p) for p in owned
-                   if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision}
+        updated = {
+            _daemon_target(p)
+            for p in owned
+            if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == revision
+        }
         status: dict[str, Any] = {
             "currentNumberScheduled": len(scheduled & eligible),
             "numberMisscheduled": len(scheduled - eligible),
@@ -993,15 +1155,35 @@ class Controllers:
             if succeeded >= completions:
                 for pod in active:
                     self._delete_quietly(POD, pod)
-                set_condition(new, "SuccessCriteriaMet", "True", "CompletionsReached", "Reached expected number of succeeded pods")
-                set_condition(new, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods")
+                set_condition(
+                    new,
+                    "SuccessCriteriaMet",
+                    "True",
+                    "CompletionsReached",
+                    "Reached expected number of succeeded pods",
+                )
+                set_condition(
+                    new, "Complete", "True", "CompletionsReached", "Reached expected number of succeeded pods"
+                )
                 status["completionTime"] = _kinds.now()
                 active = []
             elif failed > int(spec.get("backoffLimit", 6)):
                 for pod in active:
                     self._delete_quietly(POD, pod)
-                set_condition(new, "FailureTarget", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
-                set_condition(new, "Failed", "True", "BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                set_condition(
+                    new,
+                    "FailureTarget",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )
+                set_condition(
+                    new,
+                    "Failed",
+                    "True",
+                    "BackoffLimitExceeded",
+                    "Job has reached the specified backoff limit",
+                )
                 active = []
             elif spec.get("suspend"):
                 for pod in active:
@@ -1104,8 +1286,10 @@ class Controllers:
         if total == 0:
             message = "no nodes available to schedule pods"
         else:
-            message = (f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
-                       f"{total} Preemption is not helpful for scheduling.")
+            message = (
+                f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
+                f"{total} Preemption is not helpful for scheduling."
+            )
         new = deep_copy(pod)
         if set_condition(new, "PodScheduled", "False", "Unschedulable", message):
             self.api.write(POD, new)
@@ -1188,7 +1372,10 @@ class Controllers:
 
     def _is_batch(self, pod: Obj) -> bool:
         ref = controller_ref(pod)
-        return bool(ref and ref.get("kind") == "Job") and (pod.get("spec") or {}).get("restartPolicy") != "Always"
+        return (
+            bool(ref and ref.get("kind") == "Job")
+            and (pod.get("spec") or {}).get("restartPolicy") != "Always"
+        )
 
     def _pod_ip(self, node: Obj) -> str:
         name = node["metadata"]["name"]
@@ -1206,12 +1393,31 @@ class Controllers:
         names = [c["name"] for c in (pod.get("spec") or {}).get("containers") or []]
         set_condition(pod, "PodReadyToStartContainers", "False")
         set_condition(pod, "Initialized", "True")
-        set_condition(pod, "Ready", "False", "ContainersNotReady", f"containers with unready status: [{' '.join(names)}]")
-        set_condition(pod, "ContainersReady", "False", "ContainersNotReady",
-                      f"containers with unready status: [{' '.join(names)}]")
+        set_condition(
+            pod,
+            "Ready",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{' '.join(names)}]",
+        )
+        set_condition(
+            pod,
+            "ContainersReady",
+            "False",
+            "ContainersNotReady",
+            f"containers with unready status: [{' '.join(names)}]",
+        )
         status["containerStatuses"] = [
-            {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": False, "restartCount": 0,
-             "started": False, "state": {"waiting": {"reason": "ContainerCreating"}}, "lastState": {}}
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "started": False,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+                "lastState": {},
+            }
             for c in (pod.get("spec") or {}).get("containers") or []
         ]
 
@@ -1229,14 +1435,30 @@ class Controllers:
             status["podIP"] = status.get("podIP") or self._pod_ip(node)
         status["podIPs"] = [{"ip": status["podIP"]}]
         status["startTime"] = status.get("startTime") or started
-        status["containerStatuses"] = [self._running_status(c, started, 0) for c in spec.get("containers") or []]
+        status["containerStatuses"] = [
+            self._running_status(c, started, 0) for c in spec.get("containers") or []
+        ]
         if spec.get("initContainers"):
             status["initContainerStatuses"] = [
-                {"name": c["name"], "image": c.get("image", ""), "imageID": _image_id(c.get("image", "")),
-                 "containerID": _container_id(pod, c["name"], -1), "ready": True, "restartCount": 0,
-                 "started": False, "lastState": {},
-                 "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
-                                          "finishedAt": started, "containerID": _container_id(pod, c["name"], -1)}}}
+                {
+                    "name": c["name"],
+                    "image": c.get("image", ""),
+                    "imageID": _image_id(c.get("image", "")),
+                    "containerID": _container_id(pod, c["name"], -1),
+                    "ready": True,
+                    "restartCount": 0,
+                    "started": False,
+                    "lastState": {},
+                    "state": {
+                        "terminated": {
+                            "exitCode": 0,
+                            "reason": "Completed",
+                            "startedAt": started,
+                            "finishedAt": started,
+                            "containerID": _container_id(pod, c["name"], -1),
+                        }
+                    },
+                }
                 for c in spec["initContainers"]
             ]
         set_condition(new, "PodReadyToStartContainers", "True")
@@ -1247,11 +1469,14 @@ class Controllers:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         for c in spec.get("containers") or []:
             self.logs.setdefault((ns, name, c["name"]), []).append(
-                f"{started} kube-emulator: container {c['name']} started (image {c.get('image', '')})")
+                f"{started} kube-emulator: container {c['name']} started (image {c.get('image', '')})"
+            )
         self.api.write(POD, new)
 
     @staticmethod
-    def _running_status(container: dict[str, Any], started: str, restarts: int, pod: Obj | None = None) -> dict[str, Any]:
+    def _running_status(
+        container: dict[str, Any], started: str, restarts: int, pod: Obj | None = None
+    ) -> dict[str, Any]:
         image = container.get("image", "")
         return {
             "name": container["name"],
@@ -1282,8 +1507,15 @@ class Controllers:
         finished = _kinds.now()
         for c in new["status"].get("containerStatuses") or []:
             started = ((c.get("state") or {}).get("running") or {}).get("startedAt", finished)
-            c["state"] = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
-                                         "finishedAt": finished, "containerID": c.get("containerID", "")}}
+            c["state"] = {
+                "terminated": {
+                    "exitCode": 0,
+                    "reason": "Completed",
+                    "startedAt": started,
+                    "finishedAt": finished,
+                    "containerID": c.get("containerID", ""),
+                }
+            }
             c["ready"] = False
             c["started"] = False
         new["status"]["phase"] = "Succeeded"
@@ -1304,8 +1536,15 @@ class Controllers:
             if c["name"] != container:
                 continue
             started = ((c.get("state") or {}).get("running") or {}).get("startedAt", finished)
-            c["state"] = {"terminated": {"exitCode": exit_code, "reason": "Error", "startedAt": started,
-                                         "finishedAt": finished, "containerID": c.get("containerID", "")}}
+            c["state"] = {
+                "terminated": {
+                    "exitCode": exit_code,
+                    "reason": "Error",
+                    "startedAt": started,
+                    "finishedAt": finished,
+                    "containerID": c.get("containerID", ""),
+                }
+            }
             c["ready"] = False
             c["started"] = False
         self._set_ready(new, False)
@@ -1337,7 +1576,8 @@ class Controllers:
             changed = True
             key = (pod["metadata"]["namespace"], pod["metadata"]["name"], c["name"])
             self.logs.setdefault(key, []).append(
-                f"{started} kube-emulator: container {c['name']} restarted (restart {c['restartCount']})")
+                f"{started} kube-emulator: container {c['name']} restarted (restart {c['restartCount']})"
+            )
         if not changed:
             return
         self._set_ready(new, True)
@@ -1349,8 +1589,15 @@ class Controllers:
         for c in (new.get("status") or {}).get("containerStatuses") or []:
             running = (c.get("state") or {}).get("running")
             if running is not None:
-                c["state"] = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": running["startedAt"],
-                                             "finishedAt": finished, "containerID": c.get("containerID", "")}}
+                c["state"] = {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "startedAt": running["startedAt"],
+                        "finishedAt": finished,
+                        "containerID": c.get("containerID", ""),
+                    }
+                }
                 c["ready"] = False
                 c["started"] = False
         new["metadata"]["deletionGracePeriodSeconds"] = 0
@@ -1384,8 +1631,13 @@ class Controllers:
         return "".join(line + "\n" for line in lines)
 
 
-_CONDITION_ORDER = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3,
-                    "PodScheduled": 4}
+_CONDITION_ORDER = {
+    "PodReadyToStartContainers": 0,
+    "Initialized": 1,
+    "Ready": 2,
+    "ContainersReady": 3,
+    "PodScheduled": 4,
+}
 
 
 def _is_terminal(pod: Obj) -> bool:
@@ -1418,8 +1670,12 @@ def _daemon_target(pod: Obj) -> str | None:
     spec = pod.get("spec") or {}
     if spec.get("nodeName"):
         return str(spec["nodeName"])
-    terms = ((((spec.get("affinity") or {}).get("nodeAffinity") or {})
-              .get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or [])
+    terms = (
+        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        )
+        or {}
+    ).get("nodeSelectorTerms") or []
     for term in terms:
         for fld in term.get("matchFields") or []:
             if fld.get("key") == "metadata.name" and fld.get("values"):

@@ -122,8 +122,9 @@ class Emulator:
         return self
 
     async def _astart(self) -> None:
-        self._runner = web.AppRunner(self._server.app(), access_log=None, handle_signals=False,
-                                     shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self._server.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         sock = _bind(self.host, self.port)
         self.port = sock.getsockname()[1]
@@ -162,8 +163,9 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property
@@ -256,8 +258,9 @@ class Emulator:
             "preferences: {}\n"
         )
 
-    def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str = "default", *,
-                         tls: bool | None = None) -> Path:
+    def write_kubeconfig(
+        self, path: str | os.PathLike[str], namespace: str = "default", *, tls: bool | None = None
+    ) -> Path:
         """Write a kubeconfig for this emulator (mode 0600) and return its path (see :meth:`kubeconfig`)."""
         if not self.running:
             raise RuntimeError("start the emulator before writing a kubeconfig (the port is chosen at start)")
@@ -404,8 +407,13 @@ class Emulator:
         """Wait until the controllers have nothing queued (timers aside); True if they got there."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            busy = self.call(lambda: any(self._controllers.dirty[c] for c in self._controllers.dirty
-                                         if self._controllers._enabled(c)))
+            busy = self.call(
+                lambda: any(
+                    self._controllers.dirty[c]
+                    for c in self._controllers.dirty
+                    if self._controllers._enabled(c)
+                )
+            )
             if not busy:
                 return True
             time.sleep(0.005)
@@ -429,7 +437,9 @@ class Emulator:
         namespace = (obj.get("metadata") or {}).get("namespace") or ("default" if rt.namespaced else None)
         return deep_copy(self.call(self._api.create, rt, namespace, obj, keep_status=keep_status))  # type: ignore[no-any-return]
 
-    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """A copy of the stored object, or None."""
         rt = self._rt(api_version, kind)
         obj = self.call(self._store.get, rt, namespace, name)
@@ -440,8 +450,16 @@ class Emulator:
         rt = self._rt(api_version, kind)
         return deep_copy(self.call(self._store.sorted, rt, namespace))  # type: ignore[no-any-return]
 
-    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None,
-               *, grace_period_seconds: int | None = None, propagation_policy: str | None = None) -> None:
+    def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+    ) -> None:
         """Delete an object as an API delete would (404 raises :class:`ApiError`)."""
         rt = self._rt(api_version, kind)
         options: dict[str, Any] = {}
@@ -494,10 +512,22 @@ class Emulator:
             **(labels or {}),
         }
         now = _kinds.now()
-        capacity = {"cpu": cpu, "ephemeral-storage": "100Gi", "hugepages-2Mi": "0", "memory": memory, "pods": pods}
+        capacity = {
+            "cpu": cpu,
+            "ephemeral-storage": "100Gi",
+            "hugepages-2Mi": "0",
+            "memory": memory,
+            "pods": pods,
+        }
         conditions = [
-            {"type": t, "status": "False", "lastHeartbeatTime": now, "lastTransitionTime": now, "reason": r,
-             "message": m}
+            {
+                "type": t,
+                "status": "False",
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": now,
+                "reason": r,
+                "message": m,
+            }
             for t, r, m in (
                 ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
                 ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
@@ -505,8 +535,11 @@ class Emulator:
             )
         ]
         conditions.append(_ready_condition(ready, now))
-        spec: dict[str, Any] = {"podCIDR": f"10.244.{index}.0/24", "podCIDRs": [f"10.244.{index}.0/24"],
-                                "providerID": f"kube-emulator://{name}"}
+        spec: dict[str, Any] = {
+            "podCIDR": f"10.244.{index}.0/24",
+            "podCIDRs": [f"10.244.{index}.0/24"],
+            "providerID": f"kube-emulator://{name}",
+        }
         if taints:
             spec["taints"] = [dict(t) for t in taints]
         if unschedulable:
@@ -514,21 +547,32 @@ class Emulator:
         node = {
             "apiVersion": "v1",
             "kind": "Node",
-            "metadata": {"name": name, "labels": node_labels,
-                         "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
+            "metadata": {
+                "name": name,
+                "labels": node_labels,
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
+            },
             "spec": spec,
             "status": {
                 "capacity": capacity,
                 "allocatable": dict(capacity),
                 "conditions": conditions,
-                "addresses": [{"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
-                              {"type": "Hostname", "address": name}],
+                "addresses": [
+                    {"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
+                    {"type": "Hostname", "address": name},
+                ],
                 "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
                 "nodeInfo": {
-                    "machineID": f"{index:032x}", "systemUUID": f"{index:032x}", "bootID": f"{index:032x}",
-                    "kernelVersion": "6.1.0-emulated", "osImage": "Debian GNU/Linux 12 (bookworm)",
-                    "containerRuntimeVersion": "containerd://1.7.24", "kubeletVersion": "v1.32.0",
-                    "kubeProxyVersion": "v1.32.0", "operatingSystem": "linux", "architecture": "amd64",
+                    "machineID": f"{index:032x}",
+                    "systemUUID": f"{index:032x}",
+                    "bootID": f"{index:032x}",
+                    "kernelVersion": "6.1.0-emulated",
+                    "osImage": "Debian GNU/Linux 12 (bookworm)",
+                    "containerRuntimeVersion": "containerd://1.7.24",
+                    "kubeletVersion": "v1.32.0",
+                    "kubeProxyVersion": "v1.32.0",
+                    "operatingSystem": "linux",
+                    "architecture": "amd64",
                 },
             },
         }
@@ -556,11 +600,20 @@ class Emulator:
     def _bootstrap(self, nodes: int) -> None:
         for ns in SYSTEM_NAMESPACES:
             self._api.create(NAMESPACE, None, {"metadata": {"name": ns}})
-        self._api.create(SERVICE, "default", {
-            "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
-                     "clusterIP": "10.96.0.1"},
-        })
+        self._api.create(
+            SERVICE,
+            "default",
+            {
+                "metadata": {
+                    "name": "kubernetes",
+                    "labels": {"component": "apiserver", "provider": "kubernetes"},
+                },
+                "spec": {
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                    "clusterIP": "10.96.0.1",
+                },
+            },
+        )
         for i in range(1, nodes + 1):
             self.add_node(f"node-{i}")
 

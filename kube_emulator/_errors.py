@@ -164,7 +164,11 @@ class FieldError:
     @classmethod
     def unsupported(cls, field: str, value: Any, supported: list[str]) -> FieldError:
         quoted = ", ".join(f'"{s}"' for s in supported)
-        return cls(field, "FieldValueNotSupported", f"Unsupported value: {_go_repr(value)}: supported values: {quoted}")
+        return cls(
+            field,
+            "FieldValueNotSupported",
+            f"Unsupported value: {_go_repr(value)}: supported values: {quoted}",
+        )
 
     @classmethod
     def duplicate(cls, field: str, value: Any) -> FieldError:
@@ -199,7 +203,9 @@ def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiEr
         details["group"] = group
     details["kind"] = kind
     details["causes"] = [{"reason": e.reason, "message": e.text, "field": e.field} for e in errors]
-    return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}', details)
+    return ApiError(
+        422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}', details
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -207,7 +213,9 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
-def forbidden(plural: str, group: str, name: str, why: str, causes: list[dict[str, str]] | None = None) -> ApiError:
+def forbidden(
+    plural: str, group: str, name: str, why: str, causes: list[dict[str, str]] | None = None
+) -> ApiError:
     """``403 Forbidden`` for an object (``pods "x" is forbidden: ...``)."""
     details = _details(name, plural, group)
     if causes:
@@ -223,7 +231,11 @@ def method_not_allowed() -> ApiError:
 
 def unsupported_media_type(content_type: str) -> ApiError:
     """``415 UnsupportedMediaType``."""
-    return ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f'the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "{content_type}")',
+    )
 
 
 def too_many_requests(message: str, causes: list[dict[str, str]], retry_after: int = 0) -> ApiError:
@@ -233,7 +245,9 @@ def too_many_requests(message: str, causes: list[dict[str, str]], retry_after: i
 
 def internal(message: str) -> ApiError:
     """``500 InternalError``."""
-    return ApiError(500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]})
+    return ApiError(
+        500, "InternalError", f"Internal error occurred: {message}", {"causes": [{"message": message}]}
+    )
 
 
 def unauthorized() -> ApiError:
@@ -246,7 +260,9 @@ def expired(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
-def for_status(code: int, plural: str = "", group: str = "", name: str = "", message: str | None = None) -> ApiError:
+def for_status(
+    code: int, plural: str = "", group: str = "", name: str = "", message: str | None = None
+) -> ApiError:
     """An error for an arbitrary HTTP code, as the apiserver would word it (used by fault injection)."""
     reason = REASONS.get(code, "InternalError" if code >= 500 else "BadRequest")
     if code == 404 and plural and name:

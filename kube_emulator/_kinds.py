@@ -216,7 +216,9 @@ def default_pod(pod: dict[str, Any], *, creating: bool = True) -> None:
     tolerations = spec.setdefault("tolerations", [])
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
         if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "") for t in tolerations):
-            tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )
     status = pod.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", qos_class(spec))
@@ -279,7 +281,9 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = Tr
         if us["type"] == "RollingUpdate":
             us.setdefault("rollingUpdate", {}).setdefault("partition", 0)
         spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+        spec.setdefault(
+            "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
+        )
         _default_template(obj)
     elif kind == "DaemonSet":
         spec = obj.setdefault("spec", {})
@@ -404,7 +408,9 @@ def _validate_containers(spec: dict[str, Any], prefix: str) -> list[FieldError]:
     return errors
 
 
-def _validate_pod_spec(spec: dict[str, Any], prefix: str, allowed_restart: tuple[str, ...]) -> list[FieldError]:
+def _validate_pod_spec(
+    spec: dict[str, Any], prefix: str, allowed_restart: tuple[str, ...]
+) -> list[FieldError]:
     errors = _validate_containers(spec, prefix)
     policy = spec.get("restartPolicy", "Always")
     if policy not in allowed_restart:
@@ -434,7 +440,11 @@ def _validate_workload(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any
     elif selector is not None:
         sel = selector_from_spec(selector)
         if sel.empty and rt.kind != "Job":
-            errors.append(FieldError.invalid("spec.selector", "v1.LabelSelector{}", f"empty selector is invalid for {rt.singular}"))
+            errors.append(
+                FieldError.invalid(
+                    "spec.selector", "v1.LabelSelector{}", f"empty selector is invalid for {rt.singular}"
+                )
+            )
         elif not sel.matches(template_labels):
             errors.append(
                 FieldError(
@@ -452,12 +462,16 @@ def _validate_workload(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any
             errors.append(FieldError.invalid(f"spec.{fld}", value, "must be greater than or equal to 0"))
     if old is not None:
         old_spec = old.get("spec") or {}
-        if rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") and old_spec.get("selector") != spec.get("selector"):
+        if rt.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") and old_spec.get(
+            "selector"
+        ) != spec.get("selector"):
             errors.append(FieldError.immutable("spec.selector", json.dumps(spec.get("selector"))))
         if rt.kind == "Job":
             if old_spec.get("selector") != spec.get("selector"):
                 errors.append(FieldError.immutable("spec.selector", json.dumps(spec.get("selector"))))
-            if _strip_template_for_job(old_spec.get("template")) != _strip_template_for_job(spec.get("template")):
+            if _strip_template_for_job(old_spec.get("template")) != _strip_template_for_job(
+                spec.get("template")
+            ):
                 errors.append(FieldError.immutable("spec.template", "core.PodTemplateSpec{...}"))
             if old_spec.get("completions") != spec.get("completions"):
                 errors.append(FieldError.immutable("spec.completions", spec.get("completions")))
@@ -484,7 +498,12 @@ def _strip_template_for_job(template: Any) -> Any:
 
 
 #: pod spec fields that an update may change
-_MUTABLE_POD_FIELDS = ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds", "schedulingGates")
+_MUTABLE_POD_FIELDS = (
+    "activeDeadlineSeconds",
+    "tolerations",
+    "terminationGracePeriodSeconds",
+    "schedulingGates",
+)
 
 
 def _pod_spec_for_compare(spec: dict[str, Any]) -> dict[str, Any]:
@@ -510,17 +529,27 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
     if rt.namespaced and not meta.get("namespace"):
         errors.append(FieldError.required("metadata.namespace"))
     errors += validate_labels(meta.get("labels") or {}, "metadata.labels")
-    for key in (meta.get("annotations") or {}):
+    for key in meta.get("annotations") or {}:
         errors += _validate_qualified_key(key, "metadata.annotations")
     for i, ref in enumerate(meta.get("ownerReferences") or []):
         for fld in ("apiVersion", "kind", "name", "uid"):
             if not isinstance(ref, dict) or not ref.get(fld):
-                errors.append(FieldError.required(f"metadata.ownerReferences[{i}].{fld}" if fld != "uid" else f"metadata.ownerReferences[{i}].uid"))
+                errors.append(
+                    FieldError.required(
+                        f"metadata.ownerReferences[{i}].{fld}"
+                        if fld != "uid"
+                        else f"metadata.ownerReferences[{i}].uid"
+                    )
+                )
     if old is not None and old.get("metadata", {}).get("deletionTimestamp"):
         new_fin = set(meta.get("finalizers") or [])
         old_fin = set(old["metadata"].get("finalizers") or [])
         if new_fin - old_fin:
-            errors.append(FieldError.forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted"))
+            errors.append(
+                FieldError.forbidden(
+                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted"
+                )
+            )
     kind = rt.kind
     if kind == "Pod":
         spec = obj.get("spec") or {}
@@ -545,13 +574,21 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
         spec = obj.get("spec") or {}
         stype = spec.get("type", "ClusterIP")
         if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-            errors.append(FieldError.unsupported("spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]))
+            errors.append(
+                FieldError.unsupported(
+                    "spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+                )
+            )
         if stype != "ExternalName" and spec.get("clusterIP") != "None" and not spec.get("ports"):
             errors.append(FieldError.required("spec.ports"))
         for i, port in enumerate(spec.get("ports") or []):
             number = port.get("port") if isinstance(port, dict) else None
             if not isinstance(number, int) or not 1 <= number <= 65535:
-                errors.append(FieldError.invalid(f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive"))
+                errors.append(
+                    FieldError.invalid(
+                        f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive"
+                    )
+                )
         if old is not None:
             old_ip = (old.get("spec") or {}).get("clusterIP")
             if old_ip and spec.get("clusterIP") and spec.get("clusterIP") != old_ip:
@@ -559,7 +596,9 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
     elif kind == "PodDisruptionBudget":
         spec = obj.get("spec") or {}
         if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
-            errors.append(FieldError.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+            errors.append(
+                FieldError.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set")
+            )
     elif kind == "Namespace" and old is not None:
         pass
     if errors:

@@ -147,7 +147,9 @@ def _pointer(path: str) -> list[str]:
     if path == "":
         return []
     if not path.startswith("/"):
-        raise _invalid(f"the server rejected our request due to an error in our request: invalid path {path!r}")
+        raise _invalid(
+            f"the server rejected our request due to an error in our request: invalid path {path!r}"
+        )
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -162,7 +164,9 @@ def _walk(doc: Any, parts: list[str], op: str, path: str) -> Any:
             try:
                 cur = cur[int(part)]
             except (ValueError, IndexError):
-                raise _invalid(f"{op} operation does not apply: doc is missing path: {path}: missing value") from None
+                raise _invalid(
+                    f"{op} operation does not apply: doc is missing path: {path}: missing value"
+                ) from None
         else:
             raise _invalid(f"{op} operation does not apply: doc is missing path: {path}: missing value")
     return cur
@@ -217,7 +221,9 @@ def _add(doc: Any, parts: list[str], value: Any, path: str) -> Any:
             try:
                 idx = int(last)
             except ValueError:
-                raise _invalid(f"add operation does not apply: doc is missing path: {path}: missing value") from None
+                raise _invalid(
+                    f"add operation does not apply: doc is missing path: {path}: missing value"
+                ) from None
             if idx < 0 or idx > len(parent):
                 raise _invalid(f"add operation does not apply: doc is missing path: {path}: missing value")
             parent.insert(idx, value)

@@ -62,7 +62,9 @@ class LabelSelector:
         return ",".join(str(r) for r in self.requirements)
 
 
-_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_KEY_RE = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|[^\s!=(),]+)")
 
@@ -109,8 +111,10 @@ def parse_label_selector(text: str | None) -> LabelSelector:
             elif nxt in ("=", "==", "!="):
                 value = tokens[i + 2] if i + 2 < len(tokens) and tokens[i + 2] != "," else ""
                 if not _VALUE_RE.match(value):
-                    raise fail(f'values[0][{key}]: Invalid value: "{value}": a valid label must be an empty '
-                               "string or consist of alphanumeric characters, '-', '_' or '.'")
+                    raise fail(
+                        f'values[0][{key}]: Invalid value: "{value}": a valid label must be an empty '
+                        "string or consist of alphanumeric characters, '-', '_' or '.'"
+                    )
                 reqs.append(Requirement(key, "!=" if nxt == "!=" else "=", (value,)))
                 i += 3 if value else 2
             elif nxt.lower() in ("in", "notin"):
@@ -172,16 +176,31 @@ def selector_string(spec: Mapping[str, Any] | None) -> str:
 #: Fields each kind can be selected on (besides metadata.name and metadata.namespace).
 FIELD_LABELS: dict[str, tuple[str, ...]] = {
     "Pod": (
-        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-        "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs", "status.nominatedNodeName",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
     ),
     "Node": ("spec.unschedulable",),
     "Namespace": ("status.phase",),
     "Secret": ("type",),
     "Event": (
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-        "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-        "reason", "reportingComponent", "source", "type",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
     ),
     "Job": ("status.successful",),
     "ReplicaSet": ("status.replicas",),
@@ -253,12 +272,12 @@ def parse_field_selector(text: str | None, kind: str) -> FieldSelector:
         for op in ("!=", "==", "="):
             idx = part.find(op)
             if idx > 0:
-                field, value = part[:idx].strip(), part[idx + len(op):].strip()
+                field, value = part[:idx].strip(), part[idx + len(op) :].strip()
                 break
         else:
             raise _errors.bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         if field not in allowed:
-            raise _errors.bad_request(f'field label not supported: {field}')
+            raise _errors.bad_request(f"field label not supported: {field}")
         reqs.append(FieldRequirement(field, op == "!=", _unescape(value)))
     return FieldSelector(reqs)
 
@@ -347,11 +366,22 @@ def tolerates(tolerations: list[Mapping[str, Any]], taint: Mapping[str, Any]) ->
 # -- quantities ----------------------------------------------------------------------------------
 
 _SUFFIXES: dict[str, Decimal] = {
-    "": Decimal(1), "m": Decimal("0.001"), "u": Decimal("0.000001"), "n": Decimal("0.000000001"),
-    "k": Decimal(10) ** 3, "M": Decimal(10) ** 6, "G": Decimal(10) ** 9, "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15, "E": Decimal(10) ** 18,
-    "Ki": Decimal(2) ** 10, "Mi": Decimal(2) ** 20, "Gi": Decimal(2) ** 30, "Ti": Decimal(2) ** 40,
-    "Pi": Decimal(2) ** 50, "Ei": Decimal(2) ** 60,
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "u": Decimal("0.000001"),
+    "n": Decimal("0.000000001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    "Ki": Decimal(2) ** 10,
+    "Mi": Decimal(2) ** 20,
+    "Gi": Decimal(2) ** 30,
+    "Ti": Decimal(2) ** 40,
+    "Pi": Decimal(2) ** 50,
+    "Ei": Decimal(2) ** 60,
 }
 _QUANTITY_RE = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|u|n|k|M|G|T|P|E)?$")
 

@@ -63,8 +63,14 @@ class Route:
 
     __slots__ = ("name", "namespace", "rt", "subresource", "watch_prefix")
 
-    def __init__(self, rt: ResourceType, namespace: str | None, name: str | None, subresource: str | None,
-                 watch_prefix: bool) -> None:
+    def __init__(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        subresource: str | None,
+        watch_prefix: bool,
+    ) -> None:
         self.rt = rt
         self.namespace = namespace
         self.name = name
@@ -151,8 +157,9 @@ class Server:
                 query[k] = [*prev, v] if isinstance(prev, list) else [prev, v]
             else:
                 query[k] = v
-        rec = RequestRecord(request.method, request.path, query, body, status, ts, verb,
-                            request.headers.get("Content-Type"))
+        rec = RequestRecord(
+            request.method, request.path, query, body, status, ts, verb, request.headers.get("Content-Type")
+        )
         with self.lock:
             self.requests.append(rec)
 
@@ -227,8 +234,9 @@ class Server:
         self.record(request, body, resp.status, ts, verb)
         return resp
 
-    def _fault_response(self, request: web.Request, fault: Fault, route: Route | None, body: Any, ts: float,
-                        verb: str) -> web.Response:
+    def _fault_response(
+        self, request: web.Request, fault: Fault, route: Route | None, body: Any, ts: float, verb: str
+    ) -> web.Response:
         if fault.drop:
             self.record(request, body, 0, ts, verb)
             transport = request.transport
@@ -238,7 +246,9 @@ class Server:
         assert fault.status is not None
         plural = route.rt.plural if route else ""
         group = route.rt.group if route else ""
-        err = _errors.for_status(fault.status, plural, group, (route.name or "") if route else "", fault.message)
+        err = _errors.for_status(
+            fault.status, plural, group, (route.name or "") if route else "", fault.message
+        )
         self.record(request, body, fault.status, ts, verb)
         return _error_response(err)
 
@@ -329,8 +339,9 @@ class Server:
 
     # -- resources ------------------------------------------------------------------------------
 
-    async def _resource(self, request: web.Request, route: Route, verb: str, body: Any,
-                        ts: float) -> web.StreamResponse:
+    async def _resource(
+        self, request: web.Request, route: Route, verb: str, body: Any, ts: float
+    ) -> web.StreamResponse:
         rt, ns, name, sub = route.rt, route.namespace, route.name, route.subresource
         q = request.query
         dry_run = q.get("dryRun") == "All"
@@ -348,13 +359,19 @@ class Server:
                 raise _errors.method_not_allowed()
             if verb == "list":
                 listed = self.api.list(
-                    rt, ns, label_selector=q.get("labelSelector"), field_selector=q.get("fieldSelector"),
-                    limit=int(q["limit"]) if q.get("limit", "").isdigit() else None, continue_token=q.get("continue"),
+                    rt,
+                    ns,
+                    label_selector=q.get("labelSelector"),
+                    field_selector=q.get("fieldSelector"),
+                    limit=int(q["limit"]) if q.get("limit", "").isdigit() else None,
+                    continue_token=q.get("continue"),
                 )
                 if self._wants_table(request):
                     items = [{"apiVersion": rt.api_version, "kind": rt.kind, **o} for o in listed["items"]]
-                    return _json_response(200, _tables.to_table(rt, items, listed["metadata"],
-                                                                q.get("includeObject", "Metadata")))
+                    return _json_response(
+                        200,
+                        _tables.to_table(rt, items, listed["metadata"], q.get("includeObject", "Metadata")),
+                    )
                 return _json_response(200, listed)
             if verb == "create":
                 if rt.namespaced and ns is None:
@@ -365,23 +382,39 @@ class Server:
                 if "deletecollection" not in rt.verbs:
                     raise _errors.method_not_allowed()
                 options = self._delete_options(q, body)
-                out = self.api.delete_collection(rt, ns, options, label_selector=q.get("labelSelector"),
-                                                 field_selector=q.get("fieldSelector"), dry_run=dry_run)
+                out = self.api.delete_collection(
+                    rt,
+                    ns,
+                    options,
+                    label_selector=q.get("labelSelector"),
+                    field_selector=q.get("fieldSelector"),
+                    dry_run=dry_run,
+                )
                 return _json_response(200, out)
             raise _errors.method_not_allowed()
         if sub is None:
             if verb == "get":
                 obj = self.api.get(rt, ns, name)
                 if self._wants_table(request):
-                    return _json_response(200, _tables.to_table(
-                        rt, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                        q.get("includeObject", "Metadata")))
+                    return _json_response(
+                        200,
+                        _tables.to_table(
+                            rt,
+                            [obj],
+                            {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                            q.get("includeObject", "Metadata"),
+                        ),
+                    )
                 return _json_response(200, obj)
             if verb == "update":
                 return _json_response(200, self.api.update(rt, ns, name, body, dry_run=dry_run))
             if verb == "patch":
-                return _json_response(200, self.api.patch(rt, ns, name, body, request.headers.get(
-                    "Content-Type", ""), dry_run=dry_run))
+                return _json_response(
+                    200,
+                    self.api.patch(
+                        rt, ns, name, body, request.headers.get("Content-Type", ""), dry_run=dry_run
+                    ),
+                )
             if verb == "delete":
                 code, out = self.api.delete(rt, ns, name, self._delete_options(q, body), dry_run=dry_run)
                 return _json_response(code, out)
@@ -392,10 +425,22 @@ class Server:
             if verb == "update":
                 if sub == "finalize":
                     return _json_response(200, self._finalize_namespace(name, body))
-                return _json_response(200, self.api.update(rt, ns, name, body, subresource="status", dry_run=dry_run))
+                return _json_response(
+                    200, self.api.update(rt, ns, name, body, subresource="status", dry_run=dry_run)
+                )
             if verb == "patch":
-                return _json_response(200, self.api.patch(rt, ns, name, body, request.headers.get(
-                    "Content-Type", ""), subresource="status", dry_run=dry_run))
+                return _json_response(
+                    200,
+                    self.api.patch(
+                        rt,
+                        ns,
+                        name,
+                        body,
+                        request.headers.get("Content-Type", ""),
+                        subresource="status",
+                        dry_run=dry_run,
+                    ),
+                )
             raise _errors.method_not_allowed()
         if sub == "scale" and rt in SCALABLE:
             if verb == "get":
@@ -403,8 +448,12 @@ class Server:
             if verb == "update":
                 return _json_response(200, self.api.update_scale(rt, ns, name, body, dry_run=dry_run))
             if verb == "patch":
-                return _json_response(200, self.api.patch_scale(rt, ns, name, body, request.headers.get(
-                    "Content-Type", ""), dry_run=dry_run))
+                return _json_response(
+                    200,
+                    self.api.patch_scale(
+                        rt, ns, name, body, request.headers.get("Content-Type", ""), dry_run=dry_run
+                    ),
+                )
             raise _errors.method_not_allowed()
         if verb == "create" and rt is POD and sub == "eviction":
             assert ns is not None
@@ -451,10 +500,15 @@ class Server:
         seconds = int(((body or {}).get("spec") or {}).get("expirationSeconds") or 3600)
         expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + seconds))
         return {
-            "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
-            "spec": {"audiences": ((body or {}).get("spec") or {}).get("audiences") or ["https://kubernetes.default.svc"],
-                     "expirationSeconds": seconds, "boundObjectRef": None},
+            "spec": {
+                "audiences": ((body or {}).get("spec") or {}).get("audiences")
+                or ["https://kubernetes.default.svc"],
+                "expirationSeconds": seconds,
+                "boundObjectRef": None,
+            },
             "status": {"token": f"kube-emulator.{namespace}.{name}", "expirationTimestamp": expires},
         }
 
@@ -489,9 +543,19 @@ class Server:
                 if watcher.matches(obj):
                     initial.append(("ADDED", obj))
             if _bool(q.get("sendInitialEvents")) and _bool(q.get("allowWatchBookmarks")):
-                initial.append(("BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": {
-                    "resourceVersion": str(self.store.rv),
-                    "annotations": {"k8s.io/initial-events-end": "true"}}}))
+                initial.append(
+                    (
+                        "BOOKMARK",
+                        {
+                            "kind": rt.kind,
+                            "apiVersion": rt.api_version,
+                            "metadata": {
+                                "resourceVersion": str(self.store.rv),
+                                "annotations": {"k8s.io/initial-events-end": "true"},
+                            },
+                        },
+                    )
+                )
         self.watchers.setdefault(rt, set()).add(watcher)
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else 1800.0
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
@@ -553,19 +617,27 @@ class Server:
         assert route.name is not None
         pod = self.api.get(POD, route.namespace, route.name)
         container = self._container_for(pod, q.get("container"))
-        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
-                       if c.get("name") == container), None)
+        status = next(
+            (
+                c
+                for c in (pod.get("status") or {}).get("containerStatuses") or []
+                if c.get("name") == container
+            ),
+            None,
+        )
         if status is None or "waiting" in (status.get("state") or {}):
             reason = ((status or {}).get("state") or {}).get("waiting", {}).get("reason", "ContainerCreating")
             raise _errors.bad_request(
                 f'container "{container}" in pod "{route.name}" is waiting to start: {reason}'
             )
         if _bool(q.get("previous")) and not status.get("restartCount"):
-            raise _errors.bad_request(f'previous terminated container "{container}" in pod "{route.name}" not found')
+            raise _errors.bad_request(
+                f'previous terminated container "{container}" in pod "{route.name}" not found'
+            )
         text = self.controllers.pod_log(route.namespace or "", route.name, container)
         if q.get("tailLines", "").isdigit():
             lines = text.splitlines(keepends=True)
-            text = "".join(lines[-int(q["tailLines"]):]) if int(q["tailLines"]) else ""
+            text = "".join(lines[-int(q["tailLines"]) :]) if int(q["tailLines"]) else ""
         if q.get("limitBytes", "").isdigit():
             text = text.encode()[: int(q["limitBytes"])].decode("utf-8", "ignore")
         return web.Response(text=text, content_type="text/plain")
@@ -579,15 +651,28 @@ class Server:
         container = self._container_for(pod, q.get("container"))
         if not (pod.get("spec") or {}).get("nodeName"):
             raise _errors.bad_request(f"pod {route.name} does not have a host assigned")
-        status = next((c for c in (pod.get("status") or {}).get("containerStatuses") or []
-                       if c.get("name") == container), None)
-        if (pod.get("status") or {}).get("phase") != "Running" or status is None or \
-                "running" not in (status.get("state") or {}):
+        status = next(
+            (
+                c
+                for c in (pod.get("status") or {}).get("containerStatuses") or []
+                if c.get("name") == container
+            ),
+            None,
+        )
+        if (
+            (pod.get("status") or {}).get("phase") != "Running"
+            or status is None
+            or "running" not in (status.get("state") or {})
+        ):
             raise _errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
         command = q.getall("command", [])
         if not command:
             raise _errors.bad_request("you must specify at least one command for the container")
-        want_stdout, want_stderr, want_stdin = _bool(q.get("stdout")), _bool(q.get("stderr")), _bool(q.get("stdin"))
+        want_stdout, want_stderr, want_stdin = (
+            _bool(q.get("stdout")),
+            _bool(q.get("stderr")),
+            _bool(q.get("stdin")),
+        )
         tty = _bool(q.get("tty"))
         if not (want_stdout or want_stderr or want_stdin):
             raise _errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
@@ -712,4 +797,3 @@ def _signal_number(text: str) -> int | None:
         return int(text)
     text = text.removeprefix("SIG")
     return SIGNALS.get(text)
-

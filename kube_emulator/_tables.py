@@ -48,8 +48,9 @@ def _pod_status(pod: dict[str, Any]) -> str:
             reason = state["waiting"]["reason"]
         elif "terminated" in state:
             term = state["terminated"]
-            reason = term.get("reason") or (f"Signal:{term['signal']}" if term.get("signal") else
-                                            f"ExitCode:{term.get('exitCode', 0)}")
+            reason = term.get("reason") or (
+                f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+            )
     if reason == "Running" and condition(pod, "Ready") != "True":
         reason = "Running"
     if pod["metadata"].get("deletionTimestamp"):
@@ -64,14 +65,24 @@ def _pod_row(pod: dict[str, Any]) -> Row:
     ready = sum(1 for c in statuses if c.get("ready"))
     restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
     restart_text = str(restarts)
-    last = [_kinds.parse_time(((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
-            for c in statuses]
+    last = [
+        _kinds.parse_time(((c.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+        for c in statuses
+    ]
     last_ts = max((t for t in last if t), default=None)
     if restarts and last_ts:
         restart_text = f"{restarts} ({human_duration(time.time() - last_ts)} ago)"
-    return [pod["metadata"]["name"], f"{ready}/{total}", _pod_status(pod), restart_text, _age(pod),
-            status.get("podIP") or "<none>", spec.get("nodeName") or "<none>",
-            status.get("nominatedNodeName") or "<none>", "<none>"]
+    return [
+        pod["metadata"]["name"],
+        f"{ready}/{total}",
+        _pod_status(pod),
+        restart_text,
+        _age(pod),
+        status.get("podIP") or "<none>",
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        "<none>",
+    ]
 
 
 def _node_row(node: dict[str, Any]) -> Row:
@@ -83,9 +94,18 @@ def _node_row(node: dict[str, Any]) -> Row:
     roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
     info = (node.get("status") or {}).get("nodeInfo") or {}
     addrs = {a.get("type"): a.get("address") for a in (node.get("status") or {}).get("addresses") or []}
-    return [node["metadata"]["name"], state, ",".join(roles) or "<none>", _age(node), info.get("kubeletVersion", ""),
-            addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"), info.get("osImage", ""),
-            info.get("kernelVersion", ""), info.get("containerRuntimeVersion", "")]
+    return [
+        node["metadata"]["name"],
+        state,
+        ",".join(roles) or "<none>",
+        _age(node),
+        info.get("kubeletVersion", ""),
+        addrs.get("InternalIP", "<none>"),
+        addrs.get("ExternalIP", "<none>"),
+        info.get("osImage", ""),
+        info.get("kernelVersion", ""),
+        info.get("containerRuntimeVersion", ""),
+    ]
 
 
 def _containers(obj: dict[str, Any]) -> tuple[str, str]:
@@ -96,32 +116,61 @@ def _containers(obj: dict[str, Any]) -> tuple[str, str]:
 def _deployment_row(d: dict[str, Any]) -> Row:
     spec, st = d.get("spec") or {}, d.get("status") or {}
     names, images = _containers(d)
-    return [d["metadata"]["name"], f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
-            st.get("updatedReplicas", 0), st.get("availableReplicas", 0), _age(d), names, images,
-            selector_string(spec.get("selector"))]
+    return [
+        d["metadata"]["name"],
+        f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+        st.get("updatedReplicas", 0),
+        st.get("availableReplicas", 0),
+        _age(d),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _rs_row(r: dict[str, Any]) -> Row:
     spec, st = r.get("spec") or {}, r.get("status") or {}
     names, images = _containers(r)
-    return [r["metadata"]["name"], spec.get("replicas", 1), st.get("replicas", 0), st.get("readyReplicas", 0),
-            _age(r), names, images, selector_string(spec.get("selector"))]
+    return [
+        r["metadata"]["name"],
+        spec.get("replicas", 1),
+        st.get("replicas", 0),
+        st.get("readyReplicas", 0),
+        _age(r),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _sts_row(s: dict[str, Any]) -> Row:
     names, images = _containers(s)
-    return [s["metadata"]["name"], f"{(s.get('status') or {}).get('readyReplicas', 0)}/"
-            f"{(s.get('spec') or {}).get('replicas', 1)}", _age(s), names, images]
+    return [
+        s["metadata"]["name"],
+        f"{(s.get('status') or {}).get('readyReplicas', 0)}/{(s.get('spec') or {}).get('replicas', 1)}",
+        _age(s),
+        names,
+        images,
+    ]
 
 
 def _ds_row(d: dict[str, Any]) -> Row:
     st = d.get("status") or {}
     sel = (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
     names, images = _containers(d)
-    return [d["metadata"]["name"], st.get("desiredNumberScheduled", 0), st.get("currentNumberScheduled", 0),
-            st.get("numberReady", 0), st.get("updatedNumberScheduled", 0), st.get("numberAvailable", 0),
-            ",".join(f"{k}={v}" for k, v in sel.items()) or "<none>", _age(d), names, images,
-            selector_string((d.get("spec") or {}).get("selector"))]
+    return [
+        d["metadata"]["name"],
+        st.get("desiredNumberScheduled", 0),
+        st.get("currentNumberScheduled", 0),
+        st.get("numberReady", 0),
+        st.get("updatedNumberScheduled", 0),
+        st.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in sel.items()) or "<none>",
+        _age(d),
+        names,
+        images,
+        selector_string((d.get("spec") or {}).get("selector")),
+    ]
 
 
 def _job_row(j: dict[str, Any]) -> Row:
@@ -136,107 +185,288 @@ def _job_row(j: dict[str, Any]) -> Row:
     start = _kinds.parse_time(st.get("startTime"))
     end = _kinds.parse_time(st.get("completionTime")) or time.time()
     names, images = _containers(j)
-    return [j["metadata"]["name"], state, f"{st.get('succeeded', 0)}/{spec.get('completions', 1)}",
-            human_duration(end - start) if start else "", _age(j), names, images,
-            selector_string(spec.get("selector"))]
+    return [
+        j["metadata"]["name"],
+        state,
+        f"{st.get('succeeded', 0)}/{spec.get('completions', 1)}",
+        human_duration(end - start) if start else "",
+        _age(j),
+        names,
+        images,
+        selector_string(spec.get("selector")),
+    ]
 
 
 def _svc_row(s: dict[str, Any]) -> Row:
     spec = s.get("spec") or {}
-    ports = ",".join(
-        f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
-        for p in spec.get("ports") or []) or "<none>"
-    external = ",".join(spec.get("externalIPs") or []) or ("<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
+    ports = (
+        ",".join(
+            f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
+            for p in spec.get("ports") or []
+        )
+        or "<none>"
+    )
+    external = ",".join(spec.get("externalIPs") or []) or (
+        "<pending>" if spec.get("type") == "LoadBalancer" else "<none>"
+    )
     selector = ",".join(f"{k}={v}" for k, v in (spec.get("selector") or {}).items()) or "<none>"
-    return [s["metadata"]["name"], spec.get("type", "ClusterIP"), spec.get("clusterIP", "<none>"), external, ports,
-            _age(s), selector]
+    return [
+        s["metadata"]["name"],
+        spec.get("type", "ClusterIP"),
+        spec.get("clusterIP", "<none>"),
+        external,
+        ports,
+        _age(s),
+        selector,
+    ]
 
 
 def _pvc_row(p: dict[str, Any]) -> Row:
     spec, st = p.get("spec") or {}, p.get("status") or {}
-    return [p["metadata"]["name"], st.get("phase", "Pending"), spec.get("volumeName", ""),
-            ((st.get("capacity") or {}).get("storage") or ""), ",".join(
-                {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
-                .get(m, m) for m in st.get("accessModes") or []),
-            spec.get("storageClassName", "<unset>"), "<unset>", _age(p), spec.get("volumeMode", "Filesystem")]
+    return [
+        p["metadata"]["name"],
+        st.get("phase", "Pending"),
+        spec.get("volumeName", ""),
+        ((st.get("capacity") or {}).get("storage") or ""),
+        ",".join(
+            {
+                "ReadWriteOnce": "RWO",
+                "ReadOnlyMany": "ROX",
+                "ReadWriteMany": "RWX",
+                "ReadWriteOncePod": "RWOP",
+            }.get(m, m)
+            for m in st.get("accessModes") or []
+        ),
+        spec.get("storageClassName", "<unset>"),
+        "<unset>",
+        _age(p),
+        spec.get("volumeMode", "Filesystem"),
+    ]
 
 
 def _event_row(e: dict[str, Any]) -> Row:
     obj = e.get("involvedObject") or {}
     last = _kinds.parse_time(e.get("lastTimestamp") or e.get("eventTime")) or _kinds.parse_time(
-        e["metadata"].get("creationTimestamp"))
-    return [human_duration(time.time() - last) if last else "<unknown>", e.get("type", ""), e.get("reason", ""),
-            f"{str(obj.get('kind', '')).lower()}/{obj.get('name', '')}", e.get("message", "")]
+        e["metadata"].get("creationTimestamp")
+    )
+    return [
+        human_duration(time.time() - last) if last else "<unknown>",
+        e.get("type", ""),
+        e.get("reason", ""),
+        f"{str(obj.get('kind', '')).lower()}/{obj.get('name', '')}",
+        e.get("message", ""),
+    ]
 
 
 def _pdb_row(p: dict[str, Any]) -> Row:
     spec, st = p.get("spec") or {}, p.get("status") or {}
-    return [p["metadata"]["name"], str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
-            st.get("disruptionsAllowed", 0), _age(p)]
+    return [
+        p["metadata"]["name"],
+        str(spec.get("minAvailable", "N/A")),
+        str(spec.get("maxUnavailable", "N/A")),
+        st.get("disruptionsAllowed", 0),
+        _age(p),
+    ]
 
 
 S, I = "string", "integer"
 
 TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
-    "Pod": ([("Name", S, 0), ("Ready", S, 0), ("Status", S, 0), ("Restarts", S, 0), ("Age", S, 0), ("IP", S, 1),
-             ("Node", S, 1), ("Nominated Node", S, 1), ("Readiness Gates", S, 1)], _pod_row),
-    "Node": ([("Name", S, 0), ("Status", S, 0), ("Roles", S, 0), ("Age", S, 0), ("Version", S, 0),
-              ("Internal-IP", S, 1), ("External-IP", S, 1), ("OS-Image", S, 1), ("Kernel-Version", S, 1),
-              ("Container-Runtime", S, 1)], _node_row),
-    "Namespace": ([("Name", S, 0), ("Status", S, 0), ("Age", S, 0)],
-                  lambda n: [n["metadata"]["name"], (n.get("status") or {}).get("phase", "Active"), _age(n)]),
-    "Deployment": ([("Name", S, 0), ("Ready", S, 0), ("Up-to-date", I, 0), ("Available", I, 0), ("Age", S, 0),
-                    ("Containers", S, 1), ("Images", S, 1), ("Selector", S, 1)], _deployment_row),
-    "ReplicaSet": ([("Name", S, 0), ("Desired", I, 0), ("Current", I, 0), ("Ready", I, 0), ("Age", S, 0),
-                    ("Containers", S, 1), ("Images", S, 1), ("Selector", S, 1)], _rs_row),
-    "StatefulSet": ([("Name", S, 0), ("Ready", S, 0), ("Age", S, 0), ("Containers", S, 1), ("Images", S, 1)],
-                    _sts_row),
-    "DaemonSet": ([("Name", S, 0), ("Desired", I, 0), ("Current", I, 0), ("Ready", I, 0), ("Up-to-date", I, 0),
-                   ("Available", I, 0), ("Node Selector", S, 0), ("Age", S, 0), ("Containers", S, 1),
-                   ("Images", S, 1), ("Selector", S, 1)], _ds_row),
-    "Job": ([("Name", S, 0), ("Status", S, 0), ("Completions", S, 0), ("Duration", S, 0), ("Age", S, 0),
-             ("Containers", S, 1), ("Images", S, 1), ("Selector", S, 1)], _job_row),
-    "Service": ([("Name", S, 0), ("Type", S, 0), ("Cluster-IP", S, 0), ("External-IP", S, 0), ("Port(s)", S, 0),
-                 ("Age", S, 0), ("Selector", S, 1)], _svc_row),
-    "ConfigMap": ([("Name", S, 0), ("Data", I, 0), ("Age", S, 0)],
-                  lambda c: [c["metadata"]["name"], len(c.get("data") or {}) + len(c.get("binaryData") or {}),
-                             _age(c)]),
-    "Secret": ([("Name", S, 0), ("Type", S, 0), ("Data", I, 0), ("Age", S, 0)],
-               lambda s: [s["metadata"]["name"], s.get("type", "Opaque"), len(s.get("data") or {}), _age(s)]),
-    "PersistentVolumeClaim": ([("Name", S, 0), ("Status", S, 0), ("Volume", S, 0), ("Capacity", S, 0),
-                               ("Access Modes", S, 0), ("StorageClass", S, 0), ("VolumeAttributesClass", S, 0),
-                               ("Age", S, 0), ("VolumeMode", S, 1)], _pvc_row),
-    "ServiceAccount": ([("Name", S, 0), ("Secrets", I, 0), ("Age", S, 0)],
-                       lambda s: [s["metadata"]["name"], len(s.get("secrets") or []), _age(s)]),
-    "Event": ([("Last Seen", S, 0), ("Type", S, 0), ("Reason", S, 0), ("Object", S, 0), ("Message", S, 0)],
-              _event_row),
-    "PodDisruptionBudget": ([("Name", S, 0), ("Min Available", S, 0), ("Max Unavailable", S, 0),
-                             ("Allowed Disruptions", I, 0), ("Age", S, 0)], _pdb_row),
-    "NetworkPolicy": ([("Name", S, 0), ("Pod-Selector", S, 0), ("Age", S, 0)],
-                      lambda n: [n["metadata"]["name"],
-                                 selector_string((n.get("spec") or {}).get("podSelector")) or "<none>", _age(n)]),
+    "Pod": (
+        [
+            ("Name", S, 0),
+            ("Ready", S, 0),
+            ("Status", S, 0),
+            ("Restarts", S, 0),
+            ("Age", S, 0),
+            ("IP", S, 1),
+            ("Node", S, 1),
+            ("Nominated Node", S, 1),
+            ("Readiness Gates", S, 1),
+        ],
+        _pod_row,
+    ),
+    "Node": (
+        [
+            ("Name", S, 0),
+            ("Status", S, 0),
+            ("Roles", S, 0),
+            ("Age", S, 0),
+            ("Version", S, 0),
+            ("Internal-IP", S, 1),
+            ("External-IP", S, 1),
+            ("OS-Image", S, 1),
+            ("Kernel-Version", S, 1),
+            ("Container-Runtime", S, 1),
+        ],
+        _node_row,
+    ),
+    "Namespace": (
+        [("Name", S, 0), ("Status", S, 0), ("Age", S, 0)],
+        lambda n: [n["metadata"]["name"], (n.get("status") or {}).get("phase", "Active"), _age(n)],
+    ),
+    "Deployment": (
+        [
+            ("Name", S, 0),
+            ("Ready", S, 0),
+            ("Up-to-date", I, 0),
+            ("Available", I, 0),
+            ("Age", S, 0),
+            ("Containers", S, 1),
+            ("Images", S, 1),
+            ("Selector", S, 1),
+        ],
+        _deployment_row,
+    ),
+    "ReplicaSet": (
+        [
+            ("Name", S, 0),
+            ("Desired", I, 0),
+            ("Current", I, 0),
+            ("Ready", I, 0),
+            ("Age", S, 0),
+            ("Containers", S, 1),
+            ("Images", S, 1),
+            ("Selector", S, 1),
+        ],
+        _rs_row,
+    ),
+    "StatefulSet": (
+        [("Name", S, 0), ("Ready", S, 0), ("Age", S, 0), ("Containers", S, 1), ("Images", S, 1)],
+        _sts_row,
+    ),
+    "DaemonSet": (
+        [
+            ("Name", S, 0),
+            ("Desired", I, 0),
+            ("Current", I, 0),
+            ("Ready", I, 0),
+            ("Up-to-date", I, 0),
+            ("Available", I, 0),
+            ("Node Selector", S, 0),
+            ("Age", S, 0),
+            ("Containers", S, 1),
+            ("Images", S, 1),
+            ("Selector", S, 1),
+        ],
+        _ds_row,
+    ),
+    "Job": (
+        [
+            ("Name", S, 0),
+            ("Status", S, 0),
+            ("Completions", S, 0),
+            ("Duration", S, 0),
+            ("Age", S, 0),
+            ("Containers", S, 1),
+            ("Images", S, 1),
+            ("Selector", S, 1),
+        ],
+        _job_row,
+    ),
+    "Service": (
+        [
+            ("Name", S, 0),
+            ("Type", S, 0),
+            ("Cluster-IP", S, 0),
+            ("External-IP", S, 0),
+            ("Port(s)", S, 0),
+            ("Age", S, 0),
+            ("Selector", S, 1),
+        ],
+        _svc_row,
+    ),
+    "ConfigMap": (
+        [("Name", S, 0), ("Data", I, 0), ("Age", S, 0)],
+        lambda c: [c["metadata"]["name"], len(c.get("data") or {}) + len(c.get("binaryData") or {}), _age(c)],
+    ),
+    "Secret": (
+        [("Name", S, 0), ("Type", S, 0), ("Data", I, 0), ("Age", S, 0)],
+        lambda s: [s["metadata"]["name"], s.get("type", "Opaque"), len(s.get("data") or {}), _age(s)],
+    ),
+    "PersistentVolumeClaim": (
+        [
+            ("Name", S, 0),
+            ("Status", S, 0),
+            ("Volume", S, 0),
+            ("Capacity", S, 0),
+            ("Access Modes", S, 0),
+            ("StorageClass", S, 0),
+            ("VolumeAttributesClass", S, 0),
+            ("Age", S, 0),
+            ("VolumeMode", S, 1),
+        ],
+        _pvc_row,
+    ),
+    "ServiceAccount": (
+        [("Name", S, 0), ("Secrets", I, 0), ("Age", S, 0)],
+        lambda s: [s["metadata"]["name"], len(s.get("secrets") or []), _age(s)],
+    ),
+    "Event": (
+        [("Last Seen", S, 0), ("Type", S, 0), ("Reason", S, 0), ("Object", S, 0), ("Message", S, 0)],
+        _event_row,
+    ),
+    "PodDisruptionBudget": (
+        [
+            ("Name", S, 0),
+            ("Min Available", S, 0),
+            ("Max Unavailable", S, 0),
+            ("Allowed Disruptions", I, 0),
+            ("Age", S, 0),
+        ],
+        _pdb_row,
+    ),
+    "NetworkPolicy": (
+        [("Name", S, 0), ("Pod-Selector", S, 0), ("Age", S, 0)],
+        lambda n: [
+            n["metadata"]["name"],
+            selector_string((n.get("spec") or {}).get("podSelector")) or "<none>",
+            _age(n),
+        ],
+    ),
 }
 
 
-def to_table(rt: ResourceType, objects: list[dict[str, Any]], list_meta: dict[str, Any],
-             include_object: str = "Metadata") -> dict[str, Any]:
+def to_table(
+    rt: ResourceType,
+    objects: list[dict[str, Any]],
+    list_meta: dict[str, Any],
+    include_object: str = "Metadata",
+) -> dict[str, Any]:
     """Render ``objects`` as a Table; ``include_object`` is ``None``, ``Metadata`` or ``Object``."""
-    columns, row_fn = TABLES.get(rt.kind, ([("Name", S, 0), ("Age", S, 0)],
-                                           lambda o: [o["metadata"]["name"], _age(o)]))
+    columns, row_fn = TABLES.get(
+        rt.kind, ([("Name", S, 0), ("Age", S, 0)], lambda o: [o["metadata"]["name"], _age(o)])
+    )
     definitions = [
-        {"name": name, "type": ctype, "format": "name" if name == "Name" else "", "description": name,
-         "priority": priority}
+        {
+            "name": name,
+            "type": ctype,
+            "format": "name" if name == "Name" else "",
+            "description": name,
+            "priority": priority,
+        }
         for name, ctype, priority in columns
     ]
     rows = []
     for obj in objects:
         row: dict[str, Any] = {"cells": row_fn(obj)}
         if include_object == "Object":
-            row["object"] = {"kind": rt.kind, "apiVersion": rt.api_version,
-                             **{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}}
+            row["object"] = {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                **{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")},
+            }
         elif include_object != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": obj["metadata"]}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         rows.append(row)
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-            "columnDefinitions": definitions, "rows": rows}
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

@@ -85,8 +85,13 @@ class KubeTarget:
             cache = str(self._cache_dir / f"discovery-{secrets.token_hex(4)}.json")
         return DynamicClient(self.api_client(), cache_file=cache)
 
-    def wait_for(self, predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02,
-                 message: str = "condition") -> T:
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 10.0,
+        interval: float = 0.02,
+        message: str = "condition",
+    ) -> T:
         """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
         deadline = time.monotonic() + timeout
         last: Any = None
@@ -113,14 +118,17 @@ class KubeTarget:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", f"{MARKER}(reason): needs powers only the Kubernetes emulator has; skipped on a real cluster"
+        "markers",
+        f"{MARKER}(reason): needs powers only the Kubernetes emulator has; skipped on a real cluster",
     )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
     marker = item.get_closest_marker(MARKER)
     if marker is not None and os.environ.get(ENV_KUBECONFIG):
-        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "needs the Kubernetes emulator")
+        reason = (
+            marker.args[0] if marker.args else marker.kwargs.get("reason", "needs the Kubernetes emulator")
+        )
         pytest.skip(f"emulator only: {reason}")
 
 
@@ -139,7 +147,9 @@ def kube_session_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 
 @pytest.fixture
-def kube(kube_session_emulator: Emulator | None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[KubeTarget]:
+def kube(
+    kube_session_emulator: Emulator | None, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[KubeTarget]:
     """A :class:`KubeTarget` with a fresh namespace (see the module docstring)."""
     namespace = "t-" + _slug(request.node.name)[:40].strip("-") + "-" + secrets.token_hex(3)
     if kube_session_emulator is None:

@@ -51,10 +51,12 @@ class RecordResult:
     attempts: int = 0
     description: str = ""
     task_id: str | None = None
+    done_elsewhere: bool = False
+    claimed_elsewhere: bool = False
 
     @property
     def still_pending(self) -> bool:
-        return self.outcome in (FAILED, SKIPPED, PLANNED) and not self.message.startswith("executed by")
+        return self.outcome in (FAILED, SKIPPED, PLANNED) and not self.done_elsewhere
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -175,31 +177,36 @@ class _Replayer:
         started = time.monotonic()
         if self.should_stop():
             return self._report(RecordResult(entry, SKIPPED, "replay stopped"))
+        if self.dry_run:
+            return self._load_and_apply(entry, started)
+        # Claim before reading: another replay may mark (rename) the file at any moment.
+        if not self.store.claim(entry, owner=self.owner, ttl=self.claim_ttl):
+            claim = self.store.read_claim(entry)
+            owner = claim.owner if claim else "another replay"
+            return RecordResult(entry, SKIPPED, f"claimed by {owner}", claimed_elsewhere=True)
         try:
-            parsed = self.store.load(entry)
+            if self.store.is_executed(entry):
+                done = RecordResult(
+                    entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True
+                )
+                return self._report(done)
+            result = self._load_and_apply(entry, started)
+            if result is not None and result.outcome != FAILED:
+                self.store.mark_executed(entry)
+            return result
+        finally:
+            self.store.release(entry)
+
+    def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
+        try:
+            record = self.store.load(entry).data
         except JournalError as error:
             return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
-        record = parsed.data
         origin = record.get("origin") or {}
         if self.task_id is not None and origin.get("task_id") != self.task_id:
             return None
         result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
-        if self.dry_run:
-            return self._report(self._apply(result, record, started))
-        if not self.store.claim(entry, owner=self.owner, ttl=self.claim_ttl):
-            claim = self.store.read_claim(entry)
-            result.message = f"claimed by {claim.owner if claim else 'another replay'}"
-            return result  # not reported yet: the caller waits for the claim and tries again
-        try:
-            if self.store.is_executed(entry):
-                result.message = "executed by another replay meanwhile"
-                return self._report(result)
-            self._apply(result, record, started)
-            if result.outcome != FAILED:
-                self.store.mark_executed(entry)
-        finally:
-            self.store.release(entry)
-        return self._report(result)
+        return self._report(self._apply(result, record, started))
 
     def _apply(self, result: RecordResult, record: dict[str, Any], started: float) -> RecordResult:
         for attempt in range(1, self.retry.attempts + 1):
@@ -293,14 +300,14 @@ def replay(
 
     # Records another replay was applying: wait for its claim to end, then finish them
     # here if it did not (its owner may have died).
-    waiting = [result for result in results if result.message.startswith("claimed by")]
+    waiting = [result for result in results if result.claimed_elsewhere]
     deadline = time.monotonic() + claim_ttl + 5
     while waiting and time.monotonic() < deadline and not stop():
         time.sleep(0.05)
         still = []
         for result in waiting:
             retried = replayer.run(result.entry)
-            if retried is not None and retried.message.startswith("claimed by"):
+            if retried is not None and retried.claimed_elsewhere:
                 still.append(result)
             elif retried is not None:
                 results[results.index(result)] = retried

@@ -27,6 +27,7 @@ ENV_LOCATION = "KRKN_ROLLBACK_LOCATION"
 DEFAULT_LOCATION = "~/.krkn/rollback"
 
 State = Literal["pending", "executed"]
+CLAIM_GRACE_SECONDS = 30.0
 
 
 def resolve_location(location: str | None = None) -> str:
@@ -232,7 +233,11 @@ class Store:
         return self.backend.exists(entry.context.name, entry.name.executed)
 
     def mark_executed(self, entry: Entry) -> Entry:
-        self.backend.mark_executed(entry.context.name, entry.name.pending, entry.name.executed)
+        try:
+            self.backend.mark_executed(entry.context.name, entry.name.pending, entry.name.executed)
+        except StorageError:
+            if not self.is_executed(entry):
+                raise
         return Entry(entry.name, entry.context, "executed")
 
     # -- claims ------------------------------------------------------------------------
@@ -246,7 +251,10 @@ class Store:
         if self.backend.create_exclusive(entry.context.name, entry.name.claim, body):
             return True
         current = self.read_claim(entry)
-        if current is not None and current.expires > time.time():
+        if current is None:
+            # Released between our two calls: try once more, never remove a fresh claim.
+            return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
+        if current.expires > time.time():
             return False
         self.backend.remove(entry.context.name, entry.name.claim)
         return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
@@ -258,7 +266,9 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
-            return Claim("unreadable claim", 0.0)
+            # Being written right now, or garbage: honour it for a grace period from its mtime.
+            mtime = self.backend.mtime(entry.context.name, entry.name.claim)
+            return None if mtime is None else Claim("unreadable claim", mtime + CLAIM_GRACE_SECONDS)
 
     def release(self, entry: Entry) -> None:
         self.backend.remove(entry.context.name, entry.name.claim)

@@ -90,7 +90,7 @@ def bare_python(tmp_path_factory: pytest.TempPathFactory) -> str:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin/pip"), "install", "-q", "kubernetes"], check=True)
     python = str(venv / "bin/python")
-    probe = subprocess.run([python, "-c", "import krkn_airflow_provider"], capture_output=True)
+    probe = subprocess.run([python, "-c", "import krkn_airflow_provider"], capture_output=True, cwd=venv)
     assert probe.returncode != 0, "the bare Python must not see the provider"
     return python
 
