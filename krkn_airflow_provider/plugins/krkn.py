@@ -46,7 +46,7 @@ class KrknPlugin(AirflowPlugin):
     external_views = [
         {
             "name": "Chaos gameday",
-            "href": f"{URL_PREFIX}/",
+            "href": f"{URL_PREFIX.lstrip('/')}/",  # relative: resolved against the UI base URL
             "destination": "nav",
             "category": "browse",
             "url_route": URL_ROUTE,

@@ -21,6 +21,7 @@ from krkn_airflow_provider.report import (
     render_html,
     render_junit,
     result_file_name,
+    tables,
     write_report,
     write_task_result,
 )
@@ -153,3 +154,23 @@ def test_report_json_is_serialisable(run: tuple[Store, str]) -> None:
     store, run_uuid = run
     data = json.loads(json.dumps(build_report(store, run_uuid).to_dict()))
     assert data["score"]["value"] == 56.7
+
+
+def test_log_tables() -> None:
+    result = {
+        "entries": [
+            {"entry": 1, "targets": ["Pod a/b"], "records": [], "cleanup": "", "recovery_seconds": 3.5}
+        ],
+        "recovery": [{"entry": 1, "first_replacement_seconds": 2.1, "all_ready_seconds": 3.4}],
+        "probes": [{"ok": True}, {"ok": True}, {"ok": False}],
+    }
+    assert tables.scenario_table(result).splitlines() == [
+        "entry  targets  records  1st pod  all ready  probes ok  recovered  cleanup",
+        "-----  -------  -------  -------  ---------  ---------  ---------  -------",
+        "1      1        0        2.10s    3.40s      -          3.50s      -",
+        "probe checks: 2 held, 1 failed",
+    ]
+    summary = {
+        "records": [{"record": "x_1_abcdefgh", "task_id": "t", "outcome": "undone", "description": "d"}]
+    }
+    assert tables.replay_table(summary).splitlines()[2] == "x_1_abcdefgh  t     undone   d"

@@ -150,4 +150,4 @@ def test_ui_page_lists_runs_and_pending_records(api_server: ApiServer, run: tupl
     status, body = api_server.get("/api/v2/plugins")
     plugin = next(p for p in json.loads(body)["plugins"] if p["name"] == "krkn_chaos")
     (view,) = plugin["external_views"]
-    assert (view["name"], view["href"], view["url_route"]) == ("Chaos gameday", "/krkn/", "krkn-gameday")
+    assert (view["name"], view["href"], view["url_route"]) == ("Chaos gameday", "krkn/", "krkn-gameday")
