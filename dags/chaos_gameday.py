@@ -23,7 +23,7 @@ with DAG(
     max_active_runs=1,
     tags=["chaos", "krkn"],
     params={
-        "namespace": Param("krkn-demo", type="string", description="namespace of the application"),
+        "namespace": Param("demo", type="string", description="namespace of the application"),
         "app": Param("web", type="string", description="value of the pods' `app` label"),
         "hold_seconds": Param(20, type="integer", minimum=0, description="how long each fault lasts"),
         "recovery_seconds": Param(120, type="integer", minimum=1, description="pod recovery budget"),

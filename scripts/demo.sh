@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Run the chaos_gameday DAG end to end: against the bundled Kubernetes API emulator, or
 # against a real cluster when KUBECONFIG is set. Prints where the version files are.
+# Knobs: DEMO_NAMESPACE (default demo: the emulator's sample workload, pods app=web),
+# DEMO_HOLD_SECONDS (default 10), KRKN_ROLLBACK_LOCATION, VENV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-bash scripts/bootstrap.sh
-export PATH="$ROOT/.venv/bin:$PATH"
+# VENV=/path/to/venv uses an existing environment instead of bootstrapping .venv.
+if [ -z "${VENV:-}" ]; then
+    bash scripts/bootstrap.sh
+    VENV="$ROOT/.venv"
+fi
+export PATH="$VENV/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 WORK=$(mktemp -d -t krkn-demo-XXXXXX)
@@ -13,7 +19,7 @@ export AIRFLOW_HOME="$WORK/airflow"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export KRKN_ROLLBACK_LOCATION="${KRKN_ROLLBACK_LOCATION:-$WORK/rollback}"
-NAMESPACE=${DEMO_NAMESPACE:-krkn-demo}
+NAMESPACE=${DEMO_NAMESPACE:-demo}
 HOLD=${DEMO_HOLD_SECONDS:-10}
 
 EMULATOR_PID=""
@@ -30,12 +36,13 @@ if [ -z "${KUBECONFIG:-}" ]; then
     echo "== starting the Kubernetes API emulator (sample workload in namespace $NAMESPACE)"
     python -m kube_emulator --kubeconfig "$KUBECONFIG" --sample-workload >"$WORK/emulator.log" 2>&1 &
     EMULATOR_PID=$!
-    for _ in $(seq 1 100); do
-        [ -s "$KUBECONFIG" ] && break
+    # It prints "kubeconfig: PATH" once the sample workload has settled.
+    for _ in $(seq 1 300); do
+        grep -q '^kubeconfig:' "$WORK/emulator.log" 2>/dev/null && break
         kill -0 "$EMULATOR_PID" 2>/dev/null || { cat "$WORK/emulator.log"; exit 1; }
         sleep 0.1
     done
-    [ -s "$KUBECONFIG" ] || { echo "the emulator did not write $KUBECONFIG"; exit 1; }
+    grep -q '^kubeconfig:' "$WORK/emulator.log" || { echo "the emulator did not start"; cat "$WORK/emulator.log"; exit 1; }
 else
     echo "== using the cluster of KUBECONFIG=$KUBECONFIG (namespace $NAMESPACE must run pods labelled app=web)"
 fi

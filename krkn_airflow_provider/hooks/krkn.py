@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from krkn_airflow_provider.errors import ConfigError
 from krkn_airflow_provider.rollback import Store, resolve_location
 
 if TYPE_CHECKING:
@@ -107,5 +108,14 @@ class KrknHook(BaseHook):
         if _is_remote(location) and conn_id:
             from airflow.sdk import ObjectStoragePath
 
-            fs = ObjectStoragePath(location, conn_id=conn_id).fs
-        return Store(location, fs=fs, hmac_key=self._hmac_key())
+            try:
+                fs = ObjectStoragePath(location, conn_id=conn_id).fs
+            except (ValueError, ImportError) as error:
+                raise ConfigError(
+                    f"rollback location {location} with connection {conn_id!r}: {error} "
+                    "(is the provider for this storage installed, e.g. apache-airflow-providers-amazon?)"
+                ) from error
+        try:
+            return Store(location, fs=fs, hmac_key=self._hmac_key())
+        except (ValueError, ImportError) as error:
+            raise ConfigError(f"rollback location {location}: {error}") from error

@@ -169,8 +169,8 @@ class ChaosScenarioOperator(BaseOperator):
         self._observer = observer
         run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
         self._run_uuid = run_uuid
-        store = self.hook.store
         try:
+            store = self.hook.store
             store.check_writable()
         except KrknError as error:
             raise AirflowException(f"rollback location not writable, nothing changed: {error}") from error

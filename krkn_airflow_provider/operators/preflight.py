@@ -51,8 +51,8 @@ class ChaosPreflightOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        store = self.hook.store
         try:
+            store = self.hook.store
             store.check_writable()
         except KrknError as error:
             raise AirflowException(f"rollback location not writable: {error}") from error

@@ -116,7 +116,10 @@ class RollbackOperator(BaseOperator):
 
     def replay(self, context: Context) -> ReplaySummary:
         run_uuid = self.run_uuid(context)
-        store = self.hook.store
+        try:
+            store = self.hook.store
+        except KrknError as error:
+            raise AirflowException(str(error)) from error
         self.log.info("replaying run %s from %s", run_uuid, store.backend.display())
         try:
             summary = replay(
@@ -130,7 +133,7 @@ class RollbackOperator(BaseOperator):
                 log=self._log_line,
                 should_stop=self._stop.is_set,
             )
-        except KrknError as error:
+        except (KrknError, OSError) as error:
             raise AirflowException(f"cannot read the rollback journal: {error}") from error
         self.log.info("%s", summary.line())
         self._report(context, store, run_uuid, summary)

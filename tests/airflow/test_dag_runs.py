@@ -171,3 +171,24 @@ def test_bad_input_fails_before_any_change(
     assert Store(str(journal_dir)).entries() == []
     if kube.emulator is not None:
         assert kube.emulator.writes()[before:] == []
+
+
+def test_records_signed_with_the_configured_hmac_key(
+    dagbag: Any, kube: Any, journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from krkn_airflow_provider.errors import DigestMismatch
+
+    monkeypatch.setenv("AIRFLOW__KRKN__HMAC_KEY_VARIABLE", "krkn_rollback_key")
+    monkeypatch.setenv("AIRFLOW_VAR_KRKN_ROLLBACK_KEY", "s3cret")
+    hog = {"hog-type": "cpu", "duration": 0, "namespace": kube.namespace, "number-of-nodes": 1}
+
+    dag_run = run_dag(dagbag, "krkn_single", {"scenario_type": "hog_scenarios", "config": hog})
+
+    assert dag_run.state == "success"
+    signed = Store(str(journal_dir), hmac_key=b"s3cret")
+    (entry,) = signed.entries()
+    assert entry.state == "executed"
+    assert "hmac-sha256:" in signed.read_text(entry)
+    assert signed.load(entry).data["kind"] == "Pod"
+    with pytest.raises(DigestMismatch):
+        Store(str(journal_dir)).load(entry)

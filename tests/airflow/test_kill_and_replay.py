@@ -40,6 +40,18 @@ def wait_for(check: Any, what: str, process: subprocess.Popen[bytes], timeout: f
         time.sleep(0.2)
 
 
+def start_child(conf: dict[str, Any], env: dict[str, str], output: Path) -> subprocess.Popen[bytes]:
+    """``dag.test()`` of ``krkn_single`` in a child process (a worker we can signal)."""
+    passed = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "KRKN_"))}
+    with output.open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", RUN_IN_CHILD, str(DAGS), "krkn_single", json.dumps(conf)],
+            env={**env, **passed},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def writes(kube: Any, since: int) -> list[tuple[str, str]]:
     return [(request.method, request.path) for request in kube.emulator.writes()[since:]]
 
@@ -55,16 +67,7 @@ def test_worker_killed_during_hold_then_replay_restores(
     }
     conf = {"scenario_type": "application_outages_scenarios", "config": config}
     store = Store(str(journal_dir))
-    log = (tmp_path / "child.log").open("wb")
-    child = subprocess.Popen(
-        [sys.executable, "-c", RUN_IN_CHILD, str(DAGS), "krkn_single", json.dumps(conf)],
-        env={
-            **airflow_env,
-            **{k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "KRKN_"))},
-        },
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    child = start_child(conf, airflow_env, tmp_path / "child.log")
     try:
         # The hold has begun once the policy exists (its record was written before it).
         wait_for(lambda: workloads.managed(api, kube.namespace) != [], "the NetworkPolicy", child)
@@ -74,7 +77,6 @@ def test_worker_killed_during_hold_then_replay_restores(
         if child.poll() is None:
             child.kill()
             child.wait()
-        log.close()
     assert child.returncode == -signal.SIGKILL
     (policy,) = workloads.managed(api, kube.namespace)
     assert policy.startswith("NetworkPolicy/")
@@ -95,6 +97,32 @@ def test_worker_killed_during_hold_then_replay_restores(
     assert xcom(again, "replay")["counts"] == {}
     if kube.emulator is not None:
         assert writes(kube, since) == []
+
+
+def test_sigterm_during_hold_undoes_and_fails_the_task(
+    kube: Any, journal_dir: Path, airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    """SIGTERM (mark failed, clear, timeout): on_kill undoes, execute raises, the run fails."""
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+    outage = {"duration": 600, "namespace": kube.namespace, "pod_selector": {"app": "web"}}
+    conf = {"scenario_type": "application_outages_scenarios", "config": {"application_outage": outage}}
+    output = tmp_path / "child.log"
+    child = start_child(conf, airflow_env, output)
+    try:
+        wait_for(lambda: workloads.managed(api, kube.namespace) != [], "the NetworkPolicy", child)
+        os.kill(child.pid, signal.SIGTERM)
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    text = output.read_text()
+    assert "chaos task killed: stopping and undoing what it can" in text
+    assert "DagRun Finished: dag_id=krkn_single" in text
+    assert workloads.managed(api, kube.namespace) == []
+    assert [e.state for e in Store(str(journal_dir)).entries()] == ["executed"]
 
 
 @pytest.mark.emulator_only
