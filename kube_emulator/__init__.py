@@ -7,8 +7,8 @@ Start one with :class:`Emulator`; talk to it with the official ``kubernetes`` cl
 from __future__ import annotations
 
 from ._emulator import KUBECONFIG_CONTEXT, Emulator
-from ._tls import CA_PEM
 from ._errors import ApiError
+from ._tls import CA_PEM
 from ._types import ExecRecord, Fault, RequestRecord
 
 __all__ = ["CA_PEM", "KUBECONFIG_CONTEXT", "ApiError", "Emulator", "ExecRecord", "Fault", "RequestRecord"]

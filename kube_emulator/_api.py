@@ -105,7 +105,8 @@ class Api:
         api_version = body.get("apiVersion")
         if api_version and api_version != rt.api_version:
             raise _errors.bad_request(
-                f"the API version in the data ({api_version}) does not match the expected API version ({rt.api_version})"
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({rt.api_version})"
             )
         kind = body.get("kind")
         if kind and kind != rt.kind:
@@ -113,7 +114,7 @@ class Api:
                 f"the kind in the data ({kind}) does not match the expected kind ({rt.kind})"
             )
         _kinds.check_types(rt, body)
-        obj = _kinds.strip_nulls(deep_copy(body))
+        obj: Obj = _kinds.strip_nulls(body)  # builds new containers: a deep copy
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         meta = obj.setdefault("metadata", {})
@@ -176,8 +177,8 @@ class Api:
                 raise _errors.ApiError(
                     409,
                     "AlreadyExists",
-                    f'{_errors.qualified(rt.plural, rt.group)} "{name}" already exists, the server was not able '
-                    "to generate a unique name for the object",
+                    f'{_errors.qualified(rt.plural, rt.group)} "{name}" already exists, the server was not '
+                    "able to generate a unique name for the object",
                     {"name": name, "kind": rt.plural},
                 )
             raise _errors.already_exists(rt.plural, rt.group, name)
@@ -248,7 +249,8 @@ class Api:
         start: tuple[str, str] | None = None
         if continue_token:
             try:
-                start = tuple(json.loads(base64.b64decode(continue_token))["start"])  # type: ignore[assignment]
+                ns_name = json.loads(base64.b64decode(continue_token))["start"]
+                start = (str(ns_name[0]), str(ns_name[1]))
             except (ValueError, KeyError, TypeError, binascii.Error):
                 raise _errors.bad_request(
                     "continue key is not valid: incorrect encoded start resourceVersion"
@@ -466,7 +468,8 @@ class Api:
                 rt.plural,
                 rt.group,
                 name,
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}",
+                f"Precondition failed: UID in precondition: {pre['uid']}, "
+                f"UID in object meta: {meta.get('uid')}",
             )
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
             raise _errors.conflict(
@@ -503,8 +506,8 @@ class Api:
                     "namespaces",
                     "",
                     name,
-                    "The system is ensuring all content is removed from this namespace.  Upon completion, this "
-                    "namespace will automatically be purged by the system.",
+                    "The system is ensuring all content is removed from this namespace.  Upon completion, "
+                    "this namespace will automatically be purged by the system.",
                 )
             if dry_run:
                 return 200, old
@@ -715,7 +718,8 @@ class Api:
                 raise _errors.ApiError(
                     500,
                     "InternalError",
-                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                    "This pod has more than one PodDisruptionBudget, which the eviction subresource does not "
+                    "support.",
                 )
             if pdbs:
                 pdb = pdbs[0]
@@ -731,8 +735,8 @@ class Api:
                         [
                             {
                                 "reason": "DisruptionBudget",
-                                "message": f"The disruption budget {pdb['metadata']['name']} needs {desired} healthy pods "
-                                f"and has {healthy} currently",
+                                "message": f"The disruption budget {pdb['metadata']['name']} needs {desired} "
+                                f"healthy pods and has {healthy} currently",
                             }
                         ],
                     )

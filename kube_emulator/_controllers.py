@@ -140,12 +140,21 @@ class Controllers:
         self.kubelet_due: dict[str, tuple[str, float]] = {}
         #: job uid -> {pod uid: "Succeeded"|"Failed"}
         self.job_finished: dict[str, dict[str, str]] = {}
-        self.pending: set[Key] = set()
+        #: unscheduled pods, in the order they arrived (a dict used as an ordered set)
+        self.pending: dict[Key, None] = {}
+        #: node name -> [cpu, memory, pods] requested by its non-terminal pods (kept from pod events)
+        self.usage: dict[str, list[Decimal]] = {}
+        #: pod uid -> its summed cpu/memory requests (pod resources are immutable)
+        self.requests: dict[str, tuple[Decimal, Decimal]] = {}
         self.node_ips: dict[str, int] = {}
         self.logs: dict[tuple[str, str, str], list[str]] = {}
         self.custom_logs: dict[tuple[str, str, str], str] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_full_schedule = 0.0
+        self._full_schedule_cost = 0.0
+        self._capacities: dict[tuple[Any, Any, Any], tuple[Decimal | None, Decimal | None, Decimal]] = {}
+        #: (node, node resourceVersion, pod placement shape) -> why the node is unfit, or None
+        self._verdicts: dict[tuple[str, str, str], str | None] = {}
         self.handlers: dict[str, Callable[[Any], None]] = {
             "gc": self._gc_deleted_owner,
             "gc-owner": self._gc_foreground,
@@ -195,6 +204,8 @@ class Controllers:
         ):
             state.clear()
         self.pending.clear()
+        self.usage.clear()
+        self.requests.clear()
 
     def resync(self) -> None:
         """Mark everything dirty (after start, or when controllers are switched back on)."""
@@ -209,10 +220,12 @@ class Controllers:
         ):
             for key in self.store.data[rt]:
                 self.enqueue(ctrl, key)
+        self.usage.clear()
         for key, pod in self.store.data[POD].items():
+            self._account(pod, +1)
             self.enqueue("kubelet", key)
             if not (pod.get("spec") or {}).get("nodeName"):
-                self.pending.add(key)
+                self.pending[key] = None
         self.enqueue("scheduler", "*")
         self.enqueue("nodelifecycle", "*")
         for key in self.store.data[PDB]:
@@ -265,7 +278,7 @@ class Controllers:
     # -- event routing --------------------------------------------------------------------------
 
     def on_event(self, ev: Event) -> None:
-        rt, obj, old = ev.rt, ev.obj, ev.old
+        rt, obj = ev.rt, ev.obj
         meta = obj["metadata"]
         key = key_of(obj)
         if ev.type == "DELETED" and meta.get("uid") in self.store.dependents:
@@ -311,8 +324,33 @@ class Controllers:
             for pod in self.store.pods_on(meta["name"]):
                 self.enqueue("kubelet", key_of(pod))
 
+    def _pod_requests(self, pod: Obj) -> tuple[Decimal, Decimal]:
+        uid = pod["metadata"].get("uid", "")
+        cached = self.requests.get(uid)
+        if cached is None:
+            total = _sum_requests(pod)
+            cached = self.requests[uid] = (total["cpu"], total["memory"])
+        return cached
+
+    def _account(self, pod: Obj | None, sign: int) -> None:
+        if pod is None or _is_terminal(pod):
+            return
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            return
+        cpu, memory = self._pod_requests(pod)
+        used = self.usage.setdefault(node, [Decimal(0), Decimal(0), Decimal(0)])
+        used[0] += sign * cpu
+        used[1] += sign * memory
+        used[2] += sign
+
     def _on_pod(self, ev: Event, key: Key) -> None:
         pod, old = ev.obj, ev.old
+        self._account(old, -1)
+        if ev.type != "DELETED":
+            self._account(pod, +1)
+        else:
+            self.requests.pop(pod["metadata"].get("uid", ""), None)
         spec = pod.get("spec") or {}
         deleting = bool(pod["metadata"].get("deletionTimestamp"))
         was_deleting = bool(old and old["metadata"].get("deletionTimestamp"))
@@ -326,32 +364,32 @@ class Controllers:
             }.get(str(ref.get("kind")))
             if ctrl:
                 okey = (key[0], str(ref.get("name")))
-                if (ev.type == "DELETED" and not was_deleting) or (deleting and not was_deleting):
-                    if self.settings.recreate_delay > 0:
-                        due = self.recreate_due.get((ctrl, okey))
-                        if due is None or due < time.monotonic():
-                            self.recreate_due[(ctrl, okey)] = time.monotonic() + self.settings.recreate_delay
+                gone = (ev.type == "DELETED" or deleting) and not was_deleting
+                if gone and self.settings.recreate_delay > 0:
+                    due = self.recreate_due.get((ctrl, okey))
+                    if due is None or due < time.monotonic():
+                        self.recreate_due[(ctrl, okey)] = time.monotonic() + self.settings.recreate_delay
                 self.enqueue(ctrl, okey)
         if ev.type == "DELETED":
-            self.pending.discard(key)
+            self.pending.pop(key, None)
             self.kubelet_due.pop(pod["metadata"].get("uid", ""), None)
             if spec.get("nodeName") and self.pending:
                 self._schedule_all_soon()
         elif not spec.get("nodeName") and not deleting:
-            self.pending.add(key)
+            self.pending[key] = None
             self.enqueue("scheduler", key)
         else:
-            self.pending.discard(key)
+            self.pending.pop(key, None)
         if spec.get("nodeName") and ev.type != "DELETED":
             self.enqueue("kubelet", key)
         if self.store.data[PDB]:
             self.enqueue("pdb", key[0])
 
     def _schedule_all_soon(self) -> None:
-        """Re-try every pending pod, at most every 50 ms (a full pass is the expensive one)."""
+        """Re-try every pending pod, at most every 50 ms or 4x the cost of the last full pass."""
         if ("scheduler", "*") in self.timers or "*" in self.dirty["scheduler"]:
             return
-        wait = self._last_full_schedule + 0.05 - time.monotonic()
+        wait = self._last_full_schedule + max(0.05, 4 * self._full_schedule_cost) - time.monotonic()
         if wait <= 0:
             self.enqueue("scheduler", "*")
         else:
@@ -460,7 +498,7 @@ class Controllers:
             return
         blocking = 0
         for dep_rt, dep in self.store.dependents_of(owner["metadata"]["uid"]):
-            ref = next(
+            ref: dict[str, Any] = next(
                 (
                     r
                     for r in dep["metadata"].get("ownerReferences") or []
@@ -684,7 +722,7 @@ class Controllers:
                 "deployment.kubernetes.io/max-replicas": str(desired + max_surge),
                 "deployment.kubernetes.io/revision": str(max(revisions, default=0) + 1),
             }
-            body = {
+            body: dict[str, Any] = {
                 "metadata": {
                     "name": f"{dep['metadata']['name']}-{hsh}",
                     "namespace": key[0],
@@ -909,7 +947,7 @@ class Controllers:
                     pvc["metadata"] = {
                         "name": claim_name,
                         "namespace": key[0],
-                        "labels": dict(((spec.get("selector") or {}).get("matchLabels") or {})),
+                        "labels": dict((spec.get("selector") or {}).get("matchLabels") or {}),
                     }
                     created = self.api.create(PVC, key[0], pvc)
                     bound = deep_copy(created)
@@ -1210,76 +1248,70 @@ class Controllers:
     # -- scheduler ------------------------------------------------------------------------------
 
     def _schedule(self, key: Any) -> None:
-        if key == "*":
-            self._last_full_schedule = time.monotonic()
-            keys = sorted(self.pending)
-        else:
-            keys = [key]
+        started = time.monotonic()
+        full = key == "*"
         nodes = sorted(self.store.iter(NODE), key=lambda n: n["metadata"]["name"])
-        usage: dict[str, dict[str, Decimal]] = {}
+        capacity = {n["metadata"]["name"]: self._capacity_of(n) for n in nodes}
+        if full and nodes and all(self._used(n)[2] >= c[2] for n, c in capacity.items()):
+            return  # every node is full: pending pods stay as they are
+        keys = list(self.pending) if full else [key]
+        verdicts = self._verdicts
+        if len(verdicts) > 10_000:
+            verdicts.clear()
         for pod_key in keys:
+            if full and all(self._used(name)[2] >= cap[2] for name, cap in capacity.items()):
+                break  # every node is full: the rest stay Pending as they are
             pod = self.store.data[POD].get(pod_key)
             if pod is None:
-                self.pending.discard(pod_key)
+                self.pending.pop(pod_key, None)
                 continue
             spec = pod.get("spec") or {}
             if spec.get("nodeName") or pod["metadata"].get("deletionTimestamp"):
-                self.pending.discard(pod_key)
+                self.pending.pop(pod_key, None)
                 continue
             if spec.get("schedulerName", "default-scheduler") != "default-scheduler":
                 continue
             if spec.get("schedulingGates"):
                 continue
-            requests = _sum_requests(pod)
+            cpu, memory = self._pod_requests(pod)
+            shape = json.dumps(
+                [spec.get("nodeSelector"), spec.get("affinity"), spec.get("tolerations")], sort_keys=True
+            )
             reasons: Counter[str] = Counter()
             best: tuple[Decimal, str] | None = None
             for node in nodes:
                 name = node["metadata"]["name"]
-                why = self._node_fits(spec, node)
+                vkey = (name, node["metadata"]["resourceVersion"], shape)
+                if vkey not in verdicts:
+                    verdicts[vkey] = self._node_fits(spec, node)
+                why = verdicts[vkey]
+                used = self.usage.get(name) or [Decimal(0), Decimal(0), Decimal(0)]
                 if why is None:
-                    used = usage.get(name)
-                    if used is None:
-                        used = usage[name] = self._node_usage(name)
-                    why = self._resources_fit(node, used, requests)
+                    why = _resources_fit(capacity[name], used, cpu, memory)
                 if why is not None:
                     reasons[why] += 1
                     continue
-                score = used["pods"]
-                if best is None or (score, name) < best:
-                    best = (score, name)
+                if best is None or (used[2], name) < best:
+                    best = (used[2], name)
             if best is None:
                 self._unschedulable(pod, len(nodes), reasons)
                 continue
-            target = best[1]
-            self.api.assign(pod, target)
-            self.pending.discard(pod_key)
-            used = usage[target]
-            used["pods"] += 1
-            used["cpu"] += requests["cpu"]
-            used["memory"] += requests["memory"]
+            self.api.assign(pod, best[1])
+            self.pending.pop(pod_key, None)
+        if full:
+            self._last_full_schedule = time.monotonic()
+            self._full_schedule_cost = self._last_full_schedule - started
 
-    def _node_usage(self, node: str) -> dict[str, Decimal]:
-        used = {"cpu": Decimal(0), "memory": Decimal(0), "pods": Decimal(0)}
-        for pod in self.store.pods_on(node):
-            if _is_terminal(pod):
-                continue
-            req = _sum_requests(pod)
-            used["cpu"] += req["cpu"]
-            used["memory"] += req["memory"]
-            used["pods"] += 1
-        return used
+    def _used(self, node: str) -> list[Decimal]:
+        return self.usage.get(node) or [Decimal(0), Decimal(0), Decimal(0)]
 
-    @staticmethod
-    def _resources_fit(node: Obj, used: dict[str, Decimal], requests: dict[str, Decimal]) -> str | None:
+    def _capacity_of(self, node: Obj) -> tuple[Decimal | None, Decimal | None, Decimal]:
         alloc = (node.get("status") or {}).get("allocatable") or {}
-        pods_cap = parse_quantity(alloc.get("pods", "110")) or Decimal(110)
-        if used["pods"] + 1 > pods_cap:
-            return "Too many pods"
-        for res in ("cpu", "memory"):
-            cap = parse_quantity(alloc[res]) if res in alloc else None
-            if cap is not None and requests[res] and used[res] + requests[res] > cap:
-                return f"Insufficient {res}"
-        return None
+        key = (alloc.get("cpu"), alloc.get("memory"), alloc.get("pods"))
+        cached = self._capacities.get(key)
+        if cached is None:
+            cached = self._capacities[key] = _capacity(node)
+        return cached
 
     def _unschedulable(self, pod: Obj, total: int, reasons: Counter[str]) -> None:
         parts = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()))
@@ -1290,9 +1322,17 @@ class Controllers:
                 f"0/{total} nodes are available: {parts}. preemption: 0/{total} nodes are available: "
                 f"{total} Preemption is not helpful for scheduling."
             )
+        for cond in (pod.get("status") or {}).get("conditions") or []:
+            if (
+                cond.get("type") == "PodScheduled"
+                and cond.get("status") == "False"
+                and cond.get("reason") == "Unschedulable"
+                and cond.get("message") == message
+            ):
+                return
         new = deep_copy(pod)
-        if set_condition(new, "PodScheduled", "False", "Unschedulable", message):
-            self.api.write(POD, new)
+        set_condition(new, "PodScheduled", "False", "Unschedulable", message)
+        self.api.write(POD, new)
 
     # -- kubelet --------------------------------------------------------------------------------
 
@@ -1638,6 +1678,25 @@ _CONDITION_ORDER = {
     "ContainersReady": 3,
     "PodScheduled": 4,
 }
+
+
+def _capacity(node: Obj) -> tuple[Decimal | None, Decimal | None, Decimal]:
+    alloc = (node.get("status") or {}).get("allocatable") or {}
+    cpu = parse_quantity(alloc["cpu"]) if "cpu" in alloc else None
+    memory = parse_quantity(alloc["memory"]) if "memory" in alloc else None
+    return cpu, memory, parse_quantity(alloc.get("pods", "110")) or Decimal(110)
+
+
+def _resources_fit(
+    cap: tuple[Decimal | None, Decimal | None, Decimal], used: list[Decimal], cpu: Decimal, memory: Decimal
+) -> str | None:
+    if used[2] + 1 > cap[2]:
+        return "Too many pods"
+    if cap[0] is not None and cpu and used[0] + cpu > cap[0]:
+        return "Insufficient cpu"
+    if cap[1] is not None and memory and used[1] + memory > cap[1]:
+        return "Insufficient memory"
+    return None
 
 
 def _is_terminal(pod: Obj) -> bool:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import contextlib
 import json
 import os
 import re
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -55,6 +57,9 @@ class Emulator:
     :param tls: also serve HTTPS (bundled test certificate) on ``tls_port``: :attr:`https_url`.
         kubectl only sends a kubeconfig's token over TLS, so kubeconfigs point there.
     :param tls_port: HTTPS port (0 picks a free one).
+    :param switch_interval: while running, set ``sys.setswitchinterval`` to this (restored on
+        stop). Clients in the same process hand the GIL to the server thread on every request;
+        the default 5 ms interval makes each hand-off slow. None leaves the interpreter alone.
     """
 
     def __init__(
@@ -70,12 +75,15 @@ class Emulator:
         port: int = 0,
         tls: bool = True,
         tls_port: int = 0,
+        switch_interval: float | None = 0.0005,
     ) -> None:
         self.token = token or secrets.token_urlsafe(24)
         self.host = host
         self.port = port
         self.tls = tls
         self.tls_port = tls_port
+        self.switch_interval = switch_interval
+        self._saved_switch_interval: float | None = None
         self._settings = Settings(controllers, pod_ready_delay, recreate_delay, pod_terminate_delay)
         self._store = Store()
         self._api = Api(self._store, self._settings)
@@ -109,6 +117,9 @@ class Emulator:
             ready.set()
             loop.run_forever()
 
+        if self.switch_interval is not None:
+            self._saved_switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self.switch_interval, self._saved_switch_interval))
         self._loop = loop
         self._thread = threading.Thread(target=run, name="kube-emulator", daemon=True)
         self._thread.start()
@@ -118,6 +129,7 @@ class Emulator:
             self._thread = None
             self._loop = None
             loop.close()
+            self._restore_switch_interval()
             raise failure[0]
         return self
 
@@ -150,6 +162,12 @@ class Emulator:
         loop.close()
         self._thread = None
         self._loop = None
+        self._restore_switch_interval()
+
+    def _restore_switch_interval(self) -> None:
+        if self._saved_switch_interval is not None:
+            sys.setswitchinterval(self._saved_switch_interval)
+            self._saved_switch_interval = None
 
     async def _astop(self) -> None:
         await self._server.shutdown()
@@ -435,7 +453,7 @@ class Emulator:
         """
         rt = self._rt(obj.get("apiVersion", ""), obj.get("kind", ""))
         namespace = (obj.get("metadata") or {}).get("namespace") or ("default" if rt.namespaced else None)
-        return deep_copy(self.call(self._api.create, rt, namespace, obj, keep_status=keep_status))  # type: ignore[no-any-return]
+        return deep_copy(self.call(self._api.create, rt, namespace, obj, keep_status=keep_status))
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None
@@ -443,12 +461,14 @@ class Emulator:
         """A copy of the stored object, or None."""
         rt = self._rt(api_version, kind)
         obj = self.call(self._store.get, rt, namespace, name)
-        return deep_copy(obj) if obj is not None else None  # type: ignore[no-any-return]
+        return deep_copy(obj) if obj is not None else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> builtins.list[dict[str, Any]]:
         """Copies of the stored objects of a kind, in key order."""
         rt = self._rt(api_version, kind)
-        return deep_copy(self.call(self._store.sorted, rt, namespace))  # type: ignore[no-any-return]
+        return deep_copy(self.call(self._store.sorted, rt, namespace))
 
     def delete(
         self,
@@ -493,7 +513,7 @@ class Emulator:
         name: str,
         *,
         labels: dict[str, str] | None = None,
-        taints: list[dict[str, Any]] | None = None,
+        taints: builtins.list[dict[str, Any]] | None = None,
         ready: bool = True,
         unschedulable: bool = False,
         cpu: str = "4",
@@ -576,7 +596,7 @@ class Emulator:
                 },
             },
         }
-        return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))  # type: ignore[no-any-return]
+        return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))
 
     def set_node_ready(self, name: str, ready: bool) -> None:
         """Flip a node's Ready condition (its pods go NotReady; taints follow)."""

@@ -43,7 +43,10 @@ GENERIC_MESSAGES: dict[int, str] = {
     429: "the server has received too many requests and has asked us to try again later",
     500: "an error on the server has prevented the request from succeeding",
     503: "the server is currently unable to handle the request",
-    504: "the server was unable to return a response in the time allotted, but may still be processing the request",
+    504: (
+        "the server was unable to return a response in the time allotted, "
+        "but may still be processing the request"
+    ),
 }
 
 
@@ -194,10 +197,7 @@ def _go_repr(value: Any) -> str:
 
 def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiError:
     """``422 Invalid`` with one cause per field error, worded like the apiserver."""
-    if len(errors) == 1:
-        summary = str(errors[0])
-    else:
-        summary = "[" + ", ".join(str(e) for e in errors) + "]"
+    summary = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
     details: dict[str, Any] = {"name": name}
     if group:
         details["group"] = group
@@ -234,7 +234,9 @@ def unsupported_media_type(content_type: str) -> ApiError:
     return ApiError(
         415,
         "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: application/json, application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got "{content_type}")',
+        "the body of the request was in an unknown format - accepted media types include: application/json, "
+        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json "
+        f'(got "{content_type}")',
     )
 
 

@@ -32,8 +32,8 @@ SUBDOMAIN_MSG = (
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and "
-    "end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
     "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
 DNS1035_MSG = (
@@ -50,6 +50,11 @@ QNAME_MSG = (
     "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
     "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
     "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+
+STATEFULSET_SPEC_MSG = (
+    "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', "
+    "'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
 )
 
 #: kinds whose names must be RFC 1123 labels (the rest are subdomains)
@@ -85,7 +90,8 @@ def check_types(rt: ResourceType, obj: dict[str, Any]) -> None:
     meta = obj.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         raise _errors.bad_request(
-            f"json: cannot unmarshal {_json_type(meta)} into Go struct field {rt.kind}.metadata of type v1.ObjectMeta"
+            f"json: cannot unmarshal {_json_type(meta)} into Go struct field {rt.kind}.metadata "
+            "of type v1.ObjectMeta"
         )
     meta = meta or {}
     for fld in ("labels", "annotations"):
@@ -116,7 +122,8 @@ def check_types(rt: ResourceType, obj: dict[str, Any]) -> None:
             for v in values.values():
                 if not isinstance(v, str) and v is not None:
                     raise _errors.bad_request(
-                        f"json: cannot unmarshal {_json_type(v)} into Go struct field {rt.kind}.{fld} of type string"
+                        f"json: cannot unmarshal {_json_type(v)} into Go struct field {rt.kind}.{fld} "
+                        "of type string"
                     )
         if rt.kind == "Secret":
             for v in (obj.get("data") or {}).values():
@@ -478,14 +485,7 @@ def _validate_workload(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any
         if rt.kind == "StatefulSet":
             for fld in ("serviceName", "volumeClaimTemplates", "podManagementPolicy"):
                 if old_spec.get(fld) != spec.get(fld):
-                    errors.append(
-                        FieldError.forbidden(
-                            "spec",
-                            "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', "
-                            "'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and "
-                            "'minReadySeconds' are forbidden",
-                        )
-                    )
+                    errors.append(FieldError.forbidden("spec", STATEFULSET_SPEC_MSG))
                     break
     return errors
 

@@ -199,6 +199,7 @@ class Server:
                 body_error = True
         path = request.path
         route: Route | None = None
+        resp: web.StreamResponse
         verb = ""
         try:
             route = self._route(path)
@@ -608,7 +609,7 @@ class Server:
         if default in containers:
             return str(default)
         if len(containers) == 1:
-            return containers[0]
+            return str(containers[0])
         raise _errors.bad_request(
             f"a container name must be specified for pod {name}, choose one of: [{' '.join(containers)}]"
         )
@@ -746,7 +747,9 @@ def _exit_status(command: list[str], code: int) -> dict[str, Any]:
     return {
         "metadata": {},
         "status": "Failure",
-        "message": f"command terminated with non-zero exit code: error executing command {command}, exit code {code}",
+        "message": (
+            f"command terminated with non-zero exit code: error executing command {command}, exit code {code}"
+        ),
         "reason": "NonZeroExitCode",
         "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
     }
@@ -772,7 +775,7 @@ def _kill_signal(command: list[str]) -> int | None:
     elif base in ("kill", "pkill", "killall"):
         words.append([base, *argv[1:]])
     for word in words:
-        signal = 15
+        signal: int | None = 15
         args = word[1:]
         i = 0
         while i < len(args):

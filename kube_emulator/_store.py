@@ -11,10 +11,11 @@ import json
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ._resources import POD, RESOURCES, ResourceType
 
+T = TypeVar("T")
 Key = tuple[str, str]  # (namespace or "", name)
 Obj = dict[str, Any]
 
@@ -38,9 +39,9 @@ def key_of(obj: Obj) -> Key:
     return (meta.get("namespace") or "", meta["name"])
 
 
-def deep_copy(obj: Any) -> Any:
+def deep_copy(obj: T) -> T:
     """Fast deep copy of JSON data."""
-    return json.loads(json.dumps(obj))
+    return json.loads(json.dumps(obj))  # type: ignore[no-any-return]
 
 
 class Store:
@@ -100,7 +101,7 @@ class Store:
         return [pods[k] for k in self.pods_by_node.get(node, ()) if k in pods]
 
     def dependents_of(self, uid: str) -> list[tuple[ResourceType, Obj]]:
-        out = []
+        out: list[tuple[ResourceType, Obj]] = []
         for rt, key in list(self.dependents.get(uid, ())):
             obj = self.data[rt].get(key)
             if obj is not None:
@@ -108,7 +109,7 @@ class Store:
         return out
 
     def namespace_contents(self, namespace: str) -> list[tuple[ResourceType, Obj]]:
-        out = []
+        out: list[tuple[ResourceType, Obj]] = []
         for rt in RESOURCES:
             if rt.namespaced:
                 out.extend((rt, obj) for obj in self.iter(rt, namespace))

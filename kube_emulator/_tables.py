@@ -197,12 +197,15 @@ def _job_row(j: dict[str, Any]) -> Row:
     ]
 
 
+def _node_port(port: dict[str, Any]) -> str:
+    return f":{port['nodePort']}" if port.get("nodePort") else ""
+
+
 def _svc_row(s: dict[str, Any]) -> Row:
     spec = s.get("spec") or {}
     ports = (
         ",".join(
-            f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}/{p.get('protocol', 'TCP')}"
-            for p in spec.get("ports") or []
+            f"{p.get('port')}{_node_port(p)}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []
         )
         or "<none>"
     )
@@ -269,7 +272,7 @@ def _pdb_row(p: dict[str, Any]) -> Row:
     ]
 
 
-S, I = "string", "integer"
+S, INT = "string", "integer"
 
 TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
     "Pod": (
@@ -309,8 +312,8 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
         [
             ("Name", S, 0),
             ("Ready", S, 0),
-            ("Up-to-date", I, 0),
-            ("Available", I, 0),
+            ("Up-to-date", INT, 0),
+            ("Available", INT, 0),
             ("Age", S, 0),
             ("Containers", S, 1),
             ("Images", S, 1),
@@ -321,9 +324,9 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
     "ReplicaSet": (
         [
             ("Name", S, 0),
-            ("Desired", I, 0),
-            ("Current", I, 0),
-            ("Ready", I, 0),
+            ("Desired", INT, 0),
+            ("Current", INT, 0),
+            ("Ready", INT, 0),
             ("Age", S, 0),
             ("Containers", S, 1),
             ("Images", S, 1),
@@ -338,11 +341,11 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
     "DaemonSet": (
         [
             ("Name", S, 0),
-            ("Desired", I, 0),
-            ("Current", I, 0),
-            ("Ready", I, 0),
-            ("Up-to-date", I, 0),
-            ("Available", I, 0),
+            ("Desired", INT, 0),
+            ("Current", INT, 0),
+            ("Ready", INT, 0),
+            ("Up-to-date", INT, 0),
+            ("Available", INT, 0),
             ("Node Selector", S, 0),
             ("Age", S, 0),
             ("Containers", S, 1),
@@ -377,11 +380,11 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
         _svc_row,
     ),
     "ConfigMap": (
-        [("Name", S, 0), ("Data", I, 0), ("Age", S, 0)],
+        [("Name", S, 0), ("Data", INT, 0), ("Age", S, 0)],
         lambda c: [c["metadata"]["name"], len(c.get("data") or {}) + len(c.get("binaryData") or {}), _age(c)],
     ),
     "Secret": (
-        [("Name", S, 0), ("Type", S, 0), ("Data", I, 0), ("Age", S, 0)],
+        [("Name", S, 0), ("Type", S, 0), ("Data", INT, 0), ("Age", S, 0)],
         lambda s: [s["metadata"]["name"], s.get("type", "Opaque"), len(s.get("data") or {}), _age(s)],
     ),
     "PersistentVolumeClaim": (
@@ -399,7 +402,7 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
         _pvc_row,
     ),
     "ServiceAccount": (
-        [("Name", S, 0), ("Secrets", I, 0), ("Age", S, 0)],
+        [("Name", S, 0), ("Secrets", INT, 0), ("Age", S, 0)],
         lambda s: [s["metadata"]["name"], len(s.get("secrets") or []), _age(s)],
     ),
     "Event": (
@@ -411,7 +414,7 @@ TABLES: dict[str, tuple[list[Column], Callable[[dict[str, Any]], Row]]] = {
             ("Name", S, 0),
             ("Min Available", S, 0),
             ("Max Unavailable", S, 0),
-            ("Allowed Disruptions", I, 0),
+            ("Allowed Disruptions", INT, 0),
             ("Age", S, 0),
         ],
         _pdb_row,

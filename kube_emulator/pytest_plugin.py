@@ -12,6 +12,7 @@ Load it with ``pytest_plugins = ["kube_emulator.pytest_plugin"]`` in the top-lev
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -102,17 +103,15 @@ class KubeTarget:
                 last = exc
             else:
                 if last:
-                    return last
+                    return last  # type: ignore[no-any-return]
             if time.monotonic() >= deadline:
                 pytest.fail(f"timed out after {timeout}s waiting for {message} (last: {last!r})")
             time.sleep(interval)
 
     def close(self) -> None:
         for client in self._clients:
-            try:
+            with contextlib.suppress(Exception):
                 client.close()
-            except Exception:
-                pass
         self._clients.clear()
 
 
@@ -167,10 +166,8 @@ def kube(
     finally:
         target.close()
         emu.clear_faults()
-        try:
+        with contextlib.suppress(Exception):
             emu.delete("v1", "Namespace", namespace)
-        except Exception:
-            pass
 
 
 def _real_target(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[KubeTarget]:
@@ -189,10 +186,8 @@ def _real_target(kubeconfig: Path, namespace: str, tmp_path: Path) -> Iterator[K
         yield target
     finally:
         target.close()
-        try:
+        with contextlib.suppress(Exception):
             core.delete_namespace(namespace, propagation_policy="Background")
-        except Exception:
-            pass
         api.close()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
 from typing import Any
 
 UNDONE = "undone"
@@ -178,18 +179,27 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     resource = _resource(client, record)
     if dry_run:
         return ALREADY_CLEAN if _get(client, resource, record) is not None else PLANNED
-    try:
-        client.create(
-            resource,
-            body=record["manifest"],
-            namespace=record.get("namespace"),
-            _request_timeout=_timeout(record),
-        )
-    except Exception as error:
-        if _status(error) == 409:
+    # An object of that name may still be terminating (the chaos deleted it a moment ago):
+    # it counts as present only once it is not being deleted.
+    deadline = time.monotonic() + _timeout(record)
+    while True:
+        try:
+            client.create(
+                resource,
+                body=record["manifest"],
+                namespace=record.get("namespace"),
+                _request_timeout=_timeout(record),
+            )
+            return UNDONE
+        except Exception as error:
+            if _status(error) != 409:
+                raise _fail("create", record, error) from error
+        current = _get(client, resource, record)
+        if current is not None and not (current.get("metadata") or {}).get("deletionTimestamp"):
             return ALREADY_CLEAN
-        raise _fail("create", record, error) from error
-    return UNDONE
+        if time.monotonic() > deadline:
+            raise UndoFailed(f"create failed for {describe(record)}: the old object is still terminating")
+        time.sleep(0.2)
 
 
 def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:

@@ -6,9 +6,9 @@ import json
 import time
 
 import pytest
-from emulator_builders import daemonset, deployment, job, pdb, pod, ready_pods, replicaset, statefulset
 from kubernetes.client.rest import ApiException
 
+from kube_emulator.manifests import daemonset, deployment, job, pdb, pod, ready_pods, replicaset, statefulset
 from kube_emulator.pytest_plugin import KubeTarget
 
 

@@ -7,10 +7,10 @@ import json
 from typing import Any
 
 import pytest
-from emulator_builders import daemonset, deployment, job, pdb, pod, replicaset, statefulset
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from kube_emulator.manifests import daemonset, deployment, job, pdb, pod, replicaset, statefulset
 from kube_emulator.pytest_plugin import KubeTarget
 
 # (typed API class, method suffix, manifest)

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from emulator_builders import container, deployment, pod
 from kubernetes.client.rest import ApiException
 
+from kube_emulator.manifests import container, deployment, pod
 from kube_emulator.pytest_plugin import KubeTarget
 
 

@@ -1,4 +1,12 @@
-"""Manifests the emulator tests create (plain dicts, as chaos code sends them)."""
+"""Small manifest builders for tests (plain dicts, as chaos code sends them).
+
+Usable against the emulator and real clusters alike::
+
+    core.create_namespaced_pod(ns, pod("web-0", node_selector={"disk": "ssd"}))
+    apps.create_namespaced_deployment(ns, deployment("web", replicas=3))
+
+Keyword arguments for pod specs are snake_case and become camelCase keys.
+"""
 
 from __future__ import annotations
 
