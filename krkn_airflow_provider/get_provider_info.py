@@ -30,6 +30,9 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "krkn_airflow_provider.operators.chaos",
                     "krkn_airflow_provider.operators.rollback",
+                    "krkn_airflow_provider.operators.watcher",
+                    "krkn_airflow_provider.operators.preflight",
+                    "krkn_airflow_provider.operators.experiment",
                 ],
             }
         ],

@@ -7,6 +7,7 @@ The DAGs folder holds the project's example DAGs (``dags/``) and the test DAGs
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -44,6 +45,7 @@ AIRFLOW_ENV = {
 os.environ.update(AIRFLOW_ENV)
 # Airflow's bundles put the DAGs folder on sys.path when parsing; a plain DagBag does not.
 sys.path.insert(0, str(DAGS))
+PARAM_DEFAULTS: dict[str, dict[str, Any]] = {}
 AIRFLOW_BIN = str(Path(sys.executable).with_name("airflow"))
 
 
@@ -63,6 +65,8 @@ def dagbag(airflow_db: Path) -> Any:
 
     bag = DagBag(dag_folder=str(DAGS))
     assert not bag.import_errors, bag.import_errors
+    for dag_id in bag.dag_ids:
+        PARAM_DEFAULTS[dag_id] = copy.deepcopy(bag.get_dag(dag_id).params.dump())
     return bag
 
 
@@ -86,7 +90,9 @@ def run_dag(dagbag: Any, dag_id: str, conf: dict[str, Any] | None = None) -> Any
     """``dag.test()`` one run of ``dag_id``; returns the DagRun."""
     dag = dagbag.get_dag(dag_id)
     assert dag is not None, f"no DAG {dag_id}"
-    return dag.test(run_conf=conf or {})
+    # dag.test() runs tasks in this process and a run's conf can leak into the DAG's params
+    # for the next run: always pass every param.
+    return dag.test(run_conf={**copy.deepcopy(PARAM_DEFAULTS[dag_id]), **(conf or {})})
 
 
 def task_states(dag_run: Any) -> dict[str, str | None]:

@@ -166,3 +166,29 @@ def test_unwritable_location_fails_before_any_change(kube: Any, tmp_path: Path) 
     with pytest.raises(Exception, match="rollback"):
         run_scenario("hog_scenarios", config, ctx)
     assert workloads.managed(kube.api_client(), kube.namespace) == []
+
+
+def test_dry_run_plans_records_and_changes_nothing(kube: Any, tmp_path: Path) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+    store = Store(str(tmp_path / "rollback"))
+    origin = Origin(run_uuid=new_run_uuid(), scenario="application_outages_scenarios")
+    journal = Journal(store, origin, dry_run=True)
+    probe = Probe(kube)
+    ctx = ScenarioContext(client=kube.dynamic(), journal=journal, log=probe)
+    config = {
+        "application_outage": {"duration": 0, "namespace": kube.namespace, "pod_selector": {"app": "web"}}
+    }
+    before = len(kube.emulator.writes()) if kube.emulator is not None else 0
+
+    summary = run_scenario("application_outages_scenarios", config, ctx).to_dict()
+
+    assert summary["dry_run"] is True
+    (planned,) = journal.planned
+    assert (planned.action, planned.kind) == ("delete", "NetworkPolicy")
+    assert any(line.startswith("dry run: would create NetworkPolicy") for line in probe.lines)
+    assert store.entries() == []
+    assert workloads.managed(api, kube.namespace) == []
+    if kube.emulator is not None:
+        assert kube.emulator.writes()[before:] == []
