@@ -34,6 +34,16 @@ class ProbeFailed(ScenarioError):
     """A steady-state probe did not hold; the scenario stops and undoes what it did."""
 
 
+def display_url(url: str) -> str:
+    """``url`` without user info and query string, for logs and reports (they may hold secrets)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    query = "?…" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
+
+
 class _ProbeSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +72,7 @@ class HttpProbe(_ProbeSpec):
     method: Literal["GET", "HEAD"] = "GET"
 
     def title(self) -> str:
-        return self.name or f"http {self.method} {self.url} == {self.expected_status}"
+        return self.name or f"http {self.method} {display_url(self.url)} == {self.expected_status}"
 
 
 class PrometheusProbe(_ProbeSpec):

@@ -33,6 +33,8 @@ def test_parse_probes() -> None:
     )
     assert [probe.type for probe in probes] == ["pods", "http", "prometheus"]
     assert probes[0].title() == "pods shop/app=web ready >= 2"
+    secret = HttpProbe(type="http", url="https://bot:s3cret@web.shop:8443/healthz?token=abc")
+    assert secret.title() == "http GET https://web.shop:8443/healthz?… == 200"
     with pytest.raises(ConfigError, match=r"probes: 0.http.url: Field required"):
         parse_probes([{"type": "http"}])
     with pytest.raises(ConfigError, match="does not match any of the expected tags"):
