@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,8 @@ def airflow_cluster(tmp_path: Path, kube: Any, journal_dir: Path) -> Iterator[di
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "KRKN_TEST_API_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(conn),
         "KRKN_ROLLBACK_LOCATION": str(journal_dir),
     }
@@ -98,6 +101,21 @@ def query(env: dict[str, str], sql: str, *args: str) -> list[tuple[Any, ...]]:
             return list(db.execute(sql, args))
         except sqlite3.OperationalError:
             return []  # locked or not created yet: try again
+
+
+def rest(env: dict[str, str], method: str, path: str, body: Any = None) -> Any:
+    """Call the api-server's REST API as the UI does (all-admins simple auth in tests)."""
+    base = env["KRKN_TEST_API_URL"]
+    with urllib.request.urlopen(f"{base}/auth/token", timeout=30) as response:
+        token = json.load(response)["access_token"]
+    request = urllib.request.Request(
+        base + path,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
 
 
 def poll(check: Any, what: str, timeout: float) -> Any:
@@ -148,3 +166,22 @@ def test_failing_gameday_under_the_scheduler(
         "rollback": "success",
         "watcher": "failed",
     }
+
+    # Clear the rollback through the REST API, as the UI does: it runs again, finds nothing
+    # pending, writes nothing, and succeeds.
+    since = len(kube.emulator.writes()) if kube.emulator is not None else 0
+    body = {"dry_run": False, "only_failed": False, "task_ids": ["rollback"], "dag_run_id": run_id}
+    cleared = rest(env, "POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", body)
+    assert [ti["task_id"] for ti in cleared["task_instances"]] == ["rollback"]
+    sql = (
+        "select state from task_instance"
+        " where dag_id = ? and run_id = ? and task_id = 'rollback' and try_number >= 2"
+    )
+
+    def rerun_state() -> str | None:
+        rows = query(env, sql, DAG_ID, run_id)
+        return rows[0][0] if rows and rows[0][0] in ("success", "failed") else None
+
+    assert poll(rerun_state, "the cleared rollback to run again", 240) == "success"
+    if kube.emulator is not None:
+        assert kube.emulator.writes()[since:] == []
