@@ -172,21 +172,23 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
             only = [record_id for record_id in only if record_id in set(args.record)]
     client = dynamic_client(args.kubeconfig, args.context)
 
-    def log(line: str) -> None:
-        out.write(line + "\n")
-        out.flush()
+    from krkn_airflow_provider.report.progress import ReplayProgress
 
-    summary = replay(
-        store,
-        client,
-        run_uuid=args.run_uuid,
-        scenario=args.scenario,
-        task_id=args.task_id,
-        only=only,
-        dry_run=args.dry_run,
-        workers=args.workers,
-        log=log,
-    )
+    log = ReplayProgress(out)  # one line per record; a progress bar too on a terminal
+    try:
+        summary = replay(
+            store,
+            client,
+            run_uuid=args.run_uuid,
+            scenario=args.scenario,
+            task_id=args.task_id,
+            only=only,
+            dry_run=args.dry_run,
+            workers=args.workers,
+            log=log,
+        )
+    finally:
+        log.close()
     out.write(summary.line() + "\n")
     for result in summary.pending:
         out.write(f"still pending: {store.path(result.entry)}: {result.message}\n")
@@ -225,6 +227,22 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     verb = "removed" if args.delete else "found (run again with --delete to remove)"
     out.write(f"{len(leftovers) - failed} leftover object(s) {verb}\n")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    """Render a run's gameday report (HTML and JUnit XML) next to its version files."""
+    from krkn_airflow_provider.report import write_report
+
+    store = open_store(args.location)
+    files = write_report(store, args.run_uuid, output=args.output)
+    counts = files.report.counts
+    score = files.report.score().value
+    out.write(f"html:  {files.html}\njunit: {files.junit}\n")
+    out.write(
+        f"score {'-' if score is None else score}; {len(files.report.tasks)} scenario task(s); records: "
+        f"{counts['executed']} executed, {counts['pending']} pending, {counts['failed']} failed\n"
+    )
+    return EXIT_OK
 
 
 def _filters(parser: argparse.ArgumentParser, *, state: bool) -> None:
@@ -282,6 +300,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     sweep.add_argument("--context", help="kubeconfig context")
     sweep.set_defaults(func=cmd_sweep)
+
+    report = commands.add_parser("report", help=cmd_report.__doc__)
+    report.add_argument("run_uuid", metavar="RUN_UUID", help="the run's uuid (see `list`)")
+    report.add_argument("--output", "-o", help="write into this local folder instead of the run folder")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -36,6 +36,7 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "extra-links": ["krkn_airflow_provider.operators.report_link.GamedayReportLink"],
         "config": {
             "krkn": {
                 "description": "Where chaos tasks write their undo records (version files).\n",

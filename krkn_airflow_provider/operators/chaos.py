@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,8 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import ConfigError, KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.operators.report_link import GamedayReportLink
+from krkn_airflow_provider.report import tables, write_report, write_task_result
 from krkn_airflow_provider.rollback import Journal, Origin, RetryPolicy, replay, run_uuid_for
 from krkn_airflow_provider.scenarios import (
     ScenarioContext,
@@ -22,6 +25,8 @@ from krkn_airflow_provider.scenarios import (
     run_scenario,
 )
 from krkn_airflow_provider.scenarios.files import parse_scenario_text, read_scenario_file
+from krkn_airflow_provider.scenarios.observe import Observer
+from krkn_airflow_provider.scenarios.probes import parse_probes
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -52,6 +57,12 @@ class ChaosScenarioOperator(BaseOperator):
     :param undo_on_failure: on failure, also undo this try's records before failing
         (for a task with no ``RollbackOperator`` after it).
     :param kill_grace_seconds: how long ``on_kill`` spends undoing before the task dies.
+    :param probes: steady-state probes (see docs/report.md), checked before injection, every
+        ``probe_interval`` seconds of the hold (a failure undoes at once and fails the task)
+        and after recovery; a Prometheus probe's ``http_conn_id`` names its server. (templated)
+    :param probe_interval: seconds between two probe checks during the hold.
+    :param recovery_timeout: seconds for pods and probes to be back after the scenario's check.
+    :param gameday_report: write the run's gameday report (HTML, JUnit) after the task.
     """
 
     template_fields: Sequence[str] = (
@@ -61,10 +72,12 @@ class ChaosScenarioOperator(BaseOperator):
         "kubernetes_conn_id",
         "rollback_location",
         "storage_conn_id",
+        "probes",
     )
     template_ext: Sequence[str] = (".yaml", ".yml")
     template_fields_renderers = {"scenario_file": "yaml", "scenario_config": "json"}
     ui_color = "#f4a460"
+    operator_extra_links = (GamedayReportLink(),)
 
     def __init__(
         self,
@@ -78,6 +91,10 @@ class ChaosScenarioOperator(BaseOperator):
         dry_run: bool = False,
         undo_on_failure: bool = False,
         kill_grace_seconds: float = 3.0,
+        probes: list[dict[str, Any]] | None = None,
+        probe_interval: float = 5.0,
+        recovery_timeout: float = 300.0,
+        gameday_report: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -95,6 +112,12 @@ class ChaosScenarioOperator(BaseOperator):
         self._stop = threading.Event()
         self._journal: Journal | None = None
         self._ctx: ScenarioContext | None = None
+        self.probes = probes
+        self.probe_interval = probe_interval
+        self.recovery_timeout = recovery_timeout
+        self.gameday_report = gameday_report
+        self._observer: Observer | None = None
+        self._run_uuid: str | None = None
 
     @cached_property
     def hook(self) -> KrknHook:
@@ -122,13 +145,30 @@ class ChaosScenarioOperator(BaseOperator):
     # -- run ---------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        started = datetime.now(UTC)
+        try:
+            result = self._execute_scenario(context)
+        except BaseException as error:
+            self._write_result(context, started, None, error)
+            raise
+        self._write_result(context, started, result, None)
+        return result
+
+    def _execute_scenario(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
         try:
             document, source = self._document()
             load_configs(self.scenario_type, document, source=source)  # fail before any I/O
+            observer = Observer(
+                self._resolve_probes(parse_probes(self.probes, source=f"probes of task {self.task_id}")),
+                interval=self.probe_interval,
+                recovery_timeout=self.recovery_timeout,
+            )
         except ConfigError as error:
             raise AirflowFailException(str(error)) from error
+        self._observer = observer
         run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
+        self._run_uuid = run_uuid
         try:
             store = self.hook.store
             store.check_writable()
@@ -149,7 +189,11 @@ class ChaosScenarioOperator(BaseOperator):
         journal = Journal(store, origin, dry_run=self.is_dry_run)
         self._journal = journal
         ctx = ScenarioContext(
-            client=client, journal=journal, log=self._log_line, should_stop=self._stop.is_set
+            client=client,
+            journal=journal,
+            log=self._log_line,
+            should_stop=self._stop.is_set,
+            observer=observer,
         )
         self._ctx = ctx
         try:
@@ -170,7 +214,71 @@ class ChaosScenarioOperator(BaseOperator):
         result = summary.to_dict()
         result["rollback_location"] = store.backend.display()
         result["replayed_earlier_tries"] = replayed
+        result["recovery"] = observer.recovery()
+        result["probes"] = observer.probe_results()
+        self.log.info("summary of %s:\n%s", self.task_id, tables.scenario_table(result))
         return result
+
+    # -- gameday report (issue 7) --------------------------------------------------------
+
+    def _resolve_probes(self, probes: list[Any]) -> list[Any]:
+        """Give Prometheus probes the URL of their ``http_conn_id`` connection."""
+        resolved = []
+        for probe in probes:
+            if getattr(probe, "type", "") == "prometheus" and probe.http_conn_id and not probe.url:
+                from airflow.sdk import BaseHook
+
+                conn = BaseHook.get_connection(probe.http_conn_id)
+                host = str(conn.host or "")
+                url = host if "://" in host else f"{conn.schema or 'http'}://{host}"
+                if conn.port:
+                    url += f":{conn.port}"
+                probe = probe.model_copy(update={"url": url})
+            resolved.append(probe)
+        return resolved
+
+    def _write_result(
+        self, context: Context, started: datetime, result: dict[str, Any] | None, error: BaseException | None
+    ) -> None:
+        """Write this try's result file and the run's report; never fails the task."""
+        observer, run_uuid = self._observer, self._run_uuid
+        if observer is not None:
+            observer.close()
+        if run_uuid is None or self.is_dry_run:
+            return
+        ti = context["ti"]
+        journal = self._journal
+        document = {
+            "run_uuid": run_uuid,
+            "dag_id": ti.dag_id,
+            "run_id": ti.run_id,
+            "task_id": ti.task_id,
+            "try_number": ti.try_number,
+            "map_index": _map_index(ti),
+            "scenario_type": self.scenario_type,
+            "status": "success" if error is None else "failed",
+            "error": None
+            if error is None
+            else str(error).splitlines()[0][:500]
+            if str(error)
+            else repr(error),
+            "dry_run": self.is_dry_run,
+            "started_at": started.isoformat(),
+            "ended_at": datetime.now(UTC).isoformat(),
+            "targets": (result or {}).get("targets") or [],
+            "records": [entry.id for entry in journal.recorded] if journal is not None else [],
+            "recovery": observer.recovery() if observer is not None else [],
+            "probes": observer.probe_results() if observer is not None else [],
+        }
+        try:
+            store = self.hook.store
+            where = write_task_result(store, document)
+            self.log.info("result written to %s", where)
+            if self.gameday_report:
+                files = write_report(store, run_uuid)
+                self.log.info("gameday report: %s", files.html)
+        except Exception:
+            self.log.warning("could not write the result file or the gameday report", exc_info=True)
 
     def _log_line(self, line: str) -> None:
         self.log.info("%s", line)

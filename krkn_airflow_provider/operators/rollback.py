@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.report import tables, write_replay_outcomes, write_report
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
 from krkn_airflow_provider.rollback.naming import check_run_uuid
 
@@ -135,7 +136,21 @@ class RollbackOperator(BaseOperator):
         except (KrknError, OSError) as error:
             raise AirflowException(f"cannot read the rollback journal: {error}") from error
         self.log.info("%s", summary.line())
+        self._report(context, store, run_uuid, summary)
         return summary
+
+    def _report(self, context: Context, store: Any, run_uuid: str, summary: ReplaySummary) -> None:
+        """Summary table, per-record outcomes and the run's gameday report; never fails the task."""
+        if not summary.results or self.is_dry_run:
+            return
+        data = summary.to_dict()
+        self.log.info("rollback summary:\n%s", tables.replay_table(data))
+        ti = context["ti"]
+        try:
+            write_replay_outcomes(store, run_uuid, data, source=f"{ti.task_id}.{ti.try_number}")
+            self.log.info("gameday report: %s", write_report(store, run_uuid).html)
+        except Exception:
+            self.log.warning("could not write the replay outcomes or the gameday report", exc_info=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self.replay(context)

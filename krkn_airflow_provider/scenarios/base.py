@@ -26,12 +26,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
 from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
+
+if TYPE_CHECKING:
+    from krkn_airflow_provider.scenarios.observe import Observer
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -72,6 +75,8 @@ class ScenarioContext:
     should_stop: Callable[[], bool] = _never
     poll_interval: float = 0.5
     changing: bool = field(default=False, init=False)
+    # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
+    observer: Observer | None = None
 
     @property
     def dry_run(self) -> bool:
@@ -112,6 +117,11 @@ class ScenarioContext:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.check_stop()
+            if self.observer is not None:
+                self.observer.during_hold(self)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
             time.sleep(min(self.poll_interval, left))
         self.check_stop()
 
@@ -324,11 +334,17 @@ def run_scenario(
         for target in targets:
             ctx.log(f"  target {target}")
         already = len(ctx.journal.recorded)
+        if ctx.observer is not None:
+            ctx.observer.before_inject(ctx, index, targets)
         scenario.inject(targets)
         mine = [entry.id for entry in ctx.journal.recorded[already:]]
         result.records = mine
+        if ctx.observer is not None:
+            ctx.observer.after_inject(ctx, index)
         scenario_hold = scenario.hold_seconds()
         ctx.wait(scenario_hold, f"{type_name} entry {index + 1}")
+        if ctx.observer is not None:
+            ctx.observer.before_cleanup(ctx, index)
         if mine:
             ctx.log(f"cleanup: undoing {len(mine)} record(s) of this entry")
             replayed = cleanup(ctx, mine)
@@ -339,4 +355,6 @@ def run_scenario(
             continue
         result.recovery_seconds = scenario.recover(targets)
         ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
+        if ctx.observer is not None:
+            ctx.observer.after_recover(ctx, index, result.recovery_seconds)
     return summary
