@@ -76,11 +76,6 @@ def test_node_label_selector_that_matches_no_pod_changes_nothing(
     assert ctx.journal.recorded == [] and current(kube) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rollback/undo.py: a `create` undo that meets a 409 counts as done even when the old object "
-    "is still terminating, so a bare pod killed right before a SIGKILL is not recreated",
-)
 def test_sigkill_while_a_bare_pod_terminates_then_rollback(kube: Any, tmp_path: Path) -> None:
     slow = support.pod_manifest("slow", {"app": "slow"}, terminationGracePeriodSeconds=30)
     slow["spec"]["containers"][0]["command"] = ["sleep", "3600"]  # PID 1 ignores SIGTERM: it lingers
