@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -74,6 +75,19 @@ def cli(*args: str, kube: Any, root: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=120,
     )
+
+
+def deleted_nonces(requests: list[Any]) -> list[str]:
+    """The guard nonces named by every DELETE request's label selector, one per record applied."""
+    nonces: list[str] = []
+    for request in requests:
+        if request.method != "DELETE":
+            continue
+        selector = request.query.get("labelSelector") or ""
+        match = re.search(r"krkn\.io/nonce(?:=([a-z]+)| in \(([a-z,]+)\))", selector)
+        if match:
+            nonces += (match[1] or match[2]).split(",")
+    return nonces
 
 
 @pytest.fixture(scope="session")
@@ -277,8 +291,9 @@ def test_four_replays_at_once_apply_each_record_once(kube: Any, tmp_path: Path) 
     assert store.entries(run_uuid=journal.run_uuid, state="pending") == []
     assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []
     if kube.emulator is not None:
-        deletes = [r for r in kube.emulator.writes() if r.method == "DELETE" and "/configmaps" in r.path]
-        assert len(deletes) == 40
+        # Each record's guarded delete went out exactly once (alone or in a batch).
+        nonces = deleted_nonces(kube.emulator.writes())
+        assert len(nonces) == 40 and len(set(nonces)) == 40
 
 
 def test_execute_dry_run_changes_nothing(kube: Any, tmp_path: Path) -> None:
