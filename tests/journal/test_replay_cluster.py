@@ -328,3 +328,19 @@ def test_no_credentials_in_version_files(kube: Any, tmp_path: Path) -> None:
         text = Path(store.path(entry)).read_text()
         for value in secret_values:
             assert value not in text
+
+
+def test_parallel_lanes_keep_each_objects_order(kube: Any, tmp_path: Path) -> None:
+    core = k8s.CoreV1Api(kube.api_client())
+    core.create_namespaced_config_map(kube.namespace, config_map("target", kube.namespace, value="original"))
+    store = Store(str(tmp_path / "rb"))
+    journal = journal_for(store)
+    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "first"}})
+    for index in range(12):
+        record_create(journal, core, kube.namespace, f"cm-{index:02d}")
+    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "second"}})
+    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, workers=3)
+    assert summary.counts == {"undone": 14}
+    assert [result.entry for result in summary.results] == list(reversed(journal.recorded))
+    assert core.read_namespaced_config_map("target", kube.namespace).data == {"value": "original"}
+    assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []
