@@ -51,8 +51,15 @@ def print_table(results: list[Result]) -> None:
     print(f"machine: {machine()}")
     print(f"{'benchmark':58} {'ours':>12} {'baseline':>12} {'ratio':>7}  target")
     for r in results:
-        ours = f"{r.ours * 1000:.3f} ms" if r.unit == "ms" else f"{r.ours:.3f} s"
-        base = f"{r.baseline * 1000:.3f} ms" if r.unit == "ms" else f"{r.baseline:.3f} s"
+        ours, base = _show(r.ours, r.unit), _show(r.baseline, r.unit)
         print(f"{r.name:58} {ours:>12} {base:>12} {r.ratio:>6.2f}x  {r.target}")
         if r.note:
             print(f"    {r.note}")
+
+
+def _show(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value * 1000:.3f} ms"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    return f"{value:.3f} s"
