@@ -181,10 +181,10 @@ def p5_memory(sizes: tuple[int, ...] = (1000, 10000)) -> list[Result]:
             listed, peak = float(out[0]), float(out[1])
             results.append(
                 Result(
-                    f"P5 peak RSS, replay of {count:,} records (MB)",
-                    peak / 1000,
-                    listed / 1000,
-                    "s",
+                    f"P5 peak RSS, replay of {count:,} records",
+                    peak,
+                    listed,
+                    "MB",
                     "flat in N",
                     note=f"after listing {listed:.1f} MB, after replay {peak:.1f} MB",
                 )
