@@ -209,6 +209,23 @@ def _same_source(one: type, other: type) -> bool:
         return False
 
 
+def entries_with_runs(document: Any, key: str) -> list[Any]:
+    """The entries under ``key`` of a Krkn file, each repeated by its ``runs`` count.
+
+    A document of another shape comes back whole, for the config model to refuse by name.
+    """
+    if not isinstance(document, dict) or set(document) != {key}:
+        return [document]
+    entries = document[key]
+    if not isinstance(entries, list):
+        return [entries]
+    expanded: list[Any] = []
+    for entry in entries:
+        runs = entry.get("runs", 1) if isinstance(entry, dict) else 1
+        expanded.extend([entry] * (runs if isinstance(runs, int) and runs > 1 else 1))
+    return expanded
+
+
 def known_types() -> list[str]:
     return sorted(_REGISTRY)
 

@@ -30,7 +30,13 @@ from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioInterrupted, register
+from krkn_airflow_provider.scenarios.base import (
+    Scenario,
+    ScenarioConfig,
+    ScenarioInterrupted,
+    entries_with_runs,
+    register,
+)
 
 SUPPORTED = ("node_cordon", "node_drain", "node_taint")
 DEFAULT_TAINT = "krkn.io/chaos=true:NoSchedule"
@@ -118,16 +124,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
-        if not isinstance(document, dict) or set(document) != {"node_scenarios"}:
-            return [document]  # refused by the model, naming the keys
-        entries = document["node_scenarios"]
-        if not isinstance(entries, list):
-            return [entries]
-        expanded: list[Any] = []
-        for entry in entries:
-            runs = entry.get("runs", 1) if isinstance(entry, dict) else 1
-            expanded.extend([entry] * (runs if isinstance(runs, int) and runs > 1 else 1))
-        return expanded
+        return entries_with_runs(document, "node_scenarios")
 
     def plan(self) -> list[str]:
         c = self.config

@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, entries_with_runs, register
 
 # In deletion order: the Services first, so no traffic reaches half-deleted workloads.
 KINDS: tuple[tuple[str, str], ...] = (
@@ -86,16 +86,7 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
-        if not isinstance(document, dict) or set(document) != {"scenarios"}:
-            return [document]  # refused by the model, naming the keys
-        entries = document["scenarios"]
-        if not isinstance(entries, list):
-            return [entries]
-        expanded: list[Any] = []
-        for entry in entries:
-            runs = entry.get("runs", 1) if isinstance(entry, dict) else 1
-            expanded.extend([entry] * (runs if isinstance(runs, int) and runs > 1 else 1))
-        return expanded
+        return entries_with_runs(document, "scenarios")
 
     def _namespaces(self) -> list[str]:
         c = self.config
