@@ -100,6 +100,7 @@ class Container(Scenario[ContainerScenario]):
         if len(pods) < c.count:
             raise ScenarioError(f"count={c.count} but only {len(pods)} ready pod(s) match {selection}")
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, c.count)}
+        self.selected = (c.count, len(pods))
         return list(self.chosen)
 
     def command(self) -> list[str]:

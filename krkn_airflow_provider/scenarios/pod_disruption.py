@@ -112,6 +112,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
             raise ScenarioError(f"kill={s.kill} but only {len(pods)} pod(s) match {selection}")
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
+        self.selected = (s.kill, len(pods))
         return list(self.chosen)
 
     def inject(self, targets: list[str]) -> None:

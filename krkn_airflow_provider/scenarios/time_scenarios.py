@@ -71,6 +71,7 @@ class TimeScenario(ScenarioConfig):
 @register
 class TimeScenarios(Scenario[TimeScenario]):
     type_name = "time_scenarios"
+    namespace_fields = ("namespace",)
     config_model = TimeScenario
 
     def __init__(self, config: TimeScenario, ctx: Any) -> None:
