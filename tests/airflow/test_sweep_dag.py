@@ -31,3 +31,19 @@ def test_sweep_lists_then_deletes_only_the_runs_leftovers(dagbag: Any, kube: Any
     assert deleted["outcome"] == "undone" and deleted["object"] == listed["object"]
     names = sorted(cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items)
     assert "orphan" not in names and "users-own" in names
+
+
+def test_pending_records_after_a_reported_success_fail_the_run_and_are_undone(
+    dagbag: Any, kube: Any, journal_dir: Path
+) -> None:
+    from krkn_airflow_provider.rollback import Store
+
+    core = k8s.CoreV1Api(kube.api_client())
+
+    dag_run = run_dag(dagbag, "krkn_reported_success", {"namespace": kube.namespace})
+
+    assert task_states(dag_run) == {"looks_fine": "success", "rollback": "skipped", "watcher": "failed"}
+    assert dag_run.state == "failed"
+    assert [entry.state for entry in Store(str(journal_dir)).entries()] == ["executed"]
+    names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items]
+    assert "left" not in names
