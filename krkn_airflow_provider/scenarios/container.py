@@ -139,9 +139,8 @@ class Container(Scenario[ContainerScenario]):
             errors = session.read_stderr()
             session.close()
         except Exception as error:
-            raise ScenarioError(
-                f"cannot exec in {kube.pod_key(pod)} container {container}: {error}"
-            ) from error
+            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
+            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
         # A killed main process can take the exec session with it: only a clear refusal fails.
         if code not in (0, None, 137, 143) and errors.strip():
             raise ScenarioError(

@@ -184,7 +184,7 @@ class Hog(Scenario[HogConfig]):
                         resource, body=body, namespace=c.namespace, _request_timeout=kube.REQUEST_TIMEOUT
                     )
                 except Exception as error:
-                    raise ScenarioError(f"cannot create Pod {c.namespace}/{name}: {error}") from error
+                    raise kube.api_error("create", "v1", "Pod", f"{c.namespace}/{name}", error) from error
 
             self.ctx.change(undo, f"create {c.hog_type} hog Pod {c.namespace}/{name} on node {node}", create)
             self.pods.append((c.namespace, name))

@@ -148,7 +148,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
                     )
                 except Exception as error:
                     if getattr(error, "status", None) != 404:
-                        raise ScenarioError(f"cannot delete Pod {namespace}/{name}: {error}") from error
+                        raise kube.api_error("delete", "v1", "Pod", f"{namespace}/{name}", error) from error
 
             self.ctx.change(undo, f"delete {target}", delete)
             self.deleted_uids.add(metadata.get("uid") or "")

@@ -173,9 +173,8 @@ class TimeScenarios(Scenario[TimeScenario]):
             errors = session.read_stderr()
             session.close()
         except Exception as error:
-            raise ScenarioError(
-                f"cannot exec in {kube.pod_key(pod)} container {container}: {error}"
-            ) from error
+            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
+            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
         if code not in (0, None):
             raise ScenarioError(
                 f"{self.config.action} failed in {kube.pod_key(pod)} container {container} "
