@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import journal_bench
+from bench import journal_bench, replay_bench
 from bench.common import Result, print_table
 
 
@@ -21,6 +21,9 @@ def main() -> None:
     results: list[Result] = []
     results += journal_bench.p1_durable_write(1000 // scale)
     results += journal_bench.p3_list(1000 // scale, 100)
+    results += replay_bench.p2_replay((100, 1000) if args.quick else (100, 1000, 10000))
+    results += replay_bench.p4_pod_disruption(100 if args.quick else 1000)
+    results += replay_bench.p5_memory((100, 1000) if args.quick else (1000, 10000))
     if args.s3_endpoint:
         results += journal_bench.p3_list_s3(args.s3_endpoint, 100 // scale, 100)
     print_table(results)
