@@ -12,16 +12,20 @@ import random
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from krkn_airflow_provider.errors import JournalError, ReplayIncomplete
+from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Entry, Store
-from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe
+from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe, undo_delete_batch
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Records claimed ahead by one replay; bounds how long others wait for its claims.
+BATCH_SIZE = 50
 FAILED = "failed"
 SKIPPED = "skipped"
 
@@ -118,6 +122,26 @@ class ReplaySummary:
         raise ReplayIncomplete("\n".join(lines))
 
 
+@dataclass
+class _Claimed:
+    """A record this replay holds the claim of, read and ready to apply."""
+
+    entry: Entry
+    record: dict[str, Any]
+    result: RecordResult
+    started: float
+    applied: bool = False
+
+
+def _batch_key(record: dict[str, Any]) -> tuple[str, ...] | None:
+    """Records with equal keys can be deleted together (guards equal but for the nonce)."""
+    guard = record.get("guard") or {}
+    if record["action"] != "delete" or NONCE_LABEL not in guard or RUN_LABEL not in guard:
+        return None
+    common = sorted((name, value) for name, value in guard.items() if name != NONCE_LABEL)
+    return (record["api_version"], record["kind"], record.get("namespace") or "", repr(common))
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -147,6 +171,7 @@ class _Replayer:
         log: Log,
         should_stop: Callable[[], bool],
         total: int,
+        batch_size: int,
     ) -> None:
         self.store = store
         self.client = client
@@ -158,6 +183,7 @@ class _Replayer:
         self.log = log
         self.should_stop = should_stop
         self.total = total
+        self.batch_size = max(1, batch_size)
         self.done = 0
         self.lock = threading.Lock()
 
@@ -174,28 +200,106 @@ class _Replayer:
 
     def run(self, entry: Entry) -> RecordResult | None:
         """Apply one record; ``None`` when it belongs to another task (filtered out)."""
+        if self.dry_run:
+            return self._load_and_apply(entry, time.monotonic())
+        got = self._claim_and_load(entry)
+        if isinstance(got, _Claimed):
+            self._apply_claimed([got])
+            return self._finish(got)
+        return got
+
+    def run_chain(self, chain: list[Entry]) -> list[RecordResult]:
+        """Apply records in order, claiming up to ``batch_size`` ahead so that adjacent
+        guarded deletes of one kind and namespace go out as one request."""
+        if self.dry_run:
+            return [result for entry in chain if (result := self.run(entry)) is not None]
+        results: list[RecordResult] = []
+        for start in range(0, len(chain), self.batch_size):
+            claimed: list[_Claimed] = []
+            try:
+                for entry in chain[start : start + self.batch_size]:
+                    got = self._claim_and_load(entry)
+                    if isinstance(got, _Claimed):
+                        claimed.append(got)
+                        results.append(got.result)
+                    elif got is not None:
+                        results.append(got)
+                self._apply_claimed(claimed)
+            finally:
+                for item in claimed:
+                    self._finish(item)
+        return results
+
+    def _claim_and_load(self, entry: Entry) -> _Claimed | RecordResult | None:
+        """Claim ``entry`` and read it; a result when there is nothing to apply."""
         started = time.monotonic()
         if self.should_stop():
             return self._report(RecordResult(entry, SKIPPED, "replay stopped"))
-        if self.dry_run:
-            return self._load_and_apply(entry, started)
         # Claim before reading: another replay may mark (rename) the file at any moment.
         if not self.store.claim(entry, owner=self.owner, ttl=self.claim_ttl):
             claim = self.store.read_claim(entry)
             owner = claim.owner if claim else "another replay"
             return RecordResult(entry, SKIPPED, f"claimed by {owner}", claimed_elsewhere=True)
+        keep = False
         try:
             if self.store.is_executed(entry):
                 done = RecordResult(
                     entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True
                 )
                 return self._report(done)
-            result = self._load_and_apply(entry, started)
-            if result is not None and result.outcome != FAILED:
-                self.store.mark_executed(entry)
-            return result
+            try:
+                record = self.store.load(entry).data
+            except JournalError as error:
+                return self._report(
+                    RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started)
+                )
+            origin = record.get("origin") or {}
+            if self.task_id is not None and origin.get("task_id") != self.task_id:
+                return None
+            keep = True
         finally:
-            self.store.release(entry)
+            if not keep:
+                self.store.release(entry)
+        # Claimed and readable: the caller applies, marks and releases it.
+        result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
+        return _Claimed(entry, record, result, started)
+
+    def _apply_claimed(self, claimed: list[_Claimed]) -> None:
+        index = 0
+        while index < len(claimed):
+            key = _batch_key(claimed[index].record)
+            end = index + 1
+            while key is not None and end < len(claimed) and _batch_key(claimed[end].record) == key:
+                end += 1
+            group = claimed[index:end]
+            if len(group) > 1:
+                self._apply_batch(group)
+            else:
+                self._apply(group[0].result, group[0].record, group[0].started)
+                group[0].applied = True
+            index = end
+
+    def _apply_batch(self, group: list[_Claimed]) -> None:
+        try:
+            outcomes = undo_delete_batch(self.client, [item.record for item in group], key=NONCE_LABEL)
+        except UndoFailed:
+            # The batch is only a shortcut: on any failure, apply one by one with retries.
+            for item in group:
+                self._apply(item.result, item.record, item.started)
+                item.applied = True
+            return
+        now = time.monotonic()
+        for item, outcome in zip(group, outcomes, strict=True):
+            item.result.outcome, item.result.attempts, item.result.seconds = outcome, 1, now - item.started
+            item.applied = True
+
+    def _finish(self, item: _Claimed) -> RecordResult:
+        try:
+            if item.applied and item.result.outcome != FAILED:
+                self.store.mark_executed(item.entry)
+        finally:
+            self.store.release(item.entry)
+        return self._report(item.result)
 
     def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
         try:
@@ -247,6 +351,7 @@ def replay(
     owner: str | None = None,
     log: Log | None = None,
     should_stop: Callable[[], bool] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -256,9 +361,11 @@ def replay(
     :param task_id: only records written by this Airflow task.
     :param only: only these record ids (``<scenario>_<ts>_<suffix>``).
     :param dry_run: say what would be applied; change and mark nothing.
-    :param workers: apply records of different objects concurrently; the records of one
-        object keep their newest-first order.
+    :param workers: apply records of different objects concurrently, in that many lanes;
+        the records of one object share a lane and keep their newest-first order.
     :param claim_ttl: seconds a claim protects a record from a second replay.
+    :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
+        namespace among them are sent as one request. 1 applies every record alone.
     """
     started = time.monotonic()
     retry = retry or RetryPolicy()
@@ -282,17 +389,20 @@ def replay(
         log=log,
         should_stop=stop,
         total=len(entries),
+        batch_size=batch_size,
     )
 
     def run_all(chain: list[Entry]) -> list[RecordResult]:
-        return [result for entry in chain if (result := replayer.run(entry)) is not None]
+        return replayer.run_chain(chain)
 
     if workers > 1 and len(entries) > 1:
-        chains: dict[tuple[str, ...], list[Entry]] = {}
+        # One lane per worker; all records of one object go to the same lane, so they keep
+        # their newest-first order, and each lane still batches its adjacent deletes.
+        lanes: list[list[Entry]] = [[] for _ in range(workers)]
         for entry in entries:
-            chains.setdefault(_object_key(store, entry), []).append(entry)
+            lanes[zlib.crc32(repr(_object_key(store, entry)).encode()) % workers].append(entry)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
-            results = [result for chain in pool.map(run_all, chains.values()) for result in chain]
+            results = [result for lane in pool.map(run_all, lanes) for result in lane]
         order = {entry: index for index, entry in enumerate(entries)}
         results.sort(key=lambda result: order[result.entry])
     else:

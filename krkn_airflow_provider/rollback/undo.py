@@ -146,6 +146,39 @@ def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     return ALREADY_CLEAN if _get(client, resource, record) is None else NOT_OURS
 
 
+def undo_delete_batch(client: Any, records: list[dict[str, Any]], *, key: str) -> list[str]:
+    """Undo several ``delete`` records of one kind and namespace with one request.
+
+    Their guards must be equal but for the label ``key`` (a per-object nonce): one
+    delete-collection selects exactly the objects that still carry their guard. Records
+    whose object was not among those deleted are classified one by one.
+    """
+    first = records[0]
+    resource = _resource(client, first)
+    common = {name: value for name, value in first["guard"].items() if name != key}
+    values = sorted({record["guard"][key] for record in records})
+    selector = (
+        f"{_selector(common)},{key} in ({','.join(values)})" if common else f"{key} in ({','.join(values)})"
+    )
+    try:
+        deleted = client.delete(
+            resource,
+            namespace=first.get("namespace"),
+            label_selector=selector,
+            _request_timeout=_timeout(first),
+        )
+    except Exception as error:
+        raise _fail("deletecollection", first, error) from error
+    gone = {
+        (item["metadata"]["name"], (item["metadata"].get("labels") or {}).get(key))
+        for item in _as_dict(deleted).get("items") or []
+    }
+    return [
+        UNDONE if (record["name"], record["guard"][key]) in gone else undo_delete(client, record, False)
+        for record in records
+    ]
+
+
 def undo_patch(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     resource = _resource(client, record)
     current = _get(client, resource, record)

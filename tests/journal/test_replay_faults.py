@@ -13,7 +13,7 @@ from kubernetes import client as k8s
 from krkn_airflow_provider.errors import ReplayIncomplete
 from krkn_airflow_provider.rollback import RetryPolicy, Store, UndoRecord, replay
 
-from .test_replay_cluster import CLI, journal_for, record_create
+from .test_replay_cluster import CLI, deleted_nonces, journal_for, record_create
 
 FAST = RetryPolicy(attempts=6, base_delay=0.01, max_delay=0.05)
 
@@ -53,7 +53,9 @@ def test_faults_during_replay_end_undone_and_marked_only_on_success(
     kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", times=3, **fault)
     kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", skip=5, times=3, **fault)
     lines: list[str] = []
-    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST, log=lines.append)
+    summary = replay(
+        store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST, log=lines.append, batch_size=1
+    )
     assert summary.ok, summary.to_dict()
     assert store.entries(state="pending") == []
     assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []
@@ -76,7 +78,7 @@ def test_a_fault_that_outlasts_the_retries_leaves_the_record_pending(kube: Any, 
     record_create(journal, core, kube.namespace, "stubborn")
     record_create(journal, core, kube.namespace, "easy")
     kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", status=500, times=None, skip=1)
-    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST)
+    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST, batch_size=1)
     assert [(r.outcome, r.attempts) for r in summary.results] == [("undone", 1), ("failed", 6)]
     assert "500" in summary.results[1].message
     assert [entry.id for entry in store.entries(state="pending")] == [journal.recorded[0].id]
@@ -120,5 +122,23 @@ def test_eight_replays_of_200_records_apply_each_once(kube: Any, tmp_path: Path)
     assert sum(output.count("… already_clean in") for output in outputs) == 0
     assert store.entries(state="pending") == []
     if kube.emulator is not None:
-        deletes = [r for r in kube.emulator.writes() if r.method == "DELETE" and "/configmaps" in r.path]
-        assert len(deletes) == 200
+        nonces = deleted_nonces(kube.emulator.writes())
+        assert len(nonces) == 200 and len(set(nonces)) == 200
+
+
+@pytest.mark.emulator_only
+def test_a_failed_batch_falls_back_to_one_by_one(kube: Any, tmp_path: Path) -> None:
+    core = k8s.CoreV1Api(kube.api_client())
+    store = Store(str(tmp_path / "rb"))
+    journal = journal_for(store)
+    for index in range(5):
+        record_create(journal, core, kube.namespace, f"cm-{index}")
+    kube.emulator.clear_requests()
+    kube.emulator.inject_fault(method="DELETE", path_regex="/configmaps", status=503, times=1)
+    summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST)
+    assert summary.counts == {"undone": 5}
+    deletes = [r for r in kube.emulator.writes() if r.method == "DELETE"]
+    # One batch request (refused), then one guarded delete per record.
+    assert [r.status for r in deletes] == [503] + [200] * 5
+    assert len(deleted_nonces(deletes[:1])) == 5
+    assert store.entries(state="pending") == []
