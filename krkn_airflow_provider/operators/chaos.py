@@ -19,6 +19,8 @@ from krkn_airflow_provider.operators.report_link import GamedayReportLink
 from krkn_airflow_provider.report import tables, write_report, write_task_result
 from krkn_airflow_provider.rollback import Journal, Origin, RetryPolicy, replay, run_uuid_for
 from krkn_airflow_provider.scenarios import (
+    BlastRadius,
+    BlastRadiusExceeded,
     ScenarioContext,
     ScenarioInterrupted,
     load_configs,
@@ -63,6 +65,12 @@ class ChaosScenarioOperator(BaseOperator):
     :param probe_interval: seconds between two probe checks during the hold.
     :param recovery_timeout: seconds for pods and probes to be back after the scenario's check.
     :param gameday_report: write the run's gameday report (HTML, JUnit) after the task.
+    :param max_targets: refuse an entry whose plan has more targets than this.
+    :param max_percent: refuse an entry that hits more than this percentage of what its
+        selection matched.
+    :param allow_protected_namespaces: allow targets in ``kube-system``, ``kube-public``,
+        ``kube-node-lease`` and the namespace Airflow runs in (refused by default).
+    :param protected_namespaces: replaces that default list.
     """
 
     template_fields: Sequence[str] = (
@@ -95,6 +103,10 @@ class ChaosScenarioOperator(BaseOperator):
         probe_interval: float = 5.0,
         recovery_timeout: float = 300.0,
         gameday_report: bool = True,
+        max_targets: int | None = None,
+        max_percent: float | None = None,
+        allow_protected_namespaces: bool = False,
+        protected_namespaces: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -116,6 +128,10 @@ class ChaosScenarioOperator(BaseOperator):
         self.probe_interval = probe_interval
         self.recovery_timeout = recovery_timeout
         self.gameday_report = gameday_report
+        self.max_targets = max_targets
+        self.max_percent = max_percent
+        self.allow_protected_namespaces = allow_protected_namespaces
+        self.protected_namespaces = protected_namespaces
         self._observer: Observer | None = None
         self._run_uuid: str | None = None
 
@@ -159,6 +175,7 @@ class ChaosScenarioOperator(BaseOperator):
         try:
             document, source = self._document()
             load_configs(self.scenario_type, document, source=source)  # fail before any I/O
+            limits = self._limits()
             observer = Observer(
                 self._resolve_probes(parse_probes(self.probes, source=f"probes of task {self.task_id}")),
                 interval=self.probe_interval,
@@ -194,6 +211,7 @@ class ChaosScenarioOperator(BaseOperator):
             log=self._log_line,
             should_stop=self._stop.is_set,
             observer=observer,
+            limits=limits,
         )
         self._ctx = ctx
         try:
@@ -203,8 +221,8 @@ class ChaosScenarioOperator(BaseOperator):
             raise AirflowException(
                 f"chaos task stopped: {error}; pending records are left for rollback"
             ) from error
-        except ConfigError as error:
-            raise AirflowFailException(str(error)) from error
+        except (ConfigError, BlastRadiusExceeded) as error:
+            raise AirflowFailException(str(error)) from error  # a retry would be refused again
         except KrknError as error:
             if self.undo_on_failure:
                 self._undo_own(deadline=time.monotonic() + 60)
@@ -218,6 +236,20 @@ class ChaosScenarioOperator(BaseOperator):
         result["probes"] = observer.probe_results()
         self.log.info("summary of %s:\n%s", self.task_id, tables.scenario_table(result))
         return result
+
+    def _limits(self) -> BlastRadius:
+        if self.protected_namespaces is None:
+            return BlastRadius(
+                max_targets=self.max_targets,
+                max_percent=self.max_percent,
+                allow_protected_namespaces=self.allow_protected_namespaces,
+            )
+        return BlastRadius(
+            max_targets=self.max_targets,
+            max_percent=self.max_percent,
+            allow_protected_namespaces=self.allow_protected_namespaces,
+            protected_namespaces=frozenset(self.protected_namespaces),
+        )
 
     # -- gameday report (issue 7) --------------------------------------------------------
 

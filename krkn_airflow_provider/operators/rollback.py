@@ -16,6 +16,7 @@ from krkn_airflow_provider.hooks.krkn import KrknHook
 from krkn_airflow_provider.report import tables, write_replay_outcomes, write_report
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
 from krkn_airflow_provider.rollback.naming import check_run_uuid
+from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -44,6 +45,11 @@ class RollbackOperator(BaseOperator):
     :param workers: apply records of different objects concurrently.
     :param require_target: fail unless ``target_run_id`` or ``target_run_uuid`` is given
         (for a DAG that replays other runs, so an empty parameter is not "nothing to do").
+    :param sweep: after the replay, find the run's leftover objects (they carry the run's
+        labels but no pending record covers them: a crash between a change and its mark, a
+        lost journal), log them all first, then delete each while it still carries those
+        labels (only log them on a dry run). A leftover that cannot be deleted fails the task.
+    :param sweep_namespace: only sweep this namespace (default: all). (templated)
     """
 
     template_fields: Sequence[str] = (
@@ -55,6 +61,7 @@ class RollbackOperator(BaseOperator):
         "target_run_uuid",
         "scenario",
         "chaos_task_id",
+        "sweep_namespace",
     )
     ui_color = "#9acd32"
 
@@ -72,6 +79,8 @@ class RollbackOperator(BaseOperator):
         dry_run: bool = False,
         workers: int = 1,
         require_target: bool = False,
+        sweep: bool = False,
+        sweep_namespace: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
@@ -91,6 +100,8 @@ class RollbackOperator(BaseOperator):
         self.is_dry_run = dry_run
         self.workers = workers
         self.require_target = require_target
+        self.sweep = sweep
+        self.sweep_namespace = sweep_namespace
         self._stop = threading.Event()
 
     @cached_property
@@ -154,9 +165,38 @@ class RollbackOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self.replay(context)
+        swept = self.sweep_leftovers(context) if self.sweep else None
         if not summary.ok:
             raise AirflowException(_pending_message(summary))
-        return summary.to_dict()
+        result = summary.to_dict()
+        if swept is not None:
+            result["swept"] = swept
+        return result
+
+    def sweep_leftovers(self, context: Context) -> list[dict[str, str]]:
+        """Find this run's leftovers, log them, then delete them (not on a dry run)."""
+        run_uuid = self.run_uuid(context)
+        try:
+            leftovers = find_leftovers(
+                self.hook.store, self.hook.client, run_uuid=run_uuid, namespace=self.sweep_namespace or None
+            )
+        except (KrknError, OSError) as error:
+            raise AirflowException(f"sweep: cannot list leftovers of run {run_uuid}: {error}") from error
+        for leftover in leftovers:
+            self.log.info("sweep (dry run): would delete leftover %s", leftover.describe())
+        self.log.info("sweep: %d leftover object(s) of run %s", len(leftovers), run_uuid)
+        if self.is_dry_run:
+            return [{"object": leftover.describe(), "outcome": "dry_run"} for leftover in leftovers]
+        swept, failed = [], []
+        for leftover in leftovers:
+            outcome = remove_leftover(self.hook.client, leftover)
+            self.log.info("sweep: %s: %s", outcome, leftover.describe())
+            swept.append({"object": leftover.describe(), "outcome": outcome})
+            if outcome.startswith("failed"):
+                failed.append(f"{leftover.describe()}: {outcome}")
+        if failed:
+            raise AirflowException("sweep: leftover object(s) not removed:\n" + "\n".join(failed))
+        return swept
 
     def _log_line(self, line: str) -> None:
         self.log.info("%s", line)

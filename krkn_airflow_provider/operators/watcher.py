@@ -41,6 +41,8 @@ class ChaosWatcherOperator(RollbackOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         summary = self.replay(context)
+        if self.sweep:
+            self.sweep_leftovers(context)
         if not summary.ok:
             raise AirflowException(_pending_message(summary))
         ti = context["ti"]

@@ -150,8 +150,12 @@ class LocalBackend:
             return False
         except OSError as error:
             raise _storage_error("create", path, error) from error
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        except OSError as error:  # a full disk: no half-written file stays behind
+            _unlink_quietly(path)
+            raise _storage_error("write", path, error) from error
         return True
 
     def read(self, context: str, name: str) -> bytes:

@@ -33,8 +33,11 @@ from krkn_airflow_provider.scenarios.base import (
     scenario_class,
 )
 from krkn_airflow_provider.scenarios.files import read_scenario_file
+from krkn_airflow_provider.scenarios.safety import BlastRadius, BlastRadiusExceeded
 
 __all__ = [
+    "BlastRadius",
+    "BlastRadiusExceeded",
     "EntryResult",
     "Scenario",
     "ScenarioConfig",

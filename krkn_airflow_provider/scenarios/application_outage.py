@@ -115,9 +115,8 @@ class ApplicationOutage(Scenario[ApplicationOutageEntry]):
                     resource, body=body, namespace=s.namespace, _request_timeout=kube.REQUEST_TIMEOUT
                 )
             except Exception as error:
-                raise ScenarioError(
-                    f"cannot create NetworkPolicy {s.namespace}/{self.policy_name}: {error}"
-                ) from error
+                where = f"{s.namespace}/{self.policy_name}"
+                raise kube.api_error("create", POLICY_API, "NetworkPolicy", where, error) from error
 
         blocked = "+".join(s.block)
         where = f"{s.namespace}/{self.policy_name}"

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
 from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
+from krkn_airflow_provider.scenarios.safety import BlastRadius, check_plan
 
 if TYPE_CHECKING:
     from krkn_airflow_provider.scenarios.observe import Observer
@@ -67,6 +68,8 @@ class ScenarioContext:
     :param log: receives one progress line at a time.
     :param should_stop: polled by every wait; ``True`` ends the scenario early.
     :param poll_interval: seconds between two checks of a condition.
+    :param limits: the blast radius (``max_targets``, ``max_percent``, protected
+        namespaces), checked by the runner after each plan and by ``change`` per record.
     """
 
     client: Any
@@ -77,6 +80,7 @@ class ScenarioContext:
     changing: bool = field(default=False, init=False)
     # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
     observer: Observer | None = None
+    limits: BlastRadius = field(default_factory=BlastRadius)
 
     @property
     def dry_run(self) -> bool:
@@ -97,6 +101,7 @@ class ScenarioContext:
         """
         self.check_stop()
         if undo is not None:
+            self.limits.refuse_namespace(undo.namespace, f"the change '{what}'")
             self.journal.record(undo)
         if self.dry_run:
             self.log(f"dry run: would {what}")
@@ -150,10 +155,22 @@ class Scenario(ABC, Generic[ConfigT]):
 
     type_name: ClassVar[str]
     config_model: ClassVar[type[ScenarioConfig]]
+    # Config fields naming a namespace the scenario writes into besides its targets'
+    # (helper pods, policies); the runner refuses a protected one.
+    namespace_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ConfigT, ctx: ScenarioContext) -> None:
         self.config = config
         self.ctx = ctx
+        # (chosen, matched), set by ``plan()`` when it picks a subset of what the selection
+        # matched; ``max_percent`` is checked against it. None: every match is a target.
+        self.selected: tuple[int, int] | None = None
+
+    def check_blast_radius(self, targets: list[str]) -> None:
+        """Refuse a plan beyond ``ctx.limits``; the runner calls it before ``inject``."""
+        values = (getattr(self.config, name, None) for name in self.namespace_fields)
+        namespaces = tuple(value for value in values if isinstance(value, str))
+        check_plan(self.ctx.limits, targets, selected=self.selected, namespaces=namespaces)
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
@@ -337,14 +354,23 @@ def run_scenario(
     plans = []
     for index, scenario in enumerate(scenarios):
         try:
-            plans.append(scenario.plan())
+            targets = scenario.plan()
+            scenario.check_blast_radius(targets)
+            plans.append(targets)
         except ScenarioError as error:
             where = f"{source}, entry {index + 1}" if len(scenarios) > 1 else source
-            raise ScenarioError(f"{where}: {error}") from error
+            raise type(error)(f"{where}: {error}") from error  # keeps BlastRadiusExceeded
     summary = ScenarioSummary(type_name, ctx.journal.run_uuid, ctx.dry_run)
     for index, scenario in enumerate(scenarios):
         # Later entries plan again: earlier ones changed the cluster.
-        targets = plans[index] if index == 0 else scenario.plan()
+        if index == 0:
+            targets = plans[index]
+        else:
+            targets = scenario.plan()
+            try:
+                scenario.check_blast_radius(targets)
+            except ScenarioError as error:
+                raise type(error)(f"{source}, entry {index + 1}: {error}") from error
         result = EntryResult(index, targets)
         summary.entries.append(result)
         ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(targets)} target(s)")

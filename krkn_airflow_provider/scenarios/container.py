@@ -100,6 +100,7 @@ class Container(Scenario[ContainerScenario]):
         if len(pods) < c.count:
             raise ScenarioError(f"count={c.count} but only {len(pods)} ready pod(s) match {selection}")
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, c.count)}
+        self.selected = (c.count, len(pods))
         return list(self.chosen)
 
     def command(self) -> list[str]:
@@ -138,9 +139,8 @@ class Container(Scenario[ContainerScenario]):
             errors = session.read_stderr()
             session.close()
         except Exception as error:
-            raise ScenarioError(
-                f"cannot exec in {kube.pod_key(pod)} container {container}: {error}"
-            ) from error
+            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
+            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
         # A killed main process can take the exec session with it: only a clear refusal fails.
         if code not in (0, None, 137, 143) and errors.strip():
             raise ScenarioError(

@@ -111,6 +111,7 @@ class HogConfig(ScenarioConfig):
 @register
 class Hog(Scenario[HogConfig]):
     type_name = "hog_scenarios"
+    namespace_fields = ("namespace",)
     config_model = HogConfig
 
     def __init__(self, config: HogConfig, ctx: Any) -> None:
@@ -137,6 +138,7 @@ class Hog(Scenario[HogConfig]):
             raise ScenarioError(
                 f"number-of-nodes={count} but node-selector {shown!r} matches {len(nodes)} node(s)"
             )
+        self.selected = (count, len(nodes))
         return [f"Node {name}" for name in sorted(random.sample(nodes, count))]
 
     def pod(self, node: str, labels: dict[str, str], name: str) -> dict[str, Any]:
@@ -182,7 +184,7 @@ class Hog(Scenario[HogConfig]):
                         resource, body=body, namespace=c.namespace, _request_timeout=kube.REQUEST_TIMEOUT
                     )
                 except Exception as error:
-                    raise ScenarioError(f"cannot create Pod {c.namespace}/{name}: {error}") from error
+                    raise kube.api_error("create", "v1", "Pod", f"{c.namespace}/{name}", error) from error
 
             self.ctx.change(undo, f"create {c.hog_type} hog Pod {c.namespace}/{name} on node {node}", create)
             self.pods.append((c.namespace, name))

@@ -1,40 +1,132 @@
-"""Small read helpers over ``kubernetes.dynamic.DynamicClient`` shared by scenarios."""
+"""Small read helpers over ``kubernetes.dynamic.DynamicClient`` shared by scenarios.
+
+Every API error a scenario meets goes through ``api_error`` (one message shape; on 401/403
+it names the verb, resource and the RBAC rule that is missing). Reads, being idempotent,
+go through ``retrying`` (bounded backoff with jitter on 429, 5xx, timeouts and lost
+connections); changes are not retried here: a change is recorded once and sent once.
+"""
 
 from __future__ import annotations
 
+import json
+import random
 import re
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
 
 REQUEST_TIMEOUT = 30
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+READ_ATTEMPTS = 4
+READ_BASE_DELAY = 0.2
+T = TypeVar("T")
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
     return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
 
 
+def status_of(error: BaseException) -> int | None:
+    status = getattr(error, "status", None)
+    return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+
+
+def plural(kind: str) -> str:
+    """The resource name of a kind (``NetworkPolicy`` -> ``networkpolicies``)."""
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    if lower.endswith("s"):
+        return lower + "es"
+    return lower + "s"
+
+
+def api_error(
+    verb: str,
+    api_version: str,
+    kind: str,
+    where: str,
+    error: BaseException,
+    *,
+    subresource: str | None = None,
+) -> ScenarioError:
+    """A ``ScenarioError`` for a failed request; on 401/403 it names the missing RBAC rule.
+
+    :param verb: the Kubernetes verb (``list``, ``get``, ``create``, ``patch``, ``delete``).
+    :param where: ``ns/name``, a namespace or ``""``, for the message.
+    :param subresource: ``exec``, ``eviction``... for a request on a subresource.
+    """
+    status = status_of(error)
+    reason = getattr(error, "reason", None) or type(error).__name__
+    detail = ""
+    body = getattr(error, "body", None)
+    if body:
+        try:
+            detail = ": " + str(json.loads(body).get("message", ""))
+        except (ValueError, AttributeError, TypeError):
+            detail = ": " + str(body)[:200]
+    elif status is None:
+        detail = f": {error}"
+    resource = plural(kind) + (f"/{subresource}" if subresource else "")
+    group = api_version.rpartition("/")[0]
+    hint = ""
+    if status in (401, 403):
+        hint = (
+            f" (RBAC: the identity needs verb {verb!r} on {resource!r} in apiGroup {group!r}"
+            "; see deploy/rbac.yaml)"
+        )
+    target = f"{kind}{'/' + subresource if subresource else ''} {where}".strip()
+    return ScenarioError(f"cannot {verb} {target}: {status or ''} {reason}{detail}{hint}".replace("  ", " "))
+
+
+def retryable(error: BaseException) -> bool:
+    status = status_of(error)
+    if status is not None:
+        return status in RETRYABLE_STATUS
+    import urllib3
+
+    return isinstance(error, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def retrying(
+    read: Callable[[], T], *, attempts: int = READ_ATTEMPTS, base_delay: float = READ_BASE_DELAY
+) -> T:
+    """Run an idempotent read, retrying 429/5xx/timeouts with exponential backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return read()
+        except Exception as error:
+            if attempt == attempts or not retryable(error):
+                raise
+            time.sleep(min(5.0, base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def items(client: Any, api_version: str, kind: str, **query: Any) -> list[dict[str, Any]]:
     """List objects (``namespace=``, ``label_selector=``, ``field_selector=`` as keywords)."""
     resource = client.resources.get(api_version=api_version, kind=kind)
     try:
-        listing = client.get(resource, _request_timeout=REQUEST_TIMEOUT, **query)
+        listing = retrying(lambda: client.get(resource, _request_timeout=REQUEST_TIMEOUT, **query))
     except Exception as error:
-        status = getattr(error, "status", None)
-        raise ScenarioError(
-            f"cannot list {kind}: {status or ''} {getattr(error, 'reason', error)}"
-        ) from error
+        raise api_error("list", api_version, kind, str(query.get("namespace") or ""), error) from error
     return list(as_dict(listing).get("items") or [])
 
 
 def get(client: Any, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
     resource = client.resources.get(api_version=api_version, kind=kind)
     try:
-        return as_dict(client.get(resource, name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT))
+        return as_dict(
+            retrying(
+                lambda: client.get(resource, name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT)
+            )
+        )
     except Exception as error:
-        if getattr(error, "status", None) == 404:
+        if status_of(error) == 404:
             return None
-        raise ScenarioError(f"cannot read {kind} {namespace}/{name}: {error}") from error
+        where = f"{namespace}/{name}" if namespace else name
+        raise api_error("get", api_version, kind, where, error) from error
 
 
 def label_pair(text: str, *, key: str) -> tuple[str, str]:

@@ -300,6 +300,7 @@ class Commands:
 @register
 class NetworkChaosNg(Scenario[NetworkChaosConfig]):
     type_name = "network_chaos_ng_scenarios"
+    namespace_fields = ("namespace",)
     config_model = NetworkChaosConfig
 
     def __init__(self, config: NetworkChaosConfig, ctx: Any) -> None:
@@ -350,6 +351,7 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
         if count > len(found):
             raise ScenarioError(f"instance_count={count} but {shown} matches {len(found)}")
         chosen = sorted(random.sample(sorted(found), count))
+        self.selected = (count, len(found))
         self.targets = {target: found[target] for target in chosen}
         self.ready_before = len(chosen) if c.pod_target else 0
         return chosen

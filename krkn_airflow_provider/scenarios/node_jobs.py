@@ -122,7 +122,9 @@ def finish(ctx: ScenarioContext, namespace: str, jobs: list[tuple[str, dict[str,
             )
         except Exception as error:
             if getattr(error, "status", None) != 404:
-                raise ScenarioError(f"cannot delete cleanup Job {namespace}/{name}: {error}") from error
+                raise kube.api_error(
+                    "deletecollection", "batch/v1", "Job", f"{namespace}/{name}", error
+                ) from error
     job_pods = f"{UNDO_LABEL} in ({','.join(labels[NONCE_LABEL] for _, labels in jobs)})"
     ctx.poll(
         lambda: (

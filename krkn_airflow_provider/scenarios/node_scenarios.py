@@ -151,6 +151,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                     f"instance_count={c.instance_count} but label_selector "
                     f"{c.label_selector or '(any)'!r} matches {len(nodes)} node(s)"
                 )
+            self.selected = (c.instance_count, len(nodes))
             nodes = random.sample(nodes, c.instance_count)
         self.before = {node["metadata"]["name"]: steps.typed(node, "v1", "Node") for node in nodes}
         return [f"Node {name}" for name in sorted(self.before)]

@@ -112,6 +112,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
             raise ScenarioError(f"kill={s.kill} but only {len(pods)} pod(s) match {selection}")
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
+        self.selected = (s.kill, len(pods))
         return list(self.chosen)
 
     def inject(self, targets: list[str]) -> None:
@@ -147,7 +148,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
                     )
                 except Exception as error:
                     if getattr(error, "status", None) != 404:
-                        raise ScenarioError(f"cannot delete Pod {namespace}/{name}: {error}") from error
+                        raise kube.api_error("delete", "v1", "Pod", f"{namespace}/{name}", error) from error
 
             self.ctx.change(undo, f"delete {target}", delete)
             self.deleted_uids.add(metadata.get("uid") or "")

@@ -121,6 +121,7 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
                 f"delete_count={c.delete_count} but {shown} matches {len(namespaces)} namespace(s)"
             )
         self.victims = {}
+        self.selected = (c.delete_count, len(namespaces))
         for namespace in sorted(random.sample(namespaces, c.delete_count)):
             for api_version, kind in KINDS:
                 for obj in kube.items(self.ctx.client, api_version, kind, namespace=namespace):

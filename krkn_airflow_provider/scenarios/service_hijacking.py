@@ -69,6 +69,7 @@ class ServiceHijackingConfig(ScenarioConfig):
 @register
 class ServiceHijacking(Scenario[ServiceHijackingConfig]):
     type_name = "service_hijacking_scenarios"
+    namespace_fields = ("service_namespace",)
     config_model = ServiceHijackingConfig
 
     def __init__(self, config: ServiceHijackingConfig, ctx: Any) -> None:

@@ -47,7 +47,7 @@ def create_object(ctx: ScenarioContext, body: dict[str, Any], what: str = "") ->
         try:
             ctx.client.create(resource, body=body, namespace=namespace, _request_timeout=kube.REQUEST_TIMEOUT)
         except Exception as error:
-            raise ScenarioError(f"cannot create {kind} {where(namespace, name)}: {error}") from error
+            raise kube.api_error("create", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"create {kind} {where(namespace, name)}", create)
 
@@ -89,7 +89,7 @@ def patch_object(
                 _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except Exception as error:
-            raise ScenarioError(f"cannot patch {kind} {where(namespace, name)}: {error}") from error
+            raise kube.api_error("patch", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"patch {kind} {where(namespace, name)}", patch)
 
@@ -133,7 +133,7 @@ def delete_object(
             )
         except Exception as error:
             if getattr(error, "status", None) != 404:
-                raise ScenarioError(f"cannot delete {kind} {where(namespace, name)}: {error}") from error
+                raise kube.api_error("delete", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"delete {kind} {where(namespace, name)}", delete)
 
@@ -186,5 +186,6 @@ def exec_in(
         code, out, err = session.returncode, session.read_stdout(), session.read_stderr()
         session.close()
     except Exception as error:
-        raise ScenarioError(f"cannot exec in {kube.pod_key(pod)} container {container}: {error}") from error
+        where = f"{metadata['namespace']}/{metadata['name']} container {container}"
+        raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
     return code, out, err

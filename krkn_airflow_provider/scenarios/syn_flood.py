@@ -71,6 +71,7 @@ class SynFloodConfig(ScenarioConfig):
 @register
 class SynFlood(Scenario[SynFloodConfig]):
     type_name = "syn_flood_scenarios"
+    namespace_fields = ("namespace",)
     config_model = SynFloodConfig
 
     def __init__(self, config: SynFloodConfig, ctx: Any) -> None:

@@ -71,6 +71,7 @@ class TimeScenario(ScenarioConfig):
 @register
 class TimeScenarios(Scenario[TimeScenario]):
     type_name = "time_scenarios"
+    namespace_fields = ("namespace",)
     config_model = TimeScenario
 
     def __init__(self, config: TimeScenario, ctx: Any) -> None:
@@ -172,9 +173,8 @@ class TimeScenarios(Scenario[TimeScenario]):
             errors = session.read_stderr()
             session.close()
         except Exception as error:
-            raise ScenarioError(
-                f"cannot exec in {kube.pod_key(pod)} container {container}: {error}"
-            ) from error
+            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
+            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
         if code not in (0, None):
             raise ScenarioError(
                 f"{self.config.action} failed in {kube.pod_key(pod)} container {container} "

@@ -100,3 +100,71 @@ with DAG("krkn_two_failures", schedule=None, start_date=START, catchup=False, pa
     )
     breaking = hog("fail_after_inject_scenarios", "breaking_hog", retries=0)
     chaos_experiment([failing_outage, breaking], sequential=False, rollback_kwargs={"retries": 0})
+
+
+# Leftovers: a task leaves an object with the run's labels and no record (as after a crash
+# between a change and its record, or a lost journal); the sweep lists it, then deletes it.
+with DAG("krkn_sweep", schedule=None, start_date=START, catchup=False, params=PARAMS):
+    from airflow.sdk import task
+
+    from krkn_airflow_provider.operators import RollbackOperator
+
+    @task(task_id="leave_leftover")
+    def leave_leftover(params: dict[str, object], dag_run: object = None) -> None:
+        from kubernetes import client as k8s
+
+        from krkn_airflow_provider.hooks.krkn import KrknHook
+        from krkn_airflow_provider.rollback import run_uuid_for
+        from krkn_airflow_provider.rollback.records import (
+            MANAGED_BY,
+            MANAGED_BY_LABEL,
+            NONCE_LABEL,
+            RUN_LABEL,
+        )
+
+        run = run_uuid_for("krkn_sweep", str(getattr(dag_run, "run_id", "")))
+        core = k8s.CoreV1Api(KrknHook().api_client)
+        labels = {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: run, NONCE_LABEL: "leftover"}
+        for name, extra in (("orphan", labels), ("users-own", {"app": "x"})):
+            body = {"metadata": {"name": name, "labels": extra}, "data": {"a": "b"}}
+            core.create_namespaced_config_map(str(params["namespace"]), body)
+
+    sweep_listing = RollbackOperator(
+        task_id="sweep_dry_run", sweep=True, dry_run=True, trigger_rule="all_success", retries=0
+    )
+    sweep_delete = RollbackOperator(task_id="sweep", sweep=True, trigger_rule="all_success", retries=0)
+    leave_leftover() >> sweep_listing >> sweep_delete  # type: ignore[arg-type, call-arg]
+
+
+# A task Airflow reports successful (it even returns a summary) while a record of the run is
+# still pending, as after a SIGKILL the executor missed: the watcher replays it and fails.
+with DAG("krkn_reported_success", schedule=None, start_date=START, catchup=False, params=PARAMS):
+    from airflow.sdk import task
+
+    @task(task_id="looks_fine")
+    def looks_fine(params: dict[str, object], dag_run: object = None) -> dict[str, object]:
+        from kubernetes import client as k8s
+
+        from krkn_airflow_provider.hooks.krkn import KrknHook
+        from krkn_airflow_provider.rollback import Journal, Origin, UndoRecord, run_uuid_for
+
+        hook = KrknHook()
+        run_id = str(getattr(dag_run, "run_id", ""))
+        origin = Origin(run_uuid=run_uuid_for("krkn_reported_success", run_id), scenario="manual")
+        journal = Journal(hook.store, origin)
+        labels = journal.object_labels()
+        namespace = str(params["namespace"])
+        undo = UndoRecord(
+            action="delete",
+            api_version="v1",
+            kind="ConfigMap",
+            namespace=namespace,
+            name="left",
+            guard=labels,
+        )
+        journal.record(undo)
+        body = {"metadata": {"name": "left", "labels": labels}, "data": {"a": "b"}}
+        k8s.CoreV1Api(hook.api_client).create_namespaced_config_map(namespace, body)
+        return {"targets": [], "records": [entry.id for entry in journal.recorded]}
+
+    chaos_experiment([looks_fine().operator], rollback_kwargs={"retries": 0})
