@@ -99,6 +99,9 @@ class Container(Scenario[ContainerScenario]):
             raise ScenarioError(f"no ready pod matches {selection}")
         if len(pods) < c.count:
             raise ScenarioError(f"count={c.count} but only {len(pods)} ready pod(s) match {selection}")
+        # Refuse a selection that can reach a protected namespace, whatever the random pick.
+        for namespace in sorted({pod["metadata"]["namespace"] for pod in pods}):
+            self.ctx.limits.refuse_namespace(namespace, f"{selection} matches a pod that")
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, c.count)}
         self.selected = (c.count, len(pods))
         return list(self.chosen)

@@ -110,6 +110,9 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
             raise ScenarioError(f"no pod matches {selection}")
         if len(pods) < s.kill:
             raise ScenarioError(f"kill={s.kill} but only {len(pods)} pod(s) match {selection}")
+        # Refuse a selection that can reach a protected namespace, whatever the random pick.
+        for namespace in sorted({pod["metadata"]["namespace"] for pod in pods}):
+            self.ctx.limits.refuse_namespace(namespace, f"{selection} matches a pod that")
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
         self.selected = (s.kill, len(pods))

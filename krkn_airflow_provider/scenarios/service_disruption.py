@@ -120,6 +120,9 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
             raise ScenarioError(
                 f"delete_count={c.delete_count} but {shown} matches {len(namespaces)} namespace(s)"
             )
+        # Refuse a selection that can reach a protected namespace, whatever the random pick.
+        for namespace in sorted(namespaces):
+            self.ctx.limits.refuse_namespace(namespace, f"{shown} matches a namespace that")
         self.victims = {}
         self.selected = (c.delete_count, len(namespaces))
         for namespace in sorted(random.sample(namespaces, c.delete_count)):

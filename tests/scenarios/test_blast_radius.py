@@ -186,3 +186,34 @@ def test_selection_matching_nothing_fails_before_any_write(kube: Any, tmp_path: 
     assert not isinstance(raised.value, BlastRadiusExceeded)
     assert writes(kube) == []
     assert ctx.journal.store.entries() == []
+
+
+def test_a_selection_reaching_a_protected_namespace_is_refused_whatever_the_pick(
+    kube: Any, tmp_path: Path, four_pods: None
+) -> None:
+    # Four pods in the test's namespace (declared protected) and four in an unprotected
+    # one; kill: 1. Every attempt is refused, not only those whose random pick lands in the
+    # protected namespace (with a pick-based check, five attempts would all be refused
+    # only once in 32 runs).
+    core = kube.core()
+    other = f"{kube.namespace}-free"
+    core.create_namespace({"metadata": {"name": other}})
+    try:
+        for i in range(4):
+            core.create_namespaced_pod(other, support.pod_manifest(f"web-{i}", {"app": "web"}))
+        pattern = f"^({kube.namespace}|{other})$"
+        document = [
+            {
+                "id": "kill-pods",
+                "config": {"namespace_pattern": pattern, "label_selector": "app=web", "kill": 1},
+            }
+        ]
+        for _ in range(5):
+            limits = BlastRadius(protected_namespaces=(kube.namespace,))
+            ctx = fresh(kube, tmp_path, "pod_disruption_scenarios", limits)
+            with pytest.raises(BlastRadiusExceeded, match=r"matches a pod that is in protected namespace"):
+                run_scenario("pod_disruption_scenarios", document, ctx)
+            assert writes(kube) == []
+        assert len(core.list_namespaced_pod(other).items) == 4
+    finally:
+        core.delete_namespace(other)
