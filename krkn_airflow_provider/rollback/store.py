@@ -256,6 +256,9 @@ class Store:
             return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
         if current.expires > time.time():
             return False
+        # Taking over an expired claim is remove + create: two replays doing it at the same
+        # moment can both win. Claims expire only when their owner died, and the re-check of
+        # `.executed` after claiming keeps an idempotent undo from running twice in practice.
         self.backend.remove(entry.context.name, entry.name.claim)
         return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
 
