@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
 
 EXEC_TIMEOUT = 60
@@ -119,31 +119,7 @@ class Container(Scenario[ContainerScenario]):
         self.killed_at = time.monotonic()
 
     def _exec(self, pod: dict[str, Any], container: str) -> None:
-        from kubernetes import client as k8s
-        from kubernetes.stream import stream
-
-        metadata = pod["metadata"]
-        core = k8s.CoreV1Api(self.ctx.client.client)
-        try:
-            session = stream(
-                core.connect_get_namespaced_pod_exec,
-                metadata["name"],
-                metadata["namespace"],
-                container=container,
-                command=self.command(),
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _preload_content=False,
-            )
-            session.run_forever(timeout=EXEC_TIMEOUT)
-            code = session.returncode
-            errors = session.read_stderr()
-            session.close()
-        except Exception as error:
-            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
-            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
+        code, _, errors = steps.exec_in(self.ctx, pod, container, self.command(), timeout=EXEC_TIMEOUT)
         # A killed main process can take the exec session with it: only a clear refusal fails.
         if code not in (0, None, 137, 143) and errors.strip():
             raise ScenarioError(

@@ -150,31 +150,9 @@ class TimeScenarios(Scenario[TimeScenario]):
         self.ctx.change(undo, what, functools.partial(self._exec, pod, container))
 
     def _exec(self, pod: dict[str, Any], container: str) -> None:
-        from kubernetes import client as k8s
-        from kubernetes.stream import stream
-
-        metadata = pod["metadata"]
-        core = k8s.CoreV1Api(self.ctx.client.client)
-        try:
-            session = stream(
-                core.connect_get_namespaced_pod_exec,
-                metadata["name"],
-                metadata["namespace"],
-                container=container,
-                command=["/bin/sh", "-c", SKEW[self.config.action]],
-                stderr=True,
-                stdin=False,
-                stdout=True,
-                tty=False,
-                _preload_content=False,
-            )
-            session.run_forever(timeout=EXEC_TIMEOUT)
-            code = session.returncode
-            errors = session.read_stderr()
-            session.close()
-        except Exception as error:
-            where = f"{pod['metadata']['namespace']}/{pod['metadata']['name']} container {container}"
-            raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
+        code, _, errors = steps.exec_in(
+            self.ctx, pod, container, ["/bin/sh", "-c", SKEW[self.config.action]], timeout=EXEC_TIMEOUT
+        )
         if code not in (0, None):
             raise ScenarioError(
                 f"{self.config.action} failed in {kube.pod_key(pod)} container {container} "
