@@ -22,7 +22,7 @@ def test_example_dags_parse_without_connections(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(KubernetesHook, "get_connection", classmethod(tripwire))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["chaos_gameday", "chaos_rollback_replay"]
+    assert sorted(bag.dag_ids) == ["chaos_gameday", "chaos_rollback_replay", "krkn_config_gameday"]
     gameday = bag.get_dag("chaos_gameday")
     assert gameday.catchup is False
     assert {t.task_id for t in gameday.tasks} == {
