@@ -245,6 +245,38 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_krkn(args: argparse.Namespace, out: TextIO) -> int:
+    """Krkn's own rollback folder: list, or execute without ever running its code (docs/krkn.md)."""
+    from krkn_airflow_provider.rollback import krkn
+
+    store = krkn.KrknStore(args.directory)
+    items = krkn.plan(store, run_uuid=args.run_uuid)
+    for item in items:
+        where = f"{item.entry.context.name}/{item.entry.file_name}"
+        if item.status == "ready":
+            out.write(f"{where}  [pending]  {item.callable_name}: {'; '.join(item.steps)}\n")
+        elif item.status == "not_importable":
+            out.write(f"{where}  [pending]  {item.callable_name}: not importable (no mapping; left as is)\n")
+        else:
+            out.write(f"{where}  [{item.status}]  {item.reason}\n")
+    blocked = [item for item in items if item.status in ("not_importable", "refused")]
+    ready = [item.entry.id for item in items if item.status == "ready"]
+    if args.action == "list" or not ready:
+        out.write(f"{len(ready)} to replay, {len(blocked)} left as is\n")
+        return EXIT_FAILED if args.action == "execute" and blocked else EXIT_OK
+    client = dynamic_client(args.kubeconfig, args.context)
+    summary = replay(
+        store,
+        client,
+        run_uuid=args.run_uuid,
+        only=ready,
+        dry_run=args.dry_run,
+        log=lambda line: print(line, file=out),
+    )
+    out.write(summary.line() + f"; {len(blocked)} left as is\n")
+    return EXIT_OK if summary.ok and not blocked else EXIT_FAILED
+
+
 def _filters(parser: argparse.ArgumentParser, *, state: bool) -> None:
     parser.add_argument("--run-uuid", "-r", help="only this run")
     parser.add_argument("--dag-id", help="only runs of this DAG")
@@ -305,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_uuid", metavar="RUN_UUID", help="the run's uuid (see `list`)")
     report.add_argument("--output", "-o", help="write into this local folder instead of the run folder")
     report.set_defaults(func=cmd_report)
+
+    krkn = commands.add_parser("krkn", help=cmd_krkn.__doc__)
+    krkn.add_argument("action", choices=["list", "execute"])
+    krkn.add_argument("directory", metavar="DIR", help="Krkn's rollback_versions_directory")
+    krkn.add_argument("--run-uuid", "-r", help="only this Krkn run")
+    krkn.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    krkn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    krkn.add_argument("--context", help="kubeconfig context")
+    krkn.set_defaults(func=cmd_krkn)
     return parser
 
 

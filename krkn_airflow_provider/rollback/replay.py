@@ -21,7 +21,17 @@ from typing import Any
 from krkn_airflow_provider.errors import JournalError, ReplayIncomplete
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Entry, Store
-from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe, undo_delete_batch
+from krkn_airflow_provider.rollback.undo import (
+    ALREADY_CLEAN,
+    DIVERGED,
+    NOT_OURS,
+    PLANNED,
+    UNDONE,
+    UndoFailed,
+    apply_undo,
+    describe,
+    undo_delete_batch,
+)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # Records claimed ahead by one replay; bounds how long others wait for its claims.
@@ -133,10 +143,34 @@ class _Claimed:
     applied: bool = False
 
 
+def _steps(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The undo steps of one loaded file: one record, or a ``steps`` bundle (a Krkn file
+    whose callable did several things, see rollback/krkn.py) applied in order."""
+    steps: list[dict[str, Any]] = record.get("steps", [record])
+    return steps
+
+
+def _describe(record: dict[str, Any]) -> str:
+    return "; ".join(describe(step) for step in _steps(record))
+
+
+def _apply_steps(client: Any, record: dict[str, Any], dry_run: bool) -> str:
+    outcomes = [apply_undo(client, step, dry_run=dry_run) for step in _steps(record)]
+    for outcome in (DIVERGED, NOT_OURS, PLANNED, UNDONE, ALREADY_CLEAN):
+        if outcome in outcomes:
+            return outcome
+    return outcomes[0]
+
+
 def _batch_key(record: dict[str, Any]) -> tuple[str, ...] | None:
     """Records with equal keys can be deleted together (guards equal but for the nonce)."""
     guard = record.get("guard") or {}
-    if record["action"] != "delete" or NONCE_LABEL not in guard or RUN_LABEL not in guard:
+    if (
+        "steps" in record
+        or record["action"] != "delete"
+        or NONCE_LABEL not in guard
+        or RUN_LABEL not in guard
+    ):
         return None
     common = sorted((name, value) for name, value in guard.items() if name != NONCE_LABEL)
     return (record["api_version"], record["kind"], record.get("namespace") or "", repr(common))
@@ -261,7 +295,7 @@ class _Replayer:
             if not keep:
                 self.store.release(entry)
         # Claimed and readable: the caller applies, marks and releases it.
-        result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
+        result = RecordResult(entry, SKIPPED, description=_describe(record), task_id=origin.get("task_id"))
         return _Claimed(entry, record, result, started)
 
     def _apply_claimed(self, claimed: list[_Claimed]) -> None:
@@ -309,14 +343,14 @@ class _Replayer:
         origin = record.get("origin") or {}
         if self.task_id is not None and origin.get("task_id") != self.task_id:
             return None
-        result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
+        result = RecordResult(entry, SKIPPED, description=_describe(record), task_id=origin.get("task_id"))
         return self._report(self._apply(result, record, started))
 
     def _apply(self, result: RecordResult, record: dict[str, Any], started: float) -> RecordResult:
         for attempt in range(1, self.retry.attempts + 1):
             result.attempts = attempt
             try:
-                result.outcome = apply_undo(self.client, record, dry_run=self.dry_run)
+                result.outcome = _apply_steps(self.client, record, self.dry_run)
                 result.message = ""
                 break
             except UndoFailed as error:
@@ -330,7 +364,7 @@ class _Replayer:
 
 def _object_key(store: Store, entry: Entry) -> tuple[str, ...]:
     try:
-        data = store.load(entry).data
+        data = _steps(store.load(entry).data)[0]
     except JournalError:
         return ("unreadable", entry.id)
     return (data["api_version"], data["kind"], data.get("namespace") or "", data["name"])
