@@ -206,8 +206,9 @@ def test_dry_run_changes_nothing(kube: Any, tmp_path: Path) -> None:
     assert support.get(kube, "networking.k8s.io/v1", "NetworkPolicy", "krkn-deny-abcde") is not None
 
 
+@pytest.mark.emulator_only("asserts the exact exec command on the emulator's exec log")
 def test_pvc_temp_file_is_removed_by_exec(kube: Any, tmp_path: Path) -> None:
-    emulator = kube.require_emulator("asserts the exact exec command on the emulator's exec log")
+    emulator = kube.emulator
     workloads_pod = {
         "apiVersion": "v1",
         "kind": "Pod",
