@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from krkn_airflow_provider.errors import CorruptRecord, JournalError
+from krkn_airflow_provider.errors import ConfigError, CorruptRecord, JournalError
 from krkn_airflow_provider.rollback.records import Origin, UndoRecord, validate_record
 from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Entry, Store
@@ -430,7 +430,12 @@ class KrknStore(Store):
     def __init__(self, location: str) -> None:
         super().__init__(location)
         if not isinstance(self.backend, LocalBackend):
-            raise JournalError(f"{location}: a Krkn rollback folder must be a local path")
+            raise ConfigError(f"{location}: a Krkn rollback folder must be a local path")
+        if not os.path.isdir(self.backend.root):
+            raise ConfigError(
+                f"{location}: no such folder; give Krkn's rollback_versions_directory "
+                "(kraken.rollback_versions_directory, default ~/.krkn/rollback)"
+            )
 
     def read_text(self, entry: Entry) -> str:
         path = self.path(entry)

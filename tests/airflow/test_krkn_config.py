@@ -157,6 +157,9 @@ def test_unused_keys_are_listed_once_and_nothing_is_read_from_a_cluster(
     )
     chaos = [t.task_id for t in dag.tasks if t.task_id.startswith("hog")]
     assert len(chaos) == 6  # two files, three iterations
+    # Files outside the DAG file's folder are found through the config's folder.
+    assert dag.template_searchpath == [str(tmp_path)]
+    assert dag.get_task("hog_1").scenario_file_name == "scenarios/hog.yaml"
     assert {"hog_1", "hog_1_2", "hog_3", "hog_3_2"} <= set(chaos)
 
 
@@ -194,3 +197,27 @@ def test_bad_configs_name_the_key_or_file(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"tunings\.iterations must be a whole number"):
         read_krkn_config(path)
+
+
+def test_a_wait_stops_when_the_task_is_killed() -> None:
+    import threading
+
+    from airflow.sdk.exceptions import AirflowException
+
+    from krkn_airflow_provider.operators import ChaosWaitOperator
+
+    wait = ChaosWaitOperator(task_id="wait", seconds=3600)
+    outcome: list[BaseException | float] = []
+
+    def run() -> None:
+        try:
+            outcome.append(wait.execute({}))  # type: ignore[arg-type]
+        except AirflowException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait.on_kill()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], AirflowException) and "interrupted" in str(outcome[0])

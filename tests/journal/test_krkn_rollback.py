@@ -281,3 +281,8 @@ def test_symlinks_and_oversized_files_are_not_read(tmp_path: Path) -> None:
     assert "not a regular file" in reasons[link.name]
     assert "byte cap" in reasons[big.name]
     assert reasons[real.name] == ""
+
+
+def test_a_missing_folder_is_bad_input(tmp_path: Path) -> None:
+    code, _ = run_cli("krkn", "list", str(tmp_path / "nope"))
+    assert code == cli.EXIT_BAD_INPUT
