@@ -129,7 +129,7 @@ def _content_call(node: ast.expr, source: str) -> KrknContent:
             raise _refuse(source, node, f"RollbackContent has no field {keyword.arg!r}")
         try:
             values[keyword.arg] = ast.literal_eval(keyword.value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
             raise _refuse(source, keyword.value, f"RollbackContent.{keyword.arg} is not a literal") from None
     content = KrknContent(**values)
     if not isinstance(content.resource_identifier, str) or not (
@@ -239,7 +239,7 @@ def parse_krkn_file(text: str, *, source: str) -> KrknFile:
     """
     try:
         module = ast.parse(text, filename=source)
-    except (SyntaxError, ValueError) as error:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as error:
         raise KrknFileRefused(f"{source}: not valid Python ({error}); it is not run") from None
     functions = [node for node in module.body if isinstance(node, ast.FunctionDef)]
     if len(functions) != 1:
