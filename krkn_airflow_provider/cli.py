@@ -277,6 +277,15 @@ def cmd_krkn(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if summary.ok and not blocked else EXIT_FAILED
 
 
+def _krkn_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "execute"])
+    parser.add_argument("directory", metavar="DIR", help="Krkn's rollback_versions_directory")
+    parser.add_argument("--run-uuid", "-r", help="only this Krkn run")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context")
+
+
 def _filters(parser: argparse.ArgumentParser, *, state: bool) -> None:
     parser.add_argument("--run-uuid", "-r", help="only this run")
     parser.add_argument("--dag-id", help="only runs of this DAG")
@@ -339,12 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(func=cmd_report)
 
     krkn = commands.add_parser("krkn", help=cmd_krkn.__doc__)
-    krkn.add_argument("action", choices=["list", "execute"])
-    krkn.add_argument("directory", metavar="DIR", help="Krkn's rollback_versions_directory")
-    krkn.add_argument("--run-uuid", "-r", help="only this Krkn run")
-    krkn.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
-    krkn.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    krkn.add_argument("--context", help="kubeconfig context")
+    _krkn_options(krkn)
     krkn.set_defaults(func=cmd_krkn)
     return parser
 

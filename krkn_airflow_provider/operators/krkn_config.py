@@ -271,7 +271,6 @@ def dag_from_krkn_config(
         iterations = 1
         if schedule is None:
             schedule = "@continuous"
-        dag_kwargs.setdefault("max_active_runs", 1)
     # Scenario files are Jinja templates, looked up in the DAG file's folder first (Airflow
     # puts it before template_searchpath). Name them relative to that folder when they are
     # inside it, so a file of the same name elsewhere cannot be picked instead; otherwise
@@ -284,6 +283,8 @@ def dag_from_krkn_config(
         root = dag_folder
     else:
         searchpath.append(str(root))
+    # Krkn runs one scenario at a time; two runs of one gameday must not overlap either.
+    dag_kwargs.setdefault("max_active_runs", 1)
     dag_kwargs.setdefault("description", f"Krkn config {config.path.name}, run as a DAG")
     dag_kwargs.setdefault("tags", ["chaos", "krkn"])
     common: dict[str, Any] = {

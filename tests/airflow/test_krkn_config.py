@@ -37,6 +37,7 @@ def expected_chain() -> list[str]:
 
 def test_structure_follows_the_config(dagbag: Any) -> None:
     dag = dagbag.get_dag("krkn_config_compat")
+    assert dag.max_active_runs == 1
     chain = expected_chain()
     assert {task.task_id for task in dag.tasks} == {*chain, "rollback", "watcher"}
     for before, after in itertools.pairwise(chain):
