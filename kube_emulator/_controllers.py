@@ -97,6 +97,10 @@ DAEMON_TOLERATIONS = [
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15, "STOP": 19}
 
 
+#: seconds before a node whose kubelet never reported counts as unreachable
+NODE_MONITOR_GRACE = 40.0
+
+
 def template_hash(template: Any) -> str:
     """A stable short hash of a pod template, in the alphabet Kubernetes uses for names."""
     digest = int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest(), 16)
@@ -603,10 +607,22 @@ class Controllers:
                 ("node.kubernetes.io/not-ready", "NoExecute"),
             ]
         elif ready != "True":
-            wanted += [
-                ("node.kubernetes.io/unreachable", "NoSchedule"),
-                ("node.kubernetes.io/unreachable", "NoExecute"),
-            ]
+            age = time.time() - (_kinds.parse_time(node["metadata"].get("creationTimestamp")) or 0.0)
+            if ready is None and age < NODE_MONITOR_GRACE:
+                # a node no kubelet has reported for yet: the controller waits its grace period
+                # (admission's not-ready:NoSchedule taint stays meanwhile)
+                wanted += [
+                    (t.get("key"), t.get("effect"))
+                    for t in (node.get("spec") or {}).get("taints") or []
+                    if t.get("key") == "node.kubernetes.io/not-ready"
+                ]
+                with contextlib.suppress(RuntimeError):  # no loop: the next resync looks again
+                    self.after(NODE_MONITOR_GRACE - age, "nodelifecycle", node["metadata"]["name"])
+            else:
+                wanted += [
+                    ("node.kubernetes.io/unreachable", "NoSchedule"),
+                    ("node.kubernetes.io/unreachable", "NoExecute"),
+                ]
         system = {
             "node.kubernetes.io/unschedulable",
             "node.kubernetes.io/not-ready",

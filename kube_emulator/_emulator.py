@@ -237,6 +237,7 @@ class Emulator:
             self._server.requests.clear()
             self._server.exec_log.clear()
             self._server.exec_replies.clear()
+            self._server.no_stream.clear()
 
     # -- kubeconfig -----------------------------------------------------------------------------
 
@@ -519,8 +520,14 @@ class Emulator:
         cpu: str = "4",
         memory: str = "16Gi",
         pods: str = "110",
+        streaming: bool = True,
     ) -> dict[str, Any]:
-        """Add a node (``kubernetes.io/hostname`` label, Ready condition, capacity) and return it."""
+        """Add a node (``kubernetes.io/hostname`` label, Ready condition, capacity) and return it.
+
+        ``streaming=False`` makes it a node whose kubelet cannot stream (exec and logs fail as
+        on a kwok node); see :meth:`set_streaming`.
+        """
+        self.set_streaming(node=name, enabled=streaming)
         self._node_count += 1
         index = self._node_count
         node_labels = {
@@ -589,14 +596,29 @@ class Emulator:
                     "kernelVersion": "6.1.0-emulated",
                     "osImage": "Debian GNU/Linux 12 (bookworm)",
                     "containerRuntimeVersion": "containerd://1.7.24",
-                    "kubeletVersion": "v1.32.0",
-                    "kubeProxyVersion": "v1.32.0",
+                    "kubeletVersion": "v1.36.2",
+                    "kubeProxyVersion": "v1.36.2",
                     "operatingSystem": "linux",
                     "architecture": "amd64",
                 },
             },
         }
         return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))
+
+    def set_streaming(self, *, node: str | None = None, pod: str | None = None, enabled: bool) -> None:
+        """Let a node's (or one pod's, ``namespace/name``) kubelet stream exec and logs, or not.
+
+        A node that cannot stream answers like a kwok node: exec upgrades the websocket and
+        then reports ``unable to upgrade connection`` on the error channel; logs are a 500.
+        """
+        names = self._server.no_stream
+        for key in (f"node/{node}" if node else None, f"pod/{pod}" if pod else None):
+            if key is not None:
+                with self._server.lock:
+                    if enabled:
+                        names.discard(key)
+                    else:
+                        names.add(key)
 
     def set_node_ready(self, name: str, ready: bool) -> None:
         """Flip a node's Ready condition (its pods go NotReady; taints follow)."""
