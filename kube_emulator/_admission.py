@@ -164,9 +164,12 @@ def omit_false(kind: str, obj: dict[str, Any]) -> None:
 def extra_errors(kind: str, obj: dict[str, Any]) -> list[FieldError]:
     """Validation of Events, ConfigMaps and Nodes beyond the generic checks."""
     if kind == "Event":
-        ns = (obj.get("metadata") or {}).get("namespace")
-        involved = (obj.get("involvedObject") or {}).get("namespace")
-        if involved and ns and involved != ns:
+        ns = (obj.get("metadata") or {}).get("namespace") or ""
+        involved = (obj.get("involvedObject") or {}).get("namespace") or ""
+        # a core/v1 Event without eventTime must be in its object's namespace (an empty
+        # involvedObject.namespace is only right in "default", for old clients)
+        wrong = involved != ns if involved else ns not in ("", "default")
+        if obj.get("eventTime") is None and wrong:
             return [
                 FieldError.invalid("involvedObject.namespace", involved, "does not match event.namespace")
             ]

@@ -20,7 +20,9 @@ class Subresource:
     version: str | None = None
 
 
-@dataclass(frozen=True)
+# eq=False: one instance per resource, hashed by identity (it keys the store's hot dicts;
+# a field-wise hash of the nested tuples cost more than the lookups themselves)
+@dataclass(frozen=True, eq=False)
 class ResourceType:
     """One served resource: where it lives, what it is called, what it supports."""
 
