@@ -49,6 +49,7 @@ class Settings:
     pod_ready_delay: float = 0.0
     recreate_delay: float = 0.0
     pod_terminate_delay: float = 0.0
+    namespace_terminate_delay: float = 1.0
 
 
 SCALABLE = {DEPLOYMENT, REPLICASET, STATEFULSET}

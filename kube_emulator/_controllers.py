@@ -153,6 +153,9 @@ class Controllers:
         self.node_ips: dict[str, int] = {}
         self.logs: dict[tuple[str, str, str], list[str]] = {}
         self.custom_logs: dict[tuple[str, str, str], str] = {}
+        #: terminating namespace -> monotonic time its deletion began (finalized only after
+        #: ``namespace_terminate_delay`` more seconds)
+        self.namespace_hold: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_full_schedule = 0.0
         self._full_schedule_cost = 0.0
@@ -205,6 +208,7 @@ class Controllers:
             self.node_ips,
             self.logs,
             self.custom_logs,
+            self.namespace_hold,
         ):
             state.clear()
         self.pending.clear()
@@ -562,11 +566,18 @@ class Controllers:
                 )
             return
         contents = self.store.namespace_contents(name)
+        if contents and name not in self.namespace_hold:
+            self.namespace_hold[name] = time.monotonic()
+            with contextlib.suppress(RuntimeError):  # no loop: the next resync looks again
+                self.after(self.settings.namespace_terminate_delay, "namespace", name)
         for rt, obj in contents:
             if not obj["metadata"].get("deletionTimestamp"):
                 self._delete_quietly(rt, obj)
         if self.store.namespace_contents(name):
             return
+        if time.monotonic() < self.namespace_hold.get(name, 0.0) + self.settings.namespace_terminate_delay:
+            return  # the timer comes back
+        self.namespace_hold.pop(name, None)
         ns = self.store.get(NAMESPACE, None, name)
         if ns is None:
             return
