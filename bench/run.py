@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from bench import journal_bench, replay_bench
+from bench import emulator_bench, journal_bench, replay_bench
 from bench.common import Result, print_table
 
 
@@ -24,6 +24,7 @@ def main() -> None:
     results += replay_bench.p2_replay((100, 1000) if args.quick else (100, 1000, 10000))
     results += replay_bench.p4_pod_disruption(100 if args.quick else 1000)
     results += replay_bench.p5_memory((100, 1000) if args.quick else (1000, 10000))
+    results += emulator_bench.p6_emulator_pods(200 if args.quick else 2000)
     if args.s3_endpoint:
         results += journal_bench.p3_list_s3(args.s3_endpoint, 100 // scale, 100)
     print_table(results)

@@ -18,11 +18,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from . import _errors, _kinds, _patch
+from . import _admission, _errors, _kinds, _patch, _schema
 from ._resources import (
     DEPLOYMENT,
     JOB,
     NAMESPACE,
+    NODE,
     PDB,
     POD,
     REPLICASET,
@@ -48,6 +49,7 @@ class Settings:
     pod_ready_delay: float = 0.0
     recreate_delay: float = 0.0
     pod_terminate_delay: float = 0.0
+    namespace_terminate_delay: float = 1.0
 
 
 SCALABLE = {DEPLOYMENT, REPLICASET, STATEFULSET}
@@ -59,6 +61,10 @@ class Api:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
+        #: the current request's ``fieldValidation`` and the warnings it collected (the
+        #: server sets and reads them around each request; the loop runs one at a time)
+        self.field_validation = "Warn"
+        self.warnings: list[str] = []
         self.reset()
 
     def reset(self) -> None:
@@ -115,6 +121,7 @@ class Api:
             )
         _kinds.check_types(rt, body)
         obj: Obj = _kinds.strip_nulls(body)  # builds new containers: a deep copy
+        _schema.check(rt.kind, obj, self.field_validation, self.warnings)
         obj["apiVersion"] = rt.api_version
         obj["kind"] = rt.kind
         meta = obj.setdefault("metadata", {})
@@ -144,7 +151,8 @@ class Api:
         obj = self._decode(rt, body, namespace)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
-            raise _errors.bad_request("resourceVersion should not be set on objects to be created")
+            # the apiserver lets this reach its storage layer, which answers 500 without a reason
+            raise _errors.ApiError(500, "", "resourceVersion should not be set on objects to be created")
         generated = False
         if not meta.get("name") and meta.get("generateName"):
             generated = True
@@ -165,11 +173,15 @@ class Api:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
-        if rt.has_status and not keep_status:
+        if rt.has_status and not keep_status and rt is not NODE:  # a node's status is kept as sent
             obj.pop("status", None)
         if rt is JOB:
             self._job_selector(obj)
         _kinds.apply_defaults(rt, obj)
+        if rt is POD:
+            _admission.admit_pod(self.store, obj)
+        elif rt is NODE:
+            _admission.admit_node(obj)
         _kinds.prune_empty_meta(obj)
         _kinds.validate(rt, obj)
         if self.store.get(rt, meta.get("namespace"), name) is not None:
@@ -463,22 +475,18 @@ class Api:
         old = self.get(rt, namespace, name)
         meta = old["metadata"]
         pre = options.get("preconditions") or {}
-        if pre.get("uid") and pre["uid"] != meta.get("uid"):
-            raise _errors.conflict(
-                rt.plural,
-                rt.group,
-                name,
-                f"Precondition failed: UID in precondition: {pre['uid']}, "
-                f"UID in object meta: {meta.get('uid')}",
-            )
-        if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-            raise _errors.conflict(
-                rt.plural,
-                rt.group,
-                name,
-                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
-                f"ResourceVersion in object meta: {meta.get('resourceVersion')}",
-            )
+        for fld, what in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            if pre.get(fld) and pre[fld] != meta.get(fld):
+                # worded by the storage layer, which names the kind, not the resource
+                raise _errors.ApiError(
+                    409,
+                    "Conflict",
+                    f'Operation cannot be fulfilled on {_errors.qualified(rt.kind, rt.group)} "{name}": the '
+                    f"{what} in the precondition ({pre[fld]}) does not match the {what} in record "
+                    f"({meta.get(fld)}). The object might have been "
+                    + ("deleted and then recreated" if fld == "uid" else "modified"),
+                    {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.kind},
+                )
         policy = options.get("propagationPolicy")
         orphan = options.get("orphanDependents")
         if policy is None:
@@ -558,11 +566,19 @@ class Api:
         if meta.get("deletionTimestamp") and current is not None and grace >= int(current):
             return accepted, old
         if grace == 0 and not meta.get("finalizers"):
-            return 200, self.store.remove(POD, old)
+            final = self.store.remove(POD, old)
+            # the answer is the pod as marked for deletion just before it went
+            final = dict(final, metadata=dict(final["metadata"]))
+            final["metadata"]["deletionTimestamp"] = _kinds.now()
+            final["metadata"]["deletionGracePeriodSeconds"] = 0
+            final["metadata"]["generation"] = int(meta.get("generation", 1)) + 1
+            return 200, final
         new = deep_copy(old)
         nmeta = new["metadata"]
         nmeta["deletionTimestamp"] = _kinds.at(time.time() + grace)
         nmeta["deletionGracePeriodSeconds"] = grace
+        if not meta.get("deletionTimestamp"):
+            nmeta["generation"] = int(meta.get("generation", 1)) + 1
         return accepted, self._maybe_finalize(POD, self.store.put(POD, new))
 
     def _orphan_dependents(self, owner: Obj) -> None:
@@ -629,7 +645,8 @@ class Api:
                 for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
                 if k in meta
             },
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            # Go omits a zero replica count
+            "spec": {k: v for k, v in (obj.get("spec") or {}).items() if k == "replicas" and v},
             "status": {
                 "replicas": (obj.get("status") or {}).get("replicas", 0),
                 "selector": selector_string((obj.get("spec") or {}).get("selector")),
@@ -700,6 +717,8 @@ class Api:
         """``pods/eviction``: delete a pod unless a PodDisruptionBudget forbids it (429)."""
         if isinstance(body, dict) and (body.get("metadata") or {}).get("name") not in (None, name):
             raise _errors.bad_request("name in URL does not match name in Eviction object")
+        # an eviction is a create: namespace lifecycle admission refuses it while terminating
+        self._check_namespace(POD, namespace, name)
         pod = self.get(POD, namespace, name)
         options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
         phase = (pod.get("status") or {}).get("phase")

@@ -97,6 +97,10 @@ DAEMON_TOLERATIONS = [
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "USR1": 10, "USR2": 12, "TERM": 15, "STOP": 19}
 
 
+#: seconds before a node whose kubelet never reported counts as unreachable
+NODE_MONITOR_GRACE = 40.0
+
+
 def template_hash(template: Any) -> str:
     """A stable short hash of a pod template, in the alphabet Kubernetes uses for names."""
     digest = int(hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest(), 16)
@@ -149,6 +153,9 @@ class Controllers:
         self.node_ips: dict[str, int] = {}
         self.logs: dict[tuple[str, str, str], list[str]] = {}
         self.custom_logs: dict[tuple[str, str, str], str] = {}
+        #: terminating namespace -> monotonic time its deletion began (finalized only after
+        #: ``namespace_terminate_delay`` more seconds)
+        self.namespace_hold: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
         self._last_full_schedule = 0.0
         self._full_schedule_cost = 0.0
@@ -201,6 +208,7 @@ class Controllers:
             self.node_ips,
             self.logs,
             self.custom_logs,
+            self.namespace_hold,
         ):
             state.clear()
         self.pending.clear()
@@ -558,11 +566,18 @@ class Controllers:
                 )
             return
         contents = self.store.namespace_contents(name)
+        if contents and name not in self.namespace_hold:
+            self.namespace_hold[name] = time.monotonic()
+            with contextlib.suppress(RuntimeError):  # no loop: the next resync looks again
+                self.after(self.settings.namespace_terminate_delay, "namespace", name)
         for rt, obj in contents:
             if not obj["metadata"].get("deletionTimestamp"):
                 self._delete_quietly(rt, obj)
         if self.store.namespace_contents(name):
             return
+        if time.monotonic() < self.namespace_hold.get(name, 0.0) + self.settings.namespace_terminate_delay:
+            return  # the timer comes back
+        self.namespace_hold.pop(name, None)
         ns = self.store.get(NAMESPACE, None, name)
         if ns is None:
             return
@@ -603,10 +618,22 @@ class Controllers:
                 ("node.kubernetes.io/not-ready", "NoExecute"),
             ]
         elif ready != "True":
-            wanted += [
-                ("node.kubernetes.io/unreachable", "NoSchedule"),
-                ("node.kubernetes.io/unreachable", "NoExecute"),
-            ]
+            age = time.time() - (_kinds.parse_time(node["metadata"].get("creationTimestamp")) or 0.0)
+            if ready is None and age < NODE_MONITOR_GRACE:
+                # a node no kubelet has reported for yet: the controller waits its grace period
+                # (admission's not-ready:NoSchedule taint stays meanwhile)
+                wanted += [
+                    (t.get("key"), t.get("effect"))
+                    for t in (node.get("spec") or {}).get("taints") or []
+                    if t.get("key") == "node.kubernetes.io/not-ready"
+                ]
+                with contextlib.suppress(RuntimeError):  # no loop: the next resync looks again
+                    self.after(NODE_MONITOR_GRACE - age, "nodelifecycle", node["metadata"]["name"])
+            else:
+                wanted += [
+                    ("node.kubernetes.io/unreachable", "NoSchedule"),
+                    ("node.kubernetes.io/unreachable", "NoExecute"),
+                ]
         system = {
             "node.kubernetes.io/unschedulable",
             "node.kubernetes.io/not-ready",

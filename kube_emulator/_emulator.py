@@ -51,6 +51,9 @@ class Emulator:
         pod that was deleted.
     :param pod_terminate_delay: seconds a gracefully deleted pod stays Terminating (capped
         by its grace period).
+    :param namespace_terminate_delay: seconds a deleted namespace stays Terminating at least
+        (every namespace holds its ``default`` ServiceAccount and ``kube-root-ca.crt``), as the
+        namespace controller takes a while on a real cluster.
     :param token: bearer token clients must send (random by default).
     :param host: address to bind.
     :param port: plain-HTTP port (0 picks a free one): :attr:`url`.
@@ -70,6 +73,7 @@ class Emulator:
         pod_ready_delay: float = 0.0,
         recreate_delay: float = 0.0,
         pod_terminate_delay: float = 0.0,
+        namespace_terminate_delay: float = 1.0,
         token: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -84,7 +88,14 @@ class Emulator:
         self.tls_port = tls_port
         self.switch_interval = switch_interval
         self._saved_switch_interval: float | None = None
-        self._settings = Settings(controllers, pod_ready_delay, recreate_delay, pod_terminate_delay)
+        settings = (
+            controllers,
+            pod_ready_delay,
+            recreate_delay,
+            pod_terminate_delay,
+            namespace_terminate_delay,
+        )
+        self._settings = Settings(*settings)
         self._store = Store()
         self._api = Api(self._store, self._settings)
         self._controllers = Controllers(self._api, self._settings)
@@ -93,7 +104,7 @@ class Emulator:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._node_count = 0
-        self._initial = (nodes, Settings(controllers, pod_ready_delay, recreate_delay, pod_terminate_delay))
+        self._initial = (nodes, Settings(*settings))
         self._bootstrap(nodes)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -224,7 +235,13 @@ class Emulator:
             self._controllers.reset()
             self._store.clear()
             self._api.reset()
-            for fld in ("controllers", "pod_ready_delay", "recreate_delay", "pod_terminate_delay"):
+            for fld in (
+                "controllers",
+                "pod_ready_delay",
+                "recreate_delay",
+                "pod_terminate_delay",
+                "namespace_terminate_delay",
+            ):
                 setattr(self._settings, fld, getattr(initial, fld))
             self._node_count = 0
             self._bootstrap(nodes)
@@ -237,6 +254,7 @@ class Emulator:
             self._server.requests.clear()
             self._server.exec_log.clear()
             self._server.exec_replies.clear()
+            self._server.no_stream.clear()
 
     # -- kubeconfig -----------------------------------------------------------------------------
 
@@ -421,6 +439,20 @@ class Emulator:
     def pod_terminate_delay(self, value: float) -> None:
         self._settings.pod_terminate_delay = float(value)
 
+    @property
+    def namespace_terminate_delay(self) -> float:
+        return self._settings.namespace_terminate_delay
+
+    @namespace_terminate_delay.setter
+    def namespace_terminate_delay(self, value: float) -> None:
+        self._settings.namespace_terminate_delay = float(value)
+
+        def recheck() -> None:  # terminating namespaces may be due now
+            for name in list(self._controllers.namespace_hold):
+                self._controllers.enqueue("namespace", name)
+
+        self.call(recheck)
+
     def settle(self, timeout: float = 5.0) -> bool:
         """Wait until the controllers have nothing queued (timers aside); True if they got there."""
         deadline = time.monotonic() + timeout
@@ -519,8 +551,14 @@ class Emulator:
         cpu: str = "4",
         memory: str = "16Gi",
         pods: str = "110",
+        streaming: bool = True,
     ) -> dict[str, Any]:
-        """Add a node (``kubernetes.io/hostname`` label, Ready condition, capacity) and return it."""
+        """Add a node (``kubernetes.io/hostname`` label, Ready condition, capacity) and return it.
+
+        ``streaming=False`` makes it a node whose kubelet cannot stream (exec and logs fail as
+        on a kwok node); see :meth:`set_streaming`.
+        """
+        self.set_streaming(node=name, enabled=streaming)
         self._node_count += 1
         index = self._node_count
         node_labels = {
@@ -589,14 +627,29 @@ class Emulator:
                     "kernelVersion": "6.1.0-emulated",
                     "osImage": "Debian GNU/Linux 12 (bookworm)",
                     "containerRuntimeVersion": "containerd://1.7.24",
-                    "kubeletVersion": "v1.32.0",
-                    "kubeProxyVersion": "v1.32.0",
+                    "kubeletVersion": "v1.36.2",
+                    "kubeProxyVersion": "v1.36.2",
                     "operatingSystem": "linux",
                     "architecture": "amd64",
                 },
             },
         }
         return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))
+
+    def set_streaming(self, *, node: str | None = None, pod: str | None = None, enabled: bool) -> None:
+        """Let a node's (or one pod's, ``namespace/name``) kubelet stream exec and logs, or not.
+
+        A node that cannot stream answers like a kwok node: exec upgrades the websocket and
+        then reports ``unable to upgrade connection`` on the error channel; logs are a 500.
+        """
+        names = self._server.no_stream
+        for key in (f"node/{node}" if node else None, f"pod/{pod}" if pod else None):
+            if key is not None:
+                with self._server.lock:
+                    if enabled:
+                        names.discard(key)
+                    else:
+                        names.add(key)
 
     def set_node_ready(self, name: str, ready: bool) -> None:
         """Flip a node's Ready condition (its pods go NotReady; taints follow)."""

@@ -84,12 +84,13 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # a storage-layer error has none
+            body["reason"] = self.reason
         details = dict(self.details) if self.details else {}
         if self.retry_after:
             details["retryAfterSeconds"] = self.retry_after
-        if details:
+        if details or self.details is not None:  # ``{}`` is sent as an empty details object
             body["details"] = details
         body["code"] = self.code
         return body
@@ -226,18 +227,12 @@ def forbidden(
 
 def method_not_allowed() -> ApiError:
     """``405 MethodNotAllowed``."""
-    return ApiError(405, "MethodNotAllowed", GENERIC_MESSAGES[405], {})
+    return ApiError(405, "MethodNotAllowed", GENERIC_MESSAGES[405])
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    """``415 UnsupportedMediaType``."""
-    return ApiError(
-        415,
-        "UnsupportedMediaType",
-        "the body of the request was in an unknown format - accepted media types include: application/json, "
-        "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json "
-        f'(got "{content_type}")',
-    )
+    """``415 UnsupportedMediaType`` (a PATCH whose Content-Type is no patch type)."""
+    return ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
 
 
 def too_many_requests(message: str, causes: list[dict[str, str]], retry_after: int = 0) -> ApiError:

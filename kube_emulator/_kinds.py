@@ -15,7 +15,7 @@ import re
 import time
 from typing import Any
 
-from . import _errors
+from . import _admission, _errors
 from ._errors import FieldError
 from ._resources import ResourceType
 from ._selectors import selector_from_spec
@@ -218,14 +218,10 @@ def default_pod(pod: dict[str, Any], *, creating: bool = True) -> None:
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
     spec.setdefault("priority", 0)
+    # admission runs on updates too: a patch that replaces the tolerations gets these back
+    _admission.default_tolerations(spec)
     if not creating:
         return
-    tolerations = spec.setdefault("tolerations", [])
-    for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        if not any(t.get("key") == key and t.get("effect") in ("NoExecute", None, "") for t in tolerations):
-            tolerations.append(
-                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-            )
     status = pod.setdefault("status", {})
     status.setdefault("phase", "Pending")
     status.setdefault("qosClass", qos_class(spec))
@@ -256,6 +252,7 @@ def _default_template(obj: dict[str, Any]) -> None:
 def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = True) -> None:
     """Fill in the defaults the apiserver sets for ``rt`` (admission defaults only when creating)."""
     kind = rt.kind
+    _admission.omit_false(kind, obj)
     if kind == "Pod":
         default_pod(obj, creating=creating)
     elif kind == "Namespace":
@@ -275,6 +272,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = Tr
             ru.setdefault("maxSurge", "25%")
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
+        if creating:
+            obj.setdefault("status", {})
         _default_template(obj)
     elif kind == "ReplicaSet":
         obj.setdefault("spec", {}).setdefault("replicas", 1)
@@ -319,6 +318,8 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = Tr
             spec.setdefault("ipFamilies", ["IPv4"])
             spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
+        if spec["type"] in ("NodePort", "LoadBalancer"):
+            spec.setdefault("externalTrafficPolicy", "Cluster")
         for port in spec.get("ports") or []:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
@@ -345,6 +346,9 @@ def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = Tr
             spec["policyTypes"] = types
         spec.setdefault("podSelector", {})
     elif kind == "Event":
+        obj.setdefault("source", {})
+        for fld in ("eventTime", "firstTimestamp", "lastTimestamp"):  # Go's nil times
+            obj.setdefault(fld, None)
         obj.setdefault("reportingComponent", "")
         obj.setdefault("reportingInstance", "")
 
@@ -601,5 +605,8 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
             )
     elif kind == "Namespace" and old is not None:
         pass
+    extra = _admission.extra_errors(kind, obj)
+    # the apiserver reports a node's taint errors twice on update (spec and update checks)
+    errors += extra + extra if kind == "Node" and old is not None else extra
     if errors:
         raise _errors.invalid(rt.kind, rt.group, name, errors)

@@ -7,10 +7,12 @@ env, volumes, ports, tolerations...) from a table instead of the OpenAPI schema:
   ``volumeMounts`` by ``mountPath``, ``conditions`` by ``type``, ``ownerReferences`` by
   ``uid``...) merge element by element; ``{"$patch": "delete", <key>: ...}`` removes one;
 * ``finalizers`` merge as a set of strings; ``$deleteFromPrimitiveList/<field>`` removes;
+* the merged list holds the patch's elements first (in patch order), then the ones the patch
+  did not name; ``$setElementOrder/<field>`` (what kubectl sends) reorders it;
 * every other list (``taints``, ``tolerations``, ``args``, ``command``...) is replaced whole,
-  exactly as the apiserver does for lists without a patch strategy;
-* ``{"$patch": "replace"}`` in a map replaces the map; ``$setElementOrder/<field>`` and
-  ``$retainKeys`` are accepted and ignored.
+  exactly as the apiserver does for lists without a patch strategy (a ``$patch`` inside one
+  is an unknown field, not a directive);
+* ``{"$patch": "replace"}`` in a map replaces the map; ``$retainKeys`` is accepted and ignored.
 """
 
 from __future__ import annotations
@@ -97,7 +99,8 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
             existing = result.get(key)
             result[key] = _smp_map(existing if isinstance(existing, dict) else {}, value)
         elif isinstance(value, list):
-            result[key] = _smp_list(key, result.get(key), value)
+            order = patch.get(f"$setElementOrder/{key}")
+            result[key] = _smp_list(key, result.get(key), value, order if isinstance(order, list) else None)
         else:
             result[key] = value
     for field, removed in deletes.items():
@@ -107,10 +110,8 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _smp_list(field: str, target: Any, patch: list[Any]) -> list[Any]:
+def _smp_list(field: str, target: Any, patch: list[Any], order: list[Any] | None = None) -> list[Any]:
     current = list(target) if isinstance(target, list) else []
-    if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
-        return [copy.deepcopy(p) for p in patch if not (isinstance(p, dict) and p.get("$patch") == "replace")]
     if field in PRIMITIVE_MERGE:
         out = list(current)
         for item in patch:
@@ -119,28 +120,36 @@ def _smp_list(field: str, target: Any, patch: list[Any]) -> list[Any]:
         return out
     key = _merge_key(field, patch) or _merge_key(field, current)
     if key is None or not all(isinstance(p, dict) for p in patch):
+        # no patch strategy: the list is replaced as sent, directives and all
         return copy.deepcopy(patch)
-    out = list(current)
+    if any(p.get("$patch") == "replace" for p in patch):
+        return [copy.deepcopy(p) for p in patch if p.get("$patch") != "replace"]
+    # the patch's elements come first, in patch order (merged into the ones they name),
+    # then the elements the patch did not mention, in their old order
+    merged: list[Any] = []
+    named: set[Any] = set()
     for item in patch:
         if key not in item:
             raise _errors.bad_request(f"map: {item} does not contain declared merge key: {key}")
-        idx = next((i for i, c in enumerate(out) if isinstance(c, dict) and c.get(key) == item[key]), None)
+        named.add(item[key])
         if item.get("$patch") == "delete":
-            if idx is not None:
-                out.pop(idx)
             continue
-        if idx is None:
-            out.append(_smp_map({}, item))
-        else:
-            out[idx] = _smp_map(out[idx], item)
-    return out
+        old = next((c for c in current if isinstance(c, dict) and c.get(key) == item[key]), None)
+        merged.append(_smp_map(old if old is not None else {}, item))
+    merged += [c for c in current if not (isinstance(c, dict) and c.get(key) in named)]
+    if order:
+        rank = {(o.get(key) if isinstance(o, dict) else o): i for i, o in enumerate(order)}
+        merged.sort(key=lambda c: rank.get(c.get(key) if isinstance(c, dict) else None, len(rank)))
+    return merged
 
 
 # -- JSON patch ----------------------------------------------------------------------------------
 
 
-def _invalid(message: str) -> _errors.ApiError:
-    return _errors.ApiError(422, "Invalid", message)
+def _invalid(why: str) -> _errors.ApiError:
+    """A JSON patch that does not apply: the apiserver keeps ``why`` to itself."""
+    del why
+    return _errors.ApiError(422, "Invalid", _errors.GENERIC_MESSAGES[422], {})
 
 
 def _pointer(path: str) -> list[str]:
@@ -185,7 +194,7 @@ def json_patch(doc: Any, ops: Any) -> Any:
         parts = _pointer(path)
         if name == "test":
             if _walk(doc, parts, "test", path) != op.get("value"):
-                raise _invalid(f"testing value {path} failed: test failed")
+                raise _invalid("the server rejected our request due to an error in our request")
             continue
         if name in ("move", "copy"):
             from_parts = _pointer(op.get("from", ""))

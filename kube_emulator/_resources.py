@@ -20,7 +20,9 @@ class Subresource:
     version: str | None = None
 
 
-@dataclass(frozen=True)
+# eq=False: one instance per resource, hashed by identity (it keys the store's hot dicts;
+# a field-wise hash of the nested tuples cost more than the lookups themselves)
+@dataclass(frozen=True, eq=False)
 class ResourceType:
     """One served resource: where it lives, what it is called, what it supports."""
 
@@ -118,6 +120,7 @@ RESOURCES: tuple[ResourceType, ...] = (
             _status("Pod"),
         ),
         returns_deleted_object=True,
+        has_generation=True,
     ),
     ResourceType(
         "",
@@ -340,9 +343,9 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
             sub_entry["kind"] = sub.kind
             sub_entry["verbs"] = list(sub.verbs)
             items.append(sub_entry)
-    return {
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": f"{group}/{version}" if group else version,
-        "resources": items,
-    }
+    out: dict[str, Any] = {"kind": "APIResourceList"}
+    if group:  # the core list has no apiVersion (as served by kube-apiserver)
+        out["apiVersion"] = "v1"
+    out["groupVersion"] = f"{group}/{version}" if group else version
+    out["resources"] = items
+    return out

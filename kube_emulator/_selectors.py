@@ -127,7 +127,7 @@ def parse_label_selector(text: str | None) -> LabelSelector:
                         values.append(tokens[j])
                     j += 1
                 if j >= len(tokens):
-                    raise fail("found '', expected: ')'")
+                    raise fail("found '', expected: ',' or ')'")
                 reqs.append(Requirement(key, nxt.lower(), tuple(values)))
                 i = j + 1
             else:
@@ -277,7 +277,11 @@ def parse_field_selector(text: str | None, kind: str) -> FieldSelector:
         else:
             raise _errors.bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         if field not in allowed:
-            raise _errors.bad_request(f"field label not supported: {field}")
+            if kind in FIELD_LABELS:  # a kind with its own field label conversion
+                raise _errors.bad_request(f"field label not supported: {field}")
+            raise _errors.bad_request(
+                f'"{field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+            )
         reqs.append(FieldRequirement(field, op == "!=", _unescape(value)))
     return FieldSelector(reqs)
 

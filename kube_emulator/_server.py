@@ -27,18 +27,30 @@ log = logging.getLogger("kube_emulator.server")
 
 VERSION = {
     "major": "1",
-    "minor": "32",
-    "gitVersion": "v1.32.0",
+    "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "35",
+    "gitVersion": "v1.36.2",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
-    "buildDate": "2024-12-11T00:00:00Z",
-    "goVersion": "go1.23.3",
+    "buildDate": "2026-06-11T00:00:00Z",
+    "goVersion": "go1.26.6",
     "compiler": "gc",
     "platform": "linux/amd64",
 }
 
 UNAUTHENTICATED = {"/healthz", "/livez", "/readyz"}
 JSON = "application/json"
+
+
+PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
 
 
 def _dumps(obj: Any) -> bytes:
@@ -52,6 +64,31 @@ def _json_response(status: int, body: Any, headers: dict[str, str] | None = None
 def _error_response(err: _errors.ApiError) -> web.Response:
     headers = {"Retry-After": str(err.retry_after)} if err.retry_after else None
     return _json_response(err.code, err.status(), headers)
+
+
+def _check_patch_type(request: web.Request) -> None:
+    """Refuse a PATCH the apiserver refuses before reading its body."""
+    ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if ctype not in PATCH_TYPES:
+        raise _errors.unsupported_media_type(ctype)
+    if ctype == "application/apply-patch+yaml" and not request.query.get("fieldManager"):
+        raise _errors.ApiError(
+            422,
+            "Invalid",
+            'PatchOptions.meta.k8s.io "" is invalid: '
+            "fieldManager: Required value: is required for apply patch",
+            {
+                "group": "meta.k8s.io",
+                "kind": "PatchOptions",
+                "causes": [
+                    {
+                        "reason": "FieldValueRequired",
+                        "message": "Required value: is required for apply patch",
+                        "field": "fieldManager",
+                    }
+                ],
+            },
+        )
 
 
 def _bool(value: str | None) -> bool:
@@ -109,8 +146,10 @@ class Watcher:
             return ("MODIFIED", ev.obj)
         if new_match:
             return ("ADDED", ev.obj)
-        if old_match:
-            return ("DELETED", ev.obj)
+        if old_match and ev.old is not None:
+            # leaving the selection: the last state the watcher was allowed to see, at the new version
+            meta = dict(ev.old["metadata"], resourceVersion=ev.obj["metadata"]["resourceVersion"])
+            return ("DELETED", dict(ev.old, metadata=meta))
         return None
 
     def offer(self, ev: Event) -> None:
@@ -132,6 +171,8 @@ class Server:
         self.faults: list[Fault] = []
         self.exec_log: list[ExecRecord] = []
         self.exec_replies: list[ExecReply] = []
+        #: "node/<name>" and "pod/<ns>/<name>" whose kubelet cannot stream exec/logs
+        self.no_stream: set[str] = set()
         self.lock = threading.Lock()
         self.watchers: dict[ResourceType, set[Watcher]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
@@ -216,7 +257,11 @@ class Server:
                 await asyncio.sleep(fault.delay)
             if not fault.after and (fault.drop or fault.status is not None):
                 return self._fault_response(request, fault, route, body, ts, verb)
+        self.api.warnings = []
+        self.api.field_validation = request.query.get("fieldValidation") or "Warn"
         try:
+            if route is not None and request.method == "PATCH":
+                _check_patch_type(request)
             if body_error and request.method in ("POST", "PUT", "PATCH"):
                 raise _errors.bad_request(f"invalid character in request body: {str(body)[:40]!r}")
             if route is None:
@@ -232,6 +277,8 @@ class Server:
             return resp  # already recorded by the streaming handler
         if fault is not None and fault.after and (fault.drop or fault.status is not None):
             return self._fault_response(request, fault, route, body, ts, verb)
+        for text in dict.fromkeys(self.api.warnings):
+            resp.headers.add("Warning", '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"')
         self.record(request, body, resp.status, ts, verb)
         return resp
 
@@ -359,6 +406,7 @@ class Server:
             if route.watch_prefix:
                 raise _errors.method_not_allowed()
             if verb == "list":
+                self._check_list_version(q)
                 listed = self.api.list(
                     rt,
                     ns,
@@ -466,6 +514,16 @@ class Server:
             self.api.get(rt, ns, name)
             return _json_response(201, self._token_request(ns or "", name, body))
         raise _errors.method_not_allowed()
+
+    def _check_list_version(self, q: Any) -> None:
+        """``resourceVersionMatch=Exact`` from before the compaction point is 410 Expired.
+
+        Lists are always served from the current state (no snapshots of the past are kept).
+        """
+        rv_text = q.get("resourceVersion", "")
+        exact = q.get("resourceVersionMatch") == "Exact" and rv_text.isdigit()
+        if exact and int(rv_text) < self.store.compacted_rv:
+            raise _errors.expired("The resourceVersion for the provided list is too old.")
 
     @staticmethod
     def _wants_table(request: web.Request) -> bool:
@@ -618,6 +676,15 @@ class Server:
         assert route.name is not None
         pod = self.api.get(POD, route.namespace, route.name)
         container = self._container_for(pod, q.get("container"))
+        if not (pod.get("spec") or {}).get("nodeName"):
+            return web.Response(status=204)  # nothing to read yet
+        if self._cannot_stream(pod):  # the kubelet's 404, relayed
+            raise _errors.ApiError(
+                404,
+                "NotFound",
+                f"the server could not find the requested resource ( pods/log {route.name})",
+                {"name": route.name, "kind": "pods/log"},
+            )
         status = next(
             (
                 c
@@ -652,6 +719,10 @@ class Server:
         container = self._container_for(pod, q.get("container"))
         if not (pod.get("spec") or {}).get("nodeName"):
             raise _errors.bad_request(f"pod {route.name} does not have a host assigned")
+        if self._cannot_stream(pod):
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise _errors.bad_request("Upgrade request required")
+            return await self._exec_unreachable(request, ts)
         status = next(
             (
                 c
@@ -707,6 +778,29 @@ class Server:
             pass
         finally:
             self.websockets.discard(ws)
+        return ws
+
+    def _cannot_stream(self, pod: Obj) -> bool:
+        meta = pod["metadata"]
+        keys = (
+            f"node/{(pod.get('spec') or {}).get('nodeName')}",
+            f"pod/{meta.get('namespace')}/{meta['name']}",
+        )
+        with self.lock:
+            return any(k in self.no_stream for k in keys)
+
+    async def _exec_unreachable(self, request: web.Request, ts: float) -> web.WebSocketResponse:
+        """A node without a streaming kubelet: the apiserver upgrades, then reports the failure."""
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"), autoping=True)
+        await ws.prepare(request)
+        self.record(request, None, 101, ts, "create")
+        err = _errors.internal("unable to upgrade connection: empty server response")
+        with contextlib.suppress(ConnectionError):
+            await ws.send_bytes(b"\x01")
+            # the error channel carries a Status without kind/apiVersion
+            status = {k: v for k, v in err.status().items() if k not in ("kind", "apiVersion")}
+            await ws.send_bytes(b"\x03" + _dumps(status))
+            await ws.close()
         return ws
 
     async def _read_stdin(self, ws: web.WebSocketResponse) -> str:
