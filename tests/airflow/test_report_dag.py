@@ -105,5 +105,11 @@ def test_probe_abort_fails_the_task_and_the_report_shows_it(
     assert (suites["scenarios"].get("tests"), suites["scenarios"].get("failures")) == ("2", "1")
     assert (suites["rollback"].get("tests"), suites["rollback"].get("failures")) == ("1", "0")
 
-    link = xcom_key(dag_run, "kill_web", "_link_GamedayReportLink")
-    assert link is not None and link.endswith(f"/krkn/runs/{run_uuid}/report.html")
+    # The watcher recorded the states Airflow gave the chaos tasks; the report's verdict says why.
+    states = json.loads((folder / "task-states.json").read_text())
+    assert states["states"] == {"kill_web": "success", "outage": "failed"}
+    assert "FAILED</span>" in page and "1 of 2 chaos task(s) did not succeed (outage failed)" in page
+
+    for task_id in ("kill_web", "rollback", "watcher"):
+        link = xcom_key(dag_run, task_id, "_link_GamedayReportLink")
+        assert link is not None and link.endswith(f"/krkn/runs/{run_uuid}/report.html"), task_id
