@@ -7,6 +7,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -241,3 +242,42 @@ def test_airflow_failure_of_a_task_that_reported_success_is_a_failure(tmp_path: 
     report = build_report(store, run_uuid)
     assert report.tasks[0]["state"] == "failed" and report.score().value == 0.0
     assert report.verdict().word == "FAILED"
+
+
+def test_cli_replay_is_recorded_in_the_report(kube: Any, tmp_path: Path) -> None:
+    """``krkn-rollback execute`` leaves its outcomes in the run folder: the report's "last replay"."""
+    from kubernetes import client as k8s
+
+    from krkn_airflow_provider.rollback import Journal, Origin, UndoRecord
+
+    core = k8s.CoreV1Api(kube.api_client())
+    store = Store(str(tmp_path / "rollback"))
+    origin = Origin(run_uuid=new_run_uuid(), scenario="service_hijacking_scenarios", task_id="hijack")
+    journal = Journal(store, origin)
+    labels = journal.object_labels()
+    entry = journal.record(
+        UndoRecord(
+            action="delete",
+            api_version="v1",
+            kind="ConfigMap",
+            namespace=kube.namespace,
+            name="krkn-x",
+            guard=labels,
+        )
+    )
+    assert entry is not None
+    core.create_namespaced_config_map(kube.namespace, {"metadata": {"name": "krkn-x", "labels": labels}})
+    first = write_report(store, journal.run_uuid)
+    assert "<td>-</td>" in Path(first.html).read_text()  # no replay yet
+    out = io.StringIO()
+    argv = ["execute", "-r", journal.run_uuid, "--kubeconfig", str(kube.kubeconfig), "-l", store.location]
+    assert cli.main(argv, out) == 0, out.getvalue()
+    assert f"gameday report: {first.html}" in out.getvalue()  # re-rendered, it existed
+    (row,) = build_report(store, journal.run_uuid).records
+    assert (row.state, row.outcome) == ("executed", "undone")
+    page = Path(first.html).read_text()
+    assert "krkn-rollback" in page and ">undone" in page  # the replays table and the record's last replay
+    # -o json: the summary on stdout, progress lines elsewhere.
+    out = io.StringIO()
+    assert cli.main([*argv, "-o", "json"], out) == 0
+    assert json.loads(out.getvalue())["counts"] == {}
