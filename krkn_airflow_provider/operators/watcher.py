@@ -23,7 +23,10 @@ class ChaosWatcherOperator(RollbackOperator):
     while its siblings ran, or that a skipped rollback never saw), then fails the run
     when a chaos task did not return a summary (it failed, never ran, or was killed —
     even one Airflow reported as success) or when anything had to be undone here.
-    Without it, ``one_failed`` rollbacks leave failed experiments looking green.
+    Without it, ``one_failed`` rollbacks leave failed experiments looking green. It also
+    records the states Airflow gave the chaos tasks and renders the run's gameday report,
+    so a task killed before it could report shows as killed; its failure message ends
+    with the report's location.
 
     :param chaos_task_ids: the chaos tasks whose summaries must be present.
     :param rollback_task_id: the rollback task, for the message.
