@@ -14,11 +14,19 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from krkn_airflow_provider import cli_args
+from krkn_airflow_provider.cli_args import (
+    cluster,
+    command,
+    flag,
+    output,
+    plain,
+    selection,
+)
 from krkn_airflow_provider.errors import ConfigError, KrknError, UnsafeName
 from krkn_airflow_provider.report.tables import age, table
 from krkn_airflow_provider.rollback import naming
@@ -27,92 +35,8 @@ from krkn_airflow_provider.rollback.store import Entry, Store
 
 HMAC_ENV = "KRKN_ROLLBACK_HMAC_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-FORMATS = ("tree", "table", "wide", "json")
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-Handler = Callable[[argparse.Namespace, TextIO], int]
-Option = Callable[[argparse.ArgumentParser], None]
-
-
-@dataclass(frozen=True)
-class Command:
-    name: str
-    func: Handler
-    options: tuple[Option, ...]
-
-
-COMMANDS: dict[str, Command] = {}
-
-
-def command(name: str, *options: Option) -> Callable[[Handler], Handler]:
-    """Register ``func`` as the verb ``name``; its docstring is the help, ``options`` add its flags."""
-
-    def register(func: Handler) -> Handler:
-        COMMANDS[name] = Command(name, func, options)
-        return func
-
-    return register
-
-
-# -- option builders -----------------------------------------------------------------
-
-
-def selection(*, state: bool = False) -> Option:
-    """Filters that pick records: run, DAG, task, scenario (Krkn's spellings too)."""
-
-    def add(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "--run-uuid", "--run_uuid", "-r", dest="run_uuid", help="only this run (journal uuid)"
-        )
-        parser.add_argument("--run-id", dest="run_id", help="only this Airflow run id, e.g. manual__2026-…")
-        parser.add_argument("--dag-id", dest="dag_id", help="only runs of this DAG")
-        parser.add_argument("--task-id", dest="task_id", help="only records written by this task")
-        parser.add_argument(
-            "--scenario",
-            "--scenario-type",
-            "--scenario_type",
-            "-s",
-            dest="scenario",
-            help="only this scenario type, e.g. pod_disruption_scenarios",
-        )
-        if state:
-            parser.add_argument("--state", choices=["pending", "executed"], help="only records in this state")
-
-    return add
-
-
-def output(default: str) -> Option:
-    """``-o json|table|tree|wide`` (and ``--json``)."""
-
-    def add(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(
-            "-o",
-            "--output",
-            "--format",
-            dest="format",
-            choices=FORMATS,
-            default=default,
-            help="output format",
-        )
-        parser.add_argument(
-            "--json", dest="format", action="store_const", const="json", help="same as -o json"
-        )
-
-    return add
-
-
-def cluster(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", help="kubeconfig context")
-
-
-def flag(*names: str, **kwargs: Any) -> Option:
-    def add(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument(*names, **kwargs)
-
-    return add
-
 
 # -- shared helpers ------------------------------------------------------------------
 
@@ -432,10 +356,17 @@ def _record_replay(store: Store, summary: dict[str, Any]) -> list[str]:
         by_run.setdefault(str(record.get("run_uuid")), []).append(record)
     reports = []
     for run_uuid, records in by_run.items():
-        write_replay_outcomes(store, run_uuid, {**summary, "records": records}, source="krkn-rollback")
-        contexts = store.contexts(run_uuid)
-        if any(REPORT_HTML in store.backend.list_files(context.name) for context in contexts):
-            reports.append(write_report(store, run_uuid).html)
+        try:
+            write_replay_outcomes(store, run_uuid, {**summary, "records": records}, source="krkn-rollback")
+            contexts = store.contexts(run_uuid)
+            if any(REPORT_HTML in store.backend.list_files(context.name) for context in contexts):
+                reports.append(write_report(store, run_uuid).html)
+        except (KrknError, OSError) as error:
+            # The replay itself is done and marked; only its trace for the report is missing.
+            print(
+                f"krkn-rollback: warning: could not record the replay of run {run_uuid}: {error}",
+                file=sys.stderr,
+            )
     return reports
 
 
@@ -521,57 +452,8 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
 # -- parser and entry point ------------------------------------------------------------
 
 
-def plain(doc: str | None) -> str:
-    """A docstring as help text: no reST markup, no ``:param:`` lines, dedented."""
-    import inspect
-
-    text = inspect.cleandoc(doc or "")
-    lines = [line for line in text.splitlines() if not line.lstrip().startswith(":")]
-    text = "\n".join(lines).strip()
-    text = re.sub(r"``([^`]+)``", r"\1", text)
-    return re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", text)
-
-
-def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    default: Any = argparse.SUPPRESS if suppress else None
-    parser.add_argument(
-        "--location",
-        "-l",
-        default=default,
-        help="journal root: a path or fsspec URL (default: $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
-    )
-    parser.add_argument(
-        "--debug",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="show tracebacks",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="krkn-rollback",
-        description=plain(__doc__).splitlines()[0],
-        epilog="Options may come before or after the command. `krkn-rollback COMMAND --help` for more.",
-    )
-    _global_options(parser, suppress=False)
-    # The same options after the verb; SUPPRESS keeps a value given before the verb.
-    common = argparse.ArgumentParser(add_help=False)
-    _global_options(common, suppress=True)
-    commands = parser.add_subparsers(dest="command", required=True, title="commands", metavar="COMMAND")
-    for name, spec in COMMANDS.items():
-        doc = plain(spec.func.__doc__)
-        sub = commands.add_parser(
-            name,
-            help=doc.splitlines()[0] if doc else None,
-            description=doc,
-            parents=[common],
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        for option in spec.options:
-            option(sub)
-        sub.set_defaults(func=spec.func)
-    return parser
+    return cli_args.build_parser(plain(__doc__).splitlines()[0])
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

@@ -37,6 +37,9 @@ def test_demo_shows_an_undo(tmp_path: Path) -> None:
     assert "task failed: demo_failing_outage_scenarios failed: demo: the step failed" in part2
     assert re.search(r"\[1/1\] delete NetworkPolicy demo/krkn-outage-[a-z]{8} … undone in", part2)
     assert "run of chaos_undo_demo ended failed" in part2
+    # The watcher's failure message names the report.
+    named = r"watcher: chaos experiment failed: .*; gameday report: /\S+/gameday-report\.html"
+    assert re.search(named, part2)
     assert "verdict:  FAILED: 1 of 1 chaos task(s) did not succeed (application_outage failed)" in part2
     (report,) = re.findall(r"^   (/\S+/gameday-report\.html)$", part2, re.M)
     assert Path(report).read_text().count("FAILED") >= 1

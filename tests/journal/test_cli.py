@@ -200,7 +200,7 @@ def test_execute_needs_a_selection_or_all(journal_root: tuple[Path, Store, list[
 
 
 def test_help_lists_every_verb_without_markup() -> None:
-    from krkn_airflow_provider.cli import COMMANDS
+    from krkn_airflow_provider.cli_args import COMMANDS
 
     top = cli("--help").stdout
     for name in COMMANDS:
