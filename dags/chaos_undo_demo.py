@@ -14,11 +14,10 @@ from airflow.sdk import DAG, Param
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.operators import ChaosScenarioOperator, chaos_experiment
-from krkn_airflow_provider.scenarios import register
+from krkn_airflow_provider.scenarios import known_types, register
 from krkn_airflow_provider.scenarios.application_outage import ApplicationOutage
 
 
-@register
 class OutageThatFails(ApplicationOutage):
     """Krkn's application outage, made to fail right after its change (for the demo)."""
 
@@ -27,6 +26,11 @@ class OutageThatFails(ApplicationOutage):
     def inject(self, targets: list[str]) -> None:
         super().inject(targets)
         raise ScenarioError("demo: the step failed after cutting the app off; the rollback task undoes it")
+
+
+# Once per process, whichever copy of this file is parsed first.
+if OutageThatFails.type_name not in known_types():
+    register(OutageThatFails)
 
 
 with DAG(

@@ -48,16 +48,27 @@ class ChaosWatcherOperator(RollbackOperator):
         summary = self.replay(context)
         if self.sweep:
             self.sweep_leftovers(context)
-        report = self._final_report(context)
+        ti = context["ti"]
+        undone_here = []
+        if summary.results:
+            undone_here.append(
+                f"{len(summary.results)} record(s) were still pending and were undone by {ti.task_id}"
+            )
+        states = self.chaos_task_states(context)
+        report = self._final_report(context, states, notes=undone_here)
         if not summary.ok:
             raise AirflowException(f"{_pending_message(summary)}{report}")
-        ti = context["ti"]
-        missing = [task_id for task_id in self.chaos_task_ids if ti.xcom_pull(task_ids=task_id) is None]
+        # No summary (failed, never ran, killed), or failed in Airflow's eyes (a mapped
+        # task's summaries are there even when one of its instances failed).
+        missing = [
+            task_id
+            for task_id in self.chaos_task_ids
+            if ti.xcom_pull(task_ids=task_id) is None or states.get(task_id) in ("failed", "upstream_failed")
+        ]
         problems = []
         if missing:
             problems.append(f"chaos task(s) did not finish: {', '.join(missing)}")
-        if summary.results:
-            problems.append(f"{len(summary.results)} record(s) were still pending and were undone here")
+        problems += undone_here
         if problems:
             rolled = f"; see {self.rollback_task_id} for the rollback" if self.rollback_task_id else ""
             raise AirflowFailException("chaos experiment failed: " + "; ".join(problems) + rolled + report)
@@ -73,18 +84,27 @@ class ChaosWatcherOperator(RollbackOperator):
         except Exception:
             self.log.warning("could not read the chaos tasks' states from Airflow", exc_info=True)
             return states
-        for task_id, state in (found.get(ti.run_id) or {}).items():
-            states[str(task_id)] = None if state is None else str(state)
+        mapped: dict[str, list[str | None]] = {}
+        for key, state in (found.get(ti.run_id) or {}).items():
+            value = None if state is None else str(getattr(state, "value", state))
+            task_id, _, index = str(key).rpartition("_")
+            if str(key) not in states and task_id in states and index.isdigit():
+                mapped.setdefault(task_id, []).append(value)  # "<task>_<map index>"
+            else:
+                states[str(key)] = value
+        for task_id, values in mapped.items():
+            # A mapped task is as good as its worst instance.
+            bad = [value for value in values if value != "success"]
+            states[task_id] = bad[0] if bad else "success"
         return states
 
-    def _final_report(self, context: Context) -> str:
+    def _final_report(self, context: Context, states: dict[str, str | None], *, notes: list[str]) -> str:
         """Record the chaos tasks' states and render the run's report; ``"; gameday report: <where>"``."""
-        states = self.chaos_task_states(context)
         self.log.info("chaos task states: %s", ", ".join(f"{task} {state}" for task, state in states.items()))
         ti = context["ti"]
         try:
             store, run_uuid = self.hook.store, self.run_uuid(context)
-            write_task_states(store, run_uuid, states, source=f"{ti.task_id}.{ti.try_number}")
+            write_task_states(store, run_uuid, states, source=f"{ti.task_id}.{ti.try_number}", notes=notes)
             files = write_report(store, run_uuid)
         except (KrknError, OSError) as error:
             self.log.warning("could not write the gameday report: %s", error)

@@ -12,6 +12,7 @@ from krkn_airflow_provider.report.results import (
     read_replay_outcomes,
     read_task_results,
     read_task_states,
+    read_watcher_notes,
 )
 from krkn_airflow_provider.rollback import Store
 from krkn_airflow_provider.rollback.naming import check_run_uuid
@@ -98,6 +99,7 @@ class RunReport:
     records: list[RecordRow] = field(default_factory=list)
     contexts: list[str] = field(default_factory=list)
     task_states: dict[str, str | None] = field(default_factory=dict)
+    watcher_notes: list[str] = field(default_factory=list)
     replays: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -143,6 +145,7 @@ class RunReport:
             problems.append(f"{len(bad)} of {len(self.tasks)} chaos task(s) did not succeed ({named})")
         if lost:
             problems.append(f"{len(lost)} of {len(self.probes)} probe check(s) failed")
+        problems += self.watcher_notes
         if left:
             text = f"{left} undo record(s) not undone: the cluster may still carry chaos changes"
             return Verdict(UNSAFE, "; ".join([text, *problems]))
@@ -230,6 +233,7 @@ def build_report(store: Store, run_uuid: str) -> RunReport:
         report.created = report.created or info.get("created")
     report.records = record_rows(store, run_uuid)
     report.task_states = read_task_states(store, run_uuid)
+    report.watcher_notes = read_watcher_notes(store, run_uuid)
     report.tasks = task_rows(read_task_results(store, run_uuid), report.task_states, report.records)
     report.replays = replay_runs(store, run_uuid)
     return report
@@ -260,26 +264,28 @@ def task_rows(
     from Airflow's state and the records the task wrote (``killed``, ``upstream failed``...).
     """
     rows: list[dict[str, Any]] = []
-    latest: dict[str, dict[str, Any]] = {}
+    # The latest try of each task, per map index (a mapped task has one per instance).
+    latest: dict[str, dict[Any, dict[str, Any]]] = {}
     for result in results:
         row = {**result, "state": SUCCESS if result.get("status") == "success" else FAILED}
         row["airflow_state"] = None
         rows.append(row)
-        task_id = str(result.get("task_id"))
-        if task_id not in latest or int(row.get("try_number") or 0) >= int(
-            latest[task_id].get("try_number") or 0
-        ):
-            latest[task_id] = row
+        instances = latest.setdefault(str(result.get("task_id")), {})
+        last = instances.get(result.get("map_index"))
+        if last is None or int(row.get("try_number") or 0) >= int(last.get("try_number") or 0):
+            instances[result.get("map_index")] = row
     written: dict[str, list[str]] = {}
     for record in records:
         if record.task_id:
             written.setdefault(str(record.task_id), []).append(record.id)
     for task_id, airflow_state in states.items():
-        last = latest.get(task_id)
-        if last is not None:
-            last["airflow_state"] = airflow_state
-            if last["state"] == SUCCESS and airflow_state not in (None, "success"):
-                last["state"] = FAILED
+        if task_id in latest:
+            for map_index, last in latest[task_id].items():
+                last["airflow_state"] = airflow_state
+                # A mapped task's state is its worst instance's: it says nothing of this one.
+                mapped = map_index is not None and int(map_index) >= 0
+                if not mapped and last["state"] == SUCCESS and airflow_state not in (None, "success"):
+                    last["state"] = FAILED
             continue
         state = _state_without_result(airflow_state, bool(written.get(task_id)))
         rows.append(_missing_row(task_id, state, airflow_state, written.get(task_id) or [], records))

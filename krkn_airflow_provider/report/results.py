@@ -159,10 +159,20 @@ def read_replay_outcomes(store: Store, run_uuid: str) -> dict[str, dict[str, Any
     return latest
 
 
-def write_task_states(store: Store, run_uuid: str, states: dict[str, str | None], *, source: str) -> str:
+def write_task_states(
+    store: Store,
+    run_uuid: str,
+    states: dict[str, str | None],
+    *,
+    source: str,
+    notes: list[str] | None = None,
+) -> str:
     """Record the states Airflow gave the run's chaos tasks (``{task_id: state}``), for the report.
 
     Written by the watcher (the run's last task); a later write replaces it.
+
+    :param notes: what the watcher found wrong besides the tasks' states (e.g. records a
+        task that reported success left pending), for the report's verdict.
     """
     context = context_for(store, run_uuid)
     document = {
@@ -172,19 +182,33 @@ def write_task_states(store: Store, run_uuid: str, states: dict[str, str | None]
         "at": datetime.now(UTC).isoformat(),
         "states": {str(task): (None if state is None else str(state)) for task, state in states.items()},
         "order": [str(task) for task in states],  # the DAG's order (the file's keys are sorted)
+        "notes": [str(note) for note in notes or []],
     }
     store.backend.write_durable(context.name, TASK_STATES, _dump(document))
     return store.backend.display(context.name, TASK_STATES)
 
 
-def read_task_states(store: Store, run_uuid: str) -> dict[str, str | None]:
-    """The chaos task states last recorded for the run (empty when none were)."""
+def _states_document(store: Store, run_uuid: str) -> dict[str, Any]:
     for context in store.contexts(check_run_uuid(run_uuid)):
         if TASK_STATES in store.backend.list_files(context.name):
-            data = _read_json(store, context, TASK_STATES)
-            states = (data or {}).get("states") if (data or {}).get("format") == STATES_FORMAT else None
-            if isinstance(states, dict):
-                order = [task for task in (data or {}).get("order") or [] if task in states]
-                order += [task for task in states if task not in order]
-                return {str(task): (None if states[task] is None else str(states[task])) for task in order}
+            data = _read_json(store, context, TASK_STATES) or {}
+            if data.get("format") == STATES_FORMAT:
+                return data
     return {}
+
+
+def read_task_states(store: Store, run_uuid: str) -> dict[str, str | None]:
+    """The chaos task states last recorded for the run (empty when none were)."""
+    states = _states_document(store, run_uuid).get("states")
+    if not isinstance(states, dict):
+        return {}
+    document = _states_document(store, run_uuid)
+    order = [task for task in document.get("order") or [] if task in states]
+    order += [task for task in states if task not in order]
+    return {str(task): (None if states[task] is None else str(states[task])) for task in order}
+
+
+def read_watcher_notes(store: Store, run_uuid: str) -> list[str]:
+    """What the watcher found wrong besides the tasks' states (see ``write_task_states``)."""
+    notes = _states_document(store, run_uuid).get("notes")
+    return [str(note) for note in notes] if isinstance(notes, list) else []

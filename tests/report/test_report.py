@@ -281,3 +281,15 @@ def test_cli_replay_is_recorded_in_the_report(kube: Any, tmp_path: Path) -> None
     out = io.StringIO()
     assert cli.main([*argv, "-o", "json"], out) == 0
     assert json.loads(out.getvalue())["counts"] == {}
+
+
+def test_watcher_notes_make_the_verdict_failed(tmp_path: Path) -> None:
+    from krkn_airflow_provider.report import write_task_states
+
+    store = Store(str(tmp_path / "rollback"))
+    run_uuid = new_run_uuid()
+    write_task_result(store, task_result(run_uuid, "kill_web", "success"))
+    note = "1 record(s) were still pending and were undone by watcher"
+    write_task_states(store, run_uuid, {"kill_web": "success"}, source="watcher.1", notes=[note])
+    verdict = build_report(store, run_uuid).verdict()
+    assert (verdict.word, verdict.text) == ("FAILED", f"{note}; no change was recorded")
