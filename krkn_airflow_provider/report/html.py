@@ -47,7 +47,8 @@ h2{font-size:16px;margin:0 0 8px}
 section{min-width:0;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:12px}
 th,td{border-bottom:1px solid #e9ecef;padding:4px 6px;text-align:left;vertical-align:top;
-overflow-wrap:anywhere}
+overflow-wrap:break-word}
+td code,td.long{overflow-wrap:anywhere}
 svg{max-width:100%;height:auto}
 .verdict{border-left:8px solid;padding:10px 16px}
 .verdict .word{font-size:26px;font-weight:700;margin-right:12px}
@@ -57,7 +58,7 @@ td code{word-break:break-all}
 .score{display:flex;gap:24px;align-items:center}
 .score .big{font-size:42px;font-weight:700}
 .formula{font-size:12px;color:#495057}
-.pill{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px}
+.pill{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px;white-space:nowrap}
 .muted{color:#868e96}
 """
 
@@ -190,8 +191,8 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
         x = left + plot_w * step / 4
         parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 24}" stroke="#f1f3f5"/>')
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="middle" fill="#495057">'
-            f"+{span * step / 4:.1f} s</text>"
+            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" '
+            f'text-anchor="{"end" if step == 4 else "middle"}" fill="#495057">+{span * step / 4:.1f} s</text>'
         )
     for index, (task, start, end) in enumerate(rows):
         y = top + row_h * index
@@ -224,6 +225,14 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _clock(value: Any) -> str:
+    """A time of day (UTC), the full timestamp on hover."""
+    moment = _time(value)
+    if moment is None:
+        return escape(str(value or ""))
+    return f"<span title='{escape(str(value))}'>{moment.strftime('%H:%M:%S')}</span>"
 
 
 def _seconds(value: Any) -> str:
@@ -293,12 +302,11 @@ def render_html(report: RunReport) -> str:
         out.append(
             f"<tr class='task'><td>{escape(str(task.get('task_id')))}"
             f"{'' if try_number is None else ' #' + escape(str(try_number))}</td>"
-            f"<td>{escape(str(task.get('scenario_type')))}</td>"
+            f"<td class='long'>{escape(str(task.get('scenario_type')))}</td>"
             f"<td>{_pill(state, STATUS_COLOURS.get(state, '#868e96'))}</td>"
             f"<td>{escape(str(task.get('airflow_state') or '-'))}</td>"
-            f"<td>{escape(str(task.get('started_at') or ''))}</td>"
-            f"<td>{escape(str(task.get('ended_at') or ''))}</td>"
-            f"<td>{escape(', '.join(map(str, task.get('targets') or [])))}</td>"
+            f"<td>{_clock(task.get('started_at'))}</td><td>{_clock(task.get('ended_at'))}</td>"
+            f"<td class='long'>{escape(', '.join(map(str, task.get('targets') or [])))}</td>"
             f"<td>{len(task.get('records') or [])}</td><td>{escape(str(task.get('error') or ''))}</td></tr>"
         )
     out.append("</table></section>")
