@@ -1,7 +1,9 @@
-"""``krkn-rollback``: list, show, execute and prune the rollback journal without Airflow.
+"""``krkn-rollback``: inspect, replay and prune the rollback journal without Airflow.
 
-Each subcommand is one function below; ``main`` maps the provider's errors to a message
-and an exit code (0 all done, 1 some records failed, 2 bad input), ``--debug`` re-raises.
+Each verb is one function below, registered with ``@command`` (help from its
+docstring, options from small builders); ``main`` maps the provider's errors to a
+message and an exit code (0 all done, 1 some records failed, 2 bad input), ``--debug``
+re-raises. Options go before or after the verb, as with kubectl.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from krkn_airflow_provider import cli_args
+from krkn_airflow_provider.cli_args import (
+    cluster,
+    command,
+    flag,
+    output,
+    plain,
+    selection,
+)
 from krkn_airflow_provider.errors import ConfigError, KrknError, UnsafeName
+from krkn_airflow_provider.report.tables import age, table
 from krkn_airflow_provider.rollback import naming
 from krkn_airflow_provider.rollback.replay import replay
 from krkn_airflow_provider.rollback.store import Entry, Store
@@ -24,6 +37,8 @@ HMAC_ENV = "KRKN_ROLLBACK_HMAC_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# -- shared helpers ------------------------------------------------------------------
 
 
 def parse_duration(text: str) -> float:
@@ -39,81 +54,150 @@ def open_store(location: str | None) -> Store:
     return Store(location, hmac_key=key.encode() if key else None)
 
 
+def _dump(data: Any, out: TextIO) -> None:
+    json.dump(data, out, indent=2, default=str)
+    out.write("\n")
+
+
+def _selected(args: argparse.Namespace) -> bool:
+    names = ("run_uuid", "run_id", "dag_id", "task_id", "scenario", "record")
+    return any(getattr(args, name, None) for name in names)
+
+
 def _select(store: Store, args: argparse.Namespace) -> list[Entry]:
     entries = store.entries(
         run_uuid=args.run_uuid, scenario=args.scenario, state=getattr(args, "state", None)
     )
-    if args.dag_id:
-        runs = {
-            context.run_uuid
-            for context in {entry.context for entry in entries}
-            if store.context_info(context).get("dag_id") == args.dag_id
-        }
-        entries = [entry for entry in entries if entry.run_uuid in runs]
+    for key in ("dag_id", "run_id"):
+        wanted = getattr(args, key, None)
+        if wanted:
+            runs = {
+                context.run_uuid
+                for context in {entry.context for entry in entries}
+                if store.context_info(context).get(key) == wanted
+            }
+            entries = [entry for entry in entries if entry.run_uuid in runs]
     if args.task_id:
-        entries = [entry for entry in entries if _task_id(store, entry) == args.task_id]
+        entries = [entry for entry in entries if _origin(store, entry).get("task_id") == args.task_id]
     return entries
 
 
-def _task_id(store: Store, entry: Entry) -> str | None:
+def _origin(store: Store, entry: Entry) -> dict[str, Any]:
     try:
         origin = store.load(entry).data.get("origin") or {}
     except KrknError:
-        return None
-    task_id = origin.get("task_id")
-    return str(task_id) if task_id is not None else None
+        return {}
+    return origin if isinstance(origin, dict) else {}
 
 
+def _age(entry: Entry, now: float) -> str:
+    return age(now - entry.name.ts_ns / 1e9)
+
+
+def _nothing_matches(store: Store, args: argparse.Namespace, out: TextIO) -> int:
+    total = store.entries()
+    where = store.backend.display()
+    if not total:
+        out.write(f"no version files under {where}\n")
+        return EXIT_OK
+    asked = [
+        f"{name.replace('_', '-')} {getattr(args, name)}"
+        for name in ("state", "run_uuid", "run_id", "dag_id", "task_id", "scenario")
+        if getattr(args, name, None)
+    ]
+    states = {state: sum(1 for entry in total if entry.state == state) for state in ("pending", "executed")}
+    out.write(
+        f"no version files match ({', '.join(asked)}) under {where}; "
+        f"it holds {states['pending']} pending and {states['executed']} executed\n"
+    )
+    return EXIT_OK
+
+
+# -- verbs ---------------------------------------------------------------------------
+
+
+@command("list", selection(state=True), output("tree"))
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    """List version files by run, with their state."""
+    """List version files by run, with their state.
+
+    -o tree (default) groups them by run folder; -o table prints one row per file with
+    DAG, RUN ID and AGE; -o wide adds the task, try and what each record undoes.
+    """
     store = open_store(args.location)
     entries = _select(store, args)
     runs: dict[Any, list[Entry]] = {}
     for entry in entries:
         runs.setdefault(entry.context, []).append(entry)
+    infos = {context: store.context_info(context) for context in runs}
     if args.format == "json":
-        data = []
-        for context, items in runs.items():
-            info = store.context_info(context)
-            data.append(
+        _dump(
+            [
                 {
                     "context": context.name,
                     "run_uuid": context.run_uuid,
-                    "dag_id": info.get("dag_id"),
-                    "run_id": info.get("run_id"),
+                    "dag_id": infos[context].get("dag_id"),
+                    "run_id": infos[context].get("run_id"),
                     "records": [
                         {"id": e.id, "scenario": e.name.scenario, "state": e.state, "path": store.path(e)}
                         for e in items
                     ],
                 }
-            )
-        json.dump(data, out, indent=2)
-        out.write("\n")
+                for context, items in runs.items()
+            ],
+            out,
+        )
         return EXIT_OK
     if not entries:
-        out.write(f"no version files under {store.backend.display()}\n")
-        return EXIT_OK
-    if args.format == "table":
-        out.write(f"{'RUN UUID':36}  {'STATE':8}  {'SCENARIO':32}  FILE\n")
+        return _nothing_matches(store, args, out)
+    now = time.time()
+    if args.format in ("table", "wide"):
+        headers = ["DAG", "RUN ID", "RUN UUID", "STATE", "SCENARIO", "AGE", "FILE"]
+        wide = args.format == "wide"
+        if wide:
+            headers += ["TASK", "UNDO"]
+        rows = []
         for entry in entries:
-            out.write(f"{entry.run_uuid:36}  {entry.state:8}  {entry.name.scenario:32}  {entry.file_name}\n")
+            info = infos[entry.context]
+            row = [info.get("dag_id"), info.get("run_id"), entry.run_uuid, entry.state, entry.name.scenario]
+            row += [_age(entry, now), store.path(entry) if wide else entry.file_name]
+            if wide:
+                parsed = _wide_cells(store, entry)
+                row += parsed
+            rows.append(row)
+        out.write(table(headers, rows, limit=None if wide else 60) + "\n")
         return EXIT_OK
     out.write(f"{store.backend.display()}/\n")
     for context, items in runs.items():
-        info = store.context_info(context)
+        info = infos[context]
         pending = sum(1 for e in items if e.state == "pending")
         label = f"dag {info['dag_id']}, run {info.get('run_id')}" if info.get("dag_id") else "run from CLI"
         out.write(f"  {context.name}/  ({label}; {pending} pending, {len(items) - pending} executed)\n")
         for entry in items:
-            out.write(f"    {entry.file_name}  [{entry.state}]\n")
+            out.write(f"    {entry.file_name}  [{entry.state}]  {_age(entry, now)}\n")
     return EXIT_OK
+
+
+def _wide_cells(store: Store, entry: Entry) -> list[str]:
+    try:
+        data = store.load(entry).data
+    except KrknError as error:
+        return ["-", f"unreadable: {error}"]
+    origin = data.get("origin") or {}
+    return [f"{origin.get('task_id')} #{origin.get('try_number')}", str(data.get("description") or "")]
 
 
 def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
     """The version file named by a path, a file name or a record id, and its store."""
     path = Path(target)
     stem = re.sub(r"\.py(\.executed)?$", "", path.name)
-    record_name, _ = naming.parse_record_name(stem + naming.PENDING_EXT)
+    try:
+        record_name, _ = naming.parse_record_name(stem + naming.PENDING_EXT)
+    except UnsafeName:
+        raise ConfigError(
+            f"show: {target!r} is not a version file name, record id or run uuid; give a version file "
+            "path, its name (<scenario>_<ts_ns>_<8 letters>.py), its record id (the name without .py) "
+            "or a run uuid (see krkn-rollback list)"
+        ) from None
     if naming.CONTEXT_RE.match(path.parent.name):
         # A path into a run folder: its root is the store, whatever --location says.
         store = Store(str(path.parent.parent), hmac_key=store.hmac_key)
@@ -123,25 +207,67 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
     raise ConfigError(f"{target}: no such version file under {store.backend.display()}")
 
 
+def _run_uuid(text: str) -> str | None:
+    try:
+        return naming.check_run_uuid(text.strip())
+    except KrknError:
+        return None
+
+
+@command(
+    "show",
+    flag("target", metavar="FILE_OR_RUN", help="a version file path, file name or record id; or a run uuid"),
+    output("table"),
+)
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    """Print a version file's header and its record, verified."""
-    store, entry = _find_entry(open_store(args.location), args.file)
+    """Print a version file's header and its record, verified; or a run: its records and verdict."""
+    store = open_store(args.location)
+    run_uuid = _run_uuid(args.target)
+    if run_uuid is not None:
+        return _show_run(store, run_uuid, args, out)
+    store, entry = _find_entry(store, args.target)
     parsed = store.load(entry)
     if args.format == "json":
-        document = {
-            "path": store.path(entry),
-            "state": entry.state,
-            "digest": parsed.digest,
-            "record": parsed.data,
-        }
-        json.dump(document, out, indent=2)
-        out.write("\n")
+        _dump(
+            {"path": store.path(entry), "state": entry.state, "digest": parsed.digest, "record": parsed.data},
+            out,
+        )
         return EXIT_OK
     out.write(f"file:    {store.path(entry)}\nstate:   {entry.state}\ndigest:  {parsed.digest} (verified)\n")
-    header = [line[2:] for line in parsed.header.splitlines() if line.startswith("# ") and ":" in line][:7]
-    out.writelines(f"  {line}\n" for line in header)
+    # The whole comment header (what it undoes, where from, how to run it by hand).
+    header = [
+        line[2:] if line.startswith("# ") else line[1:]
+        for line in parsed.header.splitlines()
+        if line.startswith("#") and not line.startswith("#!")
+    ]
+    out.writelines(f"  {line}".rstrip() + "\n" for line in header)
     out.write("record:\n")
     out.write(json.dumps(parsed.data, indent=2) + "\n")
+    return EXIT_OK
+
+
+def _show_run(store: Store, run_uuid: str, args: argparse.Namespace, out: TextIO) -> int:
+    from krkn_airflow_provider.report import build_report
+
+    report = build_report(store, run_uuid)
+    if args.format == "json":
+        _dump(report.to_dict(), out)
+        return EXIT_OK
+    verdict, score = report.verdict(), report.score()
+    out.write(f"run:      {run_uuid}\nDAG:      {report.dag_id or '-'}\nrun id:   {report.run_id or '-'}\n")
+    out.write(f"folder:   {', '.join(report.contexts)}\nverdict:  {verdict.word}: {verdict.text}\n")
+    out.write(f"score:    {'-' if score.value is None else score.value}\n")
+    tasks = [
+        [f"{task.get('task_id')}", task.get("try_number"), task.get("state"), task.get("airflow_state")]
+        for task in report.tasks
+    ]
+    if tasks:
+        out.write("\n" + table(["TASK", "TRY", "STATE", "AIRFLOW STATE"], tasks) + "\n")
+    records = [
+        [row.id, row.state, row.task_id, row.outcome or "-", row.description] for row in report.records
+    ]
+    if records:
+        out.write("\n" + table(["RECORD", "STATE", "TASK", "LAST REPLAY", "UNDO"], records) + "\n")
     return EXIT_OK
 
 
@@ -161,11 +287,30 @@ def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
     return dynamic.DynamicClient(api)
 
 
+@command(
+    "execute",
+    selection(),
+    flag("--record", action="append", help="only this record id (repeatable)"),
+    flag("--all", dest="all_runs", action="store_true", help="replay every pending record of every run"),
+    flag("--dry-run", action="store_true", help="print what would be done, change nothing"),
+    cluster,
+    flag("--workers", type=int, default=1, help="apply records of different objects in parallel"),
+    output("table"),
+)
 def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
-    """Apply pending records, newest first; mark each that succeeds ``.executed``."""
+    """Apply pending records, newest first; mark each that succeeds executed.
+
+    Give a selection (--run-uuid, --run-id, --dag-id, --task-id, --scenario, --record)
+    or --all. The outcomes go into the run's folder, so its gameday report shows the replay.
+    """
+    if not (_selected(args) or args.all_runs):
+        raise ConfigError(
+            "execute: give a selection (--run-uuid, --run-id, --dag-id, --task-id, --scenario, --record) "
+            "or --all to replay every pending record of every run"
+        )
     store = open_store(args.location)
     only = None
-    if args.dag_id or args.record:
+    if args.dag_id or args.run_id or args.record:
         args.state = "pending"
         only = [entry.id for entry in _select(store, args)]
         if args.record:
@@ -174,7 +319,8 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
 
     from krkn_airflow_provider.report.progress import ReplayProgress
 
-    log = ReplayProgress(out)  # one line per record; a progress bar too on a terminal
+    # One line per record (a progress bar too on a terminal); on stderr when stdout is JSON.
+    log = ReplayProgress(sys.stderr if args.format == "json" else out)
     try:
         summary = replay(
             store,
@@ -189,12 +335,48 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
         )
     finally:
         log.close()
+    reports = _record_replay(store, summary.to_dict())
+    if args.format == "json":
+        _dump({**summary.to_dict(), "reports": reports}, out)
+        return EXIT_OK if summary.ok else EXIT_FAILED
     out.write(summary.line() + "\n")
     for result in summary.pending:
         out.write(f"still pending: {store.path(result.entry)}: {result.message}\n")
+    for where in reports:
+        out.write(f"gameday report: {where}\n")
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def _record_replay(store: Store, summary: dict[str, Any]) -> list[str]:
+    """Write the replay's outcomes into each run's folder; re-render reports already written."""
+    from krkn_airflow_provider.report import REPORT_HTML, write_replay_outcomes, write_report
+
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for record in summary.get("records") or []:
+        by_run.setdefault(str(record.get("run_uuid")), []).append(record)
+    reports = []
+    for run_uuid, records in by_run.items():
+        try:
+            write_replay_outcomes(store, run_uuid, {**summary, "records": records}, source="krkn-rollback")
+            contexts = store.contexts(run_uuid)
+            if any(REPORT_HTML in store.backend.list_files(context.name) for context in contexts):
+                reports.append(write_report(store, run_uuid).html)
+        except (KrknError, OSError) as error:
+            # The replay itself is done and marked; only its trace for the report is missing.
+            print(
+                f"krkn-rollback: warning: could not record the replay of run {run_uuid}: {error}",
+                file=sys.stderr,
+            )
+    return reports
+
+
+@command(
+    "prune",
+    flag("--older-than", required=True, help="age such as 7d, 12h, 30m"),
+    flag("--include-pending", action="store_true", help="also remove runs with pending records"),
+    flag("--dry-run", action="store_true", help="print what would be removed, remove nothing"),
+    output("table"),
+)
 def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     """Remove run folders older than --older-than whose records are all executed."""
     store = open_store(args.location)
@@ -202,6 +384,9 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     removed = store.prune(
         older_than_seconds=seconds, include_pending=args.include_pending, dry_run=args.dry_run
     )
+    if args.format == "json":
+        _dump({"dry_run": args.dry_run, "removed": [store.backend.display(c.name) for c in removed]}, out)
+        return EXIT_OK
     verb = "would remove" if args.dry_run else "removed"
     for context in removed:
         out.write(f"{verb} {store.backend.display(context.name)}\n")
@@ -209,6 +394,14 @@ def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+@command(
+    "sweep",
+    flag("--run-uuid", "--run_uuid", "-r", dest="run_uuid", help="only objects of this run"),
+    flag("--namespace", "-n", help="only this namespace (default: all)"),
+    flag("--delete", action="store_true", help="delete what is found (default: only list)"),
+    cluster,
+    output("table"),
+)
 def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Find objects the provider created that no pending record covers; --delete removes them."""
     from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
@@ -216,35 +409,56 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     store = open_store(args.location)
     client = dynamic_client(args.kubeconfig, args.context)
     leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
-    failed = 0
+    failed, found = 0, []
     for leftover in leftovers:
-        if not args.delete:
-            out.write(f"leftover: {leftover.describe()}\n")
-            continue
-        outcome = remove_leftover(client, leftover)
+        outcome = remove_leftover(client, leftover) if args.delete else "leftover"
         failed += outcome.startswith("failed")
-        out.write(f"{outcome}: {leftover.describe()}\n")
+        found.append({"object": leftover.describe(), "outcome": outcome})
+    if args.format == "json":
+        _dump(found, out)
+        return EXIT_FAILED if failed else EXIT_OK
+    out.writelines(f"{item['outcome']}: {item['object']}\n" for item in found)
     verb = "removed" if args.delete else "found (run again with --delete to remove)"
     out.write(f"{len(leftovers) - failed} leftover object(s) {verb}\n")
     return EXIT_FAILED if failed else EXIT_OK
 
 
+@command(
+    "report",
+    flag("run_uuid", metavar="RUN_UUID", help="the run's uuid (see `krkn-rollback list`)"),
+    flag("--output-dir", "--dir", dest="output_dir", help="write into this local folder, not the run folder"),
+    output("table"),
+)
 def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     """Render a run's gameday report (HTML and JUnit XML) next to its version files."""
     from krkn_airflow_provider.report import write_report
 
     store = open_store(args.location)
-    files = write_report(store, args.run_uuid, output=args.output)
-    counts = files.report.counts
-    score = files.report.score().value
+    files = write_report(store, args.run_uuid, output=args.output_dir)
+    report = files.report
+    counts, score, verdict = report.counts, report.score().value, report.verdict()
+    if args.format == "json":
+        _dump({"html": files.html, "junit": files.junit, **report.to_dict()}, out)
+        return EXIT_OK
     out.write(f"html:  {files.html}\njunit: {files.junit}\n")
+    out.write(f"{verdict.word}: {verdict.text}\n")
     out.write(
-        f"score {'-' if score is None else score}; {len(files.report.tasks)} scenario task(s); records: "
+        f"score {'-' if score is None else score}; {len(report.tasks)} chaos task row(s); records: "
         f"{counts['executed']} executed, {counts['pending']} pending, {counts['failed']} failed\n"
     )
     return EXIT_OK
 
 
+def _krkn_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["list", "execute"])
+    parser.add_argument("directory", metavar="DIR", help="Krkn's rollback_versions_directory")
+    parser.add_argument("--run-uuid", "-r", help="only this Krkn run")
+    parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context")
+
+
+@command("krkn", _krkn_options)
 def cmd_krkn(args: argparse.Namespace, out: TextIO) -> int:
     """Krkn's own rollback folder: list, or execute without ever running its code (docs/krkn.md)."""
     from krkn_airflow_provider.rollback import krkn
@@ -277,80 +491,11 @@ def cmd_krkn(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if summary.ok and not blocked else EXIT_FAILED
 
 
-def _krkn_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["list", "execute"])
-    parser.add_argument("directory", metavar="DIR", help="Krkn's rollback_versions_directory")
-    parser.add_argument("--run-uuid", "-r", help="only this Krkn run")
-    parser.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", help="kubeconfig context")
-
-
-def _filters(parser: argparse.ArgumentParser, *, state: bool) -> None:
-    parser.add_argument("--run-uuid", "-r", help="only this run")
-    parser.add_argument("--dag-id", help="only runs of this DAG")
-    parser.add_argument("--task-id", help="only records written by this task")
-    parser.add_argument("--scenario", "-s", help="only this scenario type, e.g. pod_disruption_scenarios")
-    if state:
-        parser.add_argument("--state", choices=["pending", "executed"], help="only records in this state")
+# -- parser and entry point ------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="krkn-rollback", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--location",
-        "-l",
-        help="journal root: a path or fsspec URL (default: $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
-    )
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    listing = commands.add_parser("list", help=cmd_list.__doc__)
-    _filters(listing, state=True)
-    listing.add_argument("--format", choices=["tree", "table", "json"], default="tree")
-    listing.add_argument(
-        "--json", dest="format", action="store_const", const="json", help="same as --format json"
-    )
-    listing.set_defaults(func=cmd_list)
-
-    show = commands.add_parser("show", help=cmd_show.__doc__)
-    show.add_argument("file", help="a version file path, file name or record id")
-    show.add_argument("--json", dest="format", action="store_const", const="json", default="text")
-    show.set_defaults(func=cmd_show)
-
-    execute = commands.add_parser("execute", help=cmd_execute.__doc__)
-    _filters(execute, state=False)
-    execute.add_argument("--record", action="append", help="only this record id (repeatable)")
-    execute.add_argument("--dry-run", action="store_true", help="print what would be done, change nothing")
-    execute.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    execute.add_argument("--context", help="kubeconfig context")
-    execute.add_argument(
-        "--workers", type=int, default=1, help="apply records of different objects in parallel"
-    )
-    execute.set_defaults(func=cmd_execute)
-
-    prune = commands.add_parser("prune", help=cmd_prune.__doc__)
-    prune.add_argument("--older-than", required=True, help="age such as 7d, 12h, 30m")
-    prune.add_argument("--include-pending", action="store_true", help="also remove runs with pending records")
-    prune.add_argument("--dry-run", action="store_true")
-    prune.set_defaults(func=cmd_prune)
-    sweep = commands.add_parser("sweep", help=cmd_sweep.__doc__)
-    sweep.add_argument("--run-uuid", "-r", help="only objects of this run")
-    sweep.add_argument("--namespace", "-n", help="only this namespace (default: all)")
-    sweep.add_argument("--delete", action="store_true", help="delete what is found (default: only list)")
-    sweep.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
-    sweep.add_argument("--context", help="kubeconfig context")
-    sweep.set_defaults(func=cmd_sweep)
-
-    report = commands.add_parser("report", help=cmd_report.__doc__)
-    report.add_argument("run_uuid", metavar="RUN_UUID", help="the run's uuid (see `list`)")
-    report.add_argument("--output", "-o", help="write into this local folder instead of the run folder")
-    report.set_defaults(func=cmd_report)
-
-    krkn = commands.add_parser("krkn", help=cmd_krkn.__doc__)
-    _krkn_options(krkn)
-    krkn.set_defaults(func=cmd_krkn)
-    return parser
+    return cli_args.build_parser(plain(__doc__).splitlines()[0])
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

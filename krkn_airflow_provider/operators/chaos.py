@@ -182,7 +182,7 @@ class ChaosScenarioOperator(BaseOperator):
                 recovery_timeout=self.recovery_timeout,
             )
         except ConfigError as error:
-            raise AirflowFailException(str(error)) from error
+            raise self._refused(error) from None
         self._observer = observer
         run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
         self._run_uuid = run_uuid
@@ -222,7 +222,7 @@ class ChaosScenarioOperator(BaseOperator):
                 f"chaos task stopped: {error}; pending records are left for rollback"
             ) from error
         except (ConfigError, BlastRadiusExceeded) as error:
-            raise AirflowFailException(str(error)) from error  # a retry would be refused again
+            raise self._refused(error) from None  # a retry would be refused again
         except KrknError as error:
             if self.undo_on_failure:
                 self._undo_own(deadline=time.monotonic() + 60)
@@ -236,6 +236,12 @@ class ChaosScenarioOperator(BaseOperator):
         result["probes"] = observer.probe_results()
         self.log.info("summary of %s:\n%s", self.task_id, tables.scenario_table(result))
         return result
+
+    def _refused(self, error: KrknError) -> AirflowFailException:
+        """A refusal (bad configuration, blast radius) as one clear log line; details at debug level."""
+        self.log.error("%s refused, nothing was changed: %s", self.scenario_type, error)
+        self.log.debug("where the refusal came from", exc_info=error)
+        return AirflowFailException(f"{self.scenario_type} refused: {error}")
 
     def _limits(self) -> BlastRadius:
         if self.protected_namespaces is None:

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.operators.report_link import GamedayReportLink
 from krkn_airflow_provider.report import tables, write_replay_outcomes, write_report
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
 from krkn_airflow_provider.rollback.naming import check_run_uuid
@@ -64,6 +65,7 @@ class RollbackOperator(BaseOperator):
         "sweep_namespace",
     )
     ui_color = "#9acd32"
+    operator_extra_links = (GamedayReportLink(),)
 
     def __init__(
         self,

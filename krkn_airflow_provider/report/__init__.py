@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from krkn_airflow_provider.report.html import render_html
 from krkn_airflow_provider.report.junit import render_junit
-from krkn_airflow_provider.report.model import SCORE_FORMULA, RunReport, RunSummary, build_report, list_runs
+from krkn_airflow_provider.report.model import (
+    SCORE_FORMULA,
+    RunReport,
+    RunSummary,
+    Verdict,
+    build_report,
+    list_runs,
+)
 from krkn_airflow_provider.report.results import (
     REPORT_HTML,
     REPORT_XML,
@@ -15,6 +22,7 @@ from krkn_airflow_provider.report.results import (
     result_file_name,
     write_replay_outcomes,
     write_task_result,
+    write_task_states,
 )
 from krkn_airflow_provider.rollback import Store
 
@@ -25,6 +33,7 @@ __all__ = [
     "ReportFiles",
     "RunReport",
     "RunSummary",
+    "Verdict",
     "build_report",
     "context_for",
     "list_runs",
@@ -35,6 +44,7 @@ __all__ = [
     "write_replay_outcomes",
     "write_report",
     "write_task_result",
+    "write_task_states",
 ]
 
 

@@ -6,7 +6,18 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-from krkn_airflow_provider.report.model import SCORE_FORMULA, RunReport
+from krkn_airflow_provider.report.model import (
+    KILLED,
+    NO_RESULT,
+    PASSED,
+    RUN_FAILED,
+    SCORE_FORMULA,
+    SKIPPED,
+    SUCCESS,
+    UNSAFE,
+    UPSTREAM_FAILED,
+    RunReport,
+)
 
 # Series of the recovery chart: (result key, label, colour).
 SERIES = (
@@ -15,7 +26,14 @@ SERIES = (
     ("probes_passing_seconds", "probes passing again", "#e8590c"),
 )
 STATE_COLOURS = {"executed": "#2b8a3e", "pending": "#e67700", "failed": "#c92a2a"}
-STATUS_COLOURS = {"success": "#2b8a3e", "failed": "#c92a2a"}
+STATUS_COLOURS = {
+    SUCCESS: "#2b8a3e",
+    "failed": "#c92a2a",
+    KILLED: "#862e9c",
+    UPSTREAM_FAILED: "#e67700",
+    SKIPPED: "#868e96",
+}
+VERDICT_COLOURS = {PASSED: "#2b8a3e", RUN_FAILED: "#c92a2a", UNSAFE: "#862e9c", NO_RESULT: "#868e96"}
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#212529;
@@ -26,15 +44,21 @@ header .meta{font-size:12px;color:#ced4da}
 main{padding:8px 24px 32px;max-width:1100px}
 section{background:#fff;border:1px solid #dee2e6;border-radius:6px;padding:12px 16px;margin:16px 0}
 h2{font-size:16px;margin:0 0 8px}
+section{min-width:0;overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:12px}
-th,td{border-bottom:1px solid #e9ecef;padding:4px 6px;text-align:left;vertical-align:top}
+th,td{border-bottom:1px solid #e9ecef;padding:4px 6px;text-align:left;vertical-align:top;
+overflow-wrap:break-word}
+td code,td.long{overflow-wrap:anywhere}
+svg{max-width:100%;height:auto}
+.verdict{border-left:8px solid;padding:10px 16px}
+.verdict .word{font-size:26px;font-weight:700;margin-right:12px}
 th{background:#f1f3f5}
 code{font-size:12px}
 td code{word-break:break-all}
 .score{display:flex;gap:24px;align-items:center}
 .score .big{font-size:42px;font-weight:700}
 .formula{font-size:12px;color:#495057}
-.pill{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px}
+.pill{display:inline-block;padding:0 6px;border-radius:8px;color:#fff;font-size:11px;white-space:nowrap}
 .muted{color:#868e96}
 """
 
@@ -167,12 +191,12 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
         x = left + plot_w * step / 4
         parts.append(f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 24}" stroke="#f1f3f5"/>')
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" text-anchor="middle" fill="#495057">'
-            f"+{span * step / 4:.1f} s</text>"
+            f'<text x="{x:.1f}" y="{height - 10}" font-size="10" '
+            f'text-anchor="{"end" if step == 4 else "middle"}" fill="#495057">+{span * step / 4:.1f} s</text>'
         )
     for index, (task, start, end) in enumerate(rows):
         y = top + row_h * index
-        colour = STATUS_COLOURS.get(str(task.get("status")), "#868e96")
+        colour = STATUS_COLOURS.get(str(task.get("state")), "#868e96")
         x1, x2 = x_of(start), x_of(end)
         label = f"{task.get('task_id')} #{task.get('try_number')}"
         parts.append(f'<text x="4" y="{y + 15}" font-size="11">{escape(label[:26])}</text>')
@@ -203,6 +227,14 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
     return "".join(parts)
 
 
+def _clock(value: Any) -> str:
+    """A time of day (UTC), the full timestamp on hover."""
+    moment = _time(value)
+    if moment is None:
+        return escape(str(value or ""))
+    return f"<span title='{escape(str(value))}'>{moment.strftime('%H:%M:%S')}</span>"
+
+
 def _seconds(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f} s"
 
@@ -222,13 +254,22 @@ def render_html(report: RunReport) -> str:
         f" · journal {escape(report.location)} · generated {escape(report.generated_at)}</div>"
         "</header><main>",
     ]
+    verdict = report.verdict()
+    colour = VERDICT_COLOURS.get(verdict.word, "#868e96")
+    out.append(
+        f"<section id='verdict' class='verdict' style='border-color:{colour}'>"
+        f"<span class='word' style='color:{colour}'>{escape(verdict.word)}</span>"
+        f"<span class='text'>{escape(verdict.text)}</span></section>"
+    )
     value = "-" if score.value is None else f"{score.value:g}"
+    letters = {"scenarios": "S", "probes": "P", "rollback": "U"}
     parts_text = ", ".join(
-        f"{name} {good}/{total}" if total else f"{name}: none" for name, (good, total) in score.parts.items()
+        f"{letters[name]} = {good}/{total} ({name})" if total else f"{letters[name]}: no {name}, left out"
+        for name, (good, total) in score.parts.items()
     )
     out.append(
         "<section id='score'><h2>Resilience score</h2><div class='score'>"
-        f"<div class='big'>{escape(value)}</div><div><div>{escape(parts_text)}</div>"
+        f"<div class='big'>{escape(value)}</div><div><div>inputs: {escape(parts_text)}</div>"
         f"<div class='formula'>{escape(SCORE_FORMULA)}</div>"
         f"<div>undo records: {counts['executed']} executed, {counts['pending']} pending, "
         f"{counts['failed']} failed</div></div></div></section>"
@@ -252,18 +293,20 @@ def render_html(report: RunReport) -> str:
     out.append("</section>")
     out.append(f"<section id='timeline'><h2>Timeline</h2>{timeline_chart(report)}")
     out.append(
-        "<table><tr><th>task</th><th>scenario</th><th>status</th><th>started</th><th>ended</th>"
-        "<th>targets</th><th>records</th><th>error</th></tr>"
+        "<table id='tasks'><tr><th>task</th><th>scenario</th><th>state</th><th>Airflow state</th>"
+        "<th>started</th><th>ended</th><th>targets</th><th>records</th><th>error</th></tr>"
     )
     for task in report.tasks:
-        status = str(task.get("status"))
+        state = str(task.get("state"))
+        try_number = task.get("try_number")
         out.append(
-            f"<tr><td>{escape(str(task.get('task_id')))} #{escape(str(task.get('try_number')))}</td>"
-            f"<td>{escape(str(task.get('scenario_type')))}</td>"
-            f"<td>{_pill(status, STATUS_COLOURS.get(status, '#868e96'))}</td>"
-            f"<td>{escape(str(task.get('started_at') or ''))}</td>"
-            f"<td>{escape(str(task.get('ended_at') or ''))}</td>"
-            f"<td>{escape(', '.join(map(str, task.get('targets') or [])))}</td>"
+            f"<tr class='task'><td>{escape(str(task.get('task_id')))}"
+            f"{'' if try_number is None else ' #' + escape(str(try_number))}</td>"
+            f"<td class='long'>{escape(str(task.get('scenario_type')))}</td>"
+            f"<td>{_pill(state, STATUS_COLOURS.get(state, '#868e96'))}</td>"
+            f"<td>{escape(str(task.get('airflow_state') or '-'))}</td>"
+            f"<td>{_clock(task.get('started_at'))}</td><td>{_clock(task.get('ended_at'))}</td>"
+            f"<td class='long'>{escape(', '.join(map(str, task.get('targets') or [])))}</td>"
             f"<td>{len(task.get('records') or [])}</td><td>{escape(str(task.get('error') or ''))}</td></tr>"
         )
     out.append("</table></section>")
@@ -301,6 +344,19 @@ def render_html(report: RunReport) -> str:
                 f"<td>{escape(record.description or record.target)}</td>"
                 f"<td>{_pill(record.state, STATE_COLOURS.get(record.state, '#868e96'))}</td>"
                 f"<td>{escape(replay)}</td><td><code>{escape(record.path)}</code></td></tr>"
+            )
+        out.append("</table>")
+    out.append("</section>")
+    out.append("<section id='replays'><h2>Replays</h2>")
+    if not report.replays:
+        out.append("<p class='muted'>No replay has run: nothing was left for a rollback.</p>")
+    else:
+        out.append("<table><tr><th>at</th><th>by</th><th>records</th><th>outcomes</th></tr>")
+        for replay_run in report.replays:
+            outcomes = ", ".join(f"{count} {name}" for name, count in sorted(replay_run["outcomes"].items()))
+            out.append(
+                f"<tr><td>{escape(str(replay_run.get('at')))}</td><td>{escape(str(replay_run.get('source')))}"
+                f"</td><td>{replay_run['records']}</td><td>{escape(outcomes)}</td></tr>"
             )
         out.append("</table>")
     out.append("</section></main></body></html>")

@@ -38,10 +38,10 @@ def render_junit(report: RunReport) -> str:
             time=f"{seconds:.3f}",
         )
         lost = [probe for probe in task.get("probes") or [] if not probe.get("ok")]
-        if task.get("status") != "success":
+        if task.get("state") != "success":
             failures += 1
             failure = ET.SubElement(
-                case, "failure", message=str(task.get("error") or "failed"), type="ScenarioFailed"
+                case, "failure", message=str(task.get("error") or task.get("state")), type="ScenarioFailed"
             )
             failure.text = "\n".join(f"{p.get('phase')}: {p.get('probe')}: {p.get('message')}" for p in lost)
         out = [f"targets: {', '.join(map(str, task.get('targets') or []))}"]

@@ -6,6 +6,7 @@ run's context folder (the journal's listings ignore them)::
     <context>/<task_id>.<try>.result.json            one chaos task try (format below)
     <context>/<task_id>.<try>.m<map>.result.json     the same for a mapped task
     <context>/replay.<ts_ns>.<source>.json           outcomes of one replay, per record
+    <context>/task-states.json                       the states Airflow gave the run's chaos tasks
     <context>/gameday-report.html, gameday-report.xml  the rendered report
 
 A task result (``"format": "krkn-task-result/1"``)::
@@ -33,6 +34,8 @@ from krkn_airflow_provider.rollback.naming import CONTEXT_INFO, ContextName, che
 
 RESULT_FORMAT = "krkn-task-result/1"
 REPLAY_FORMAT = "krkn-replay-outcomes/1"
+STATES_FORMAT = "krkn-task-states/1"
+TASK_STATES = "task-states.json"
 RESULT_RE = re.compile(
     r"^(?P<task>[A-Za-z0-9_.-]{1,250}?)\.(?P<try>[0-9]{1,6})(?:\.m(?P<map>[0-9]{1,9}))?\.result\.json$"
 )
@@ -129,8 +132,8 @@ def read_task_results(store: Store, run_uuid: str) -> list[dict[str, Any]]:
     return found
 
 
-def read_replay_outcomes(store: Store, run_uuid: str) -> dict[str, dict[str, Any]]:
-    """The latest replay outcome of each record id of the run."""
+def read_replay_documents(store: Store, run_uuid: str) -> list[dict[str, Any]]:
+    """Every replay outcome document of the run (rollback task, watcher, CLI), oldest first."""
     documents = []
     for context in store.contexts(check_run_uuid(run_uuid)):
         for name in store.backend.list_files(context.name):
@@ -139,8 +142,13 @@ def read_replay_outcomes(store: Store, run_uuid: str) -> dict[str, dict[str, Any
                 data = _read_json(store, context, name)
                 if data is not None and data.get("format") == REPLAY_FORMAT:
                     documents.append((int(match["ts"]), data))
+    return [document for _, document in sorted(documents, key=lambda item: item[0])]
+
+
+def read_replay_outcomes(store: Store, run_uuid: str) -> dict[str, dict[str, Any]]:
+    """The latest replay outcome of each record id of the run."""
     latest: dict[str, dict[str, Any]] = {}
-    for _, document in sorted(documents, key=lambda item: item[0]):
+    for document in read_replay_documents(store, run_uuid):
         for record in document.get("records") or []:
             if isinstance(record, dict) and record.get("record"):
                 latest[str(record["record"])] = {
@@ -149,3 +157,58 @@ def read_replay_outcomes(store: Store, run_uuid: str) -> dict[str, dict[str, Any
                     "at": document.get("at"),
                 }
     return latest
+
+
+def write_task_states(
+    store: Store,
+    run_uuid: str,
+    states: dict[str, str | None],
+    *,
+    source: str,
+    notes: list[str] | None = None,
+) -> str:
+    """Record the states Airflow gave the run's chaos tasks (``{task_id: state}``), for the report.
+
+    Written by the watcher (the run's last task); a later write replaces it.
+
+    :param notes: what the watcher found wrong besides the tasks' states (e.g. records a
+        task that reported success left pending), for the report's verdict.
+    """
+    context = context_for(store, run_uuid)
+    document = {
+        "format": STATES_FORMAT,
+        "run_uuid": run_uuid,
+        "source": _safe(source, "source"),
+        "at": datetime.now(UTC).isoformat(),
+        "states": {str(task): (None if state is None else str(state)) for task, state in states.items()},
+        "order": [str(task) for task in states],  # the DAG's order (the file's keys are sorted)
+        "notes": [str(note) for note in notes or []],
+    }
+    store.backend.write_durable(context.name, TASK_STATES, _dump(document))
+    return store.backend.display(context.name, TASK_STATES)
+
+
+def _states_document(store: Store, run_uuid: str) -> dict[str, Any]:
+    for context in store.contexts(check_run_uuid(run_uuid)):
+        if TASK_STATES in store.backend.list_files(context.name):
+            data = _read_json(store, context, TASK_STATES) or {}
+            if data.get("format") == STATES_FORMAT:
+                return data
+    return {}
+
+
+def read_task_states(store: Store, run_uuid: str) -> dict[str, str | None]:
+    """The chaos task states last recorded for the run (empty when none were)."""
+    states = _states_document(store, run_uuid).get("states")
+    if not isinstance(states, dict):
+        return {}
+    document = _states_document(store, run_uuid)
+    order = [task for task in document.get("order") or [] if task in states]
+    order += [task for task in states if task not in order]
+    return {str(task): (None if states[task] is None else str(states[task])) for task in order}
+
+
+def read_watcher_notes(store: Store, run_uuid: str) -> list[str]:
+    """What the watcher found wrong besides the tasks' states (see ``write_task_states``)."""
+    notes = _states_document(store, run_uuid).get("notes")
+    return [str(note) for note in notes] if isinstance(notes, list) else []

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A fixed-width table; cells are cut at 60 characters."""
-    cells = [[str(cell if cell is not None else "-")[:60] for cell in row] for row in rows]
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, limit: int | None = 60) -> str:
+    """A fixed-width table; cells are cut at ``limit`` characters (``None``: never)."""
+    cells = [[str(cell if cell is not None else "-")[:limit] for cell in row] for row in rows]
     widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
     lines = ["  ".join(header.ljust(widths[i]) for i, header in enumerate(headers)).rstrip()]
     lines.append("  ".join("-" * width for width in widths))
@@ -52,3 +52,12 @@ def replay_table(summary: dict[str, Any]) -> str:
         for record in summary.get("records") or []
     ]
     return table(["record", "task", "outcome", "undo"], rows)
+
+
+def age(seconds: float) -> str:
+    """A short age as kubectl prints it: ``45s``, ``12m``, ``3h``, ``5d`` (``0s`` for the future)."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= 2 * size or (unit == "m" and seconds >= size):
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"

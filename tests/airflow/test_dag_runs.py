@@ -192,3 +192,21 @@ def test_records_signed_with_the_configured_hmac_key(
     assert signed.load(entry).data["kind"] == "Pod"
     with pytest.raises(DigestMismatch):
         Store(str(journal_dir)).load(entry)
+
+
+def test_config_refusal_is_one_clear_line_in_the_task_log(
+    dagbag: Any, kube: Any, journal_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    conf = _bad_inputs(kube.namespace, tmp_path)["wrong key"]
+    dag_run = run_dag(dagbag, "krkn_single", conf)
+    assert task_states(dag_run)["chaos"] == "failed"
+    log = capfd.readouterr()
+    text = log.out + log.err
+    start = text.index("hog_scenarios refused, nothing was changed:")
+    chaos_log = text[start : text.index("watcher", start) if "watcher" in text[start:] else len(text)]
+    line = chaos_log.splitlines()[0]
+    assert "'cpu-load'" in line, line
+    # The refusal once as our line, once as Airflow's failure; no chain of tracebacks.
+    assert "The above exception was the direct cause" not in chaos_log
+    assert "During handling of the above exception" not in chaos_log
+    assert "ConfigError" not in chaos_log  # the cause's traceback is at debug level only

@@ -22,9 +22,17 @@ def test_example_dags_parse_without_connections(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(KubernetesHook, "get_connection", classmethod(tripwire))
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["chaos_gameday", "chaos_rollback_replay", "krkn_config_gameday"]
+    assert sorted(bag.dag_ids) == [
+        "chaos_gameday",
+        "chaos_rollback_replay",
+        "chaos_undo_demo",
+        "krkn_config_gameday",
+    ]
     gameday = bag.get_dag("chaos_gameday")
     assert gameday.catchup is False
+    # Gamedays must not overlap: every example chaos DAG runs one run at a time.
+    assert bag.get_dag("chaos_gameday").max_active_runs == 1
+    assert bag.get_dag("chaos_undo_demo").max_active_runs == 1
     assert {t.task_id for t in gameday.tasks} == {
         "pod_disruption",
         "application_outage",
@@ -48,3 +56,15 @@ def test_provider_info_is_discovered(airflow_db: Path) -> None:
         "rollback_conn_id",
         "hmac_key_variable",
     }
+
+
+def test_readme_dag_example_runs_one_gameday_at_a_time() -> None:
+    import ast
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    (block,) = [code for code in re.findall(r"```python\n(.*?)```", readme, re.S) if "with DAG(" in code]
+    calls = [node for node in ast.walk(ast.parse(block)) if isinstance(node, ast.Call)]
+    dag = next(call for call in calls if getattr(call.func, "id", "") == "DAG")
+    keywords = {keyword.arg: ast.literal_eval(keyword.value) for keyword in dag.keywords}
+    assert keywords["max_active_runs"] == 1 and keywords["catchup"] is False

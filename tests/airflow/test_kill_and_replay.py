@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from krkn_airflow_provider.report import REPORT_HTML, build_report
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
 from tests.airflow.conftest import DAGS, run_dag, task_states, xcom
@@ -89,6 +90,14 @@ def test_worker_killed_during_hold_then_replay_restores(
     assert workloads.managed(api, kube.namespace) == []
     assert [e.state for e in store.entries()] == ["executed"]
     assert xcom(replayed, "replay")["counts"] == {"undone": 1}
+    # The report the replay rendered shows the killed task (it wrote no result) and no 100.
+    report = build_report(store, entry.run_uuid)
+    assert [(task["task_id"], task["state"]) for task in report.tasks] == [("chaos", "killed")]
+    score = report.score().value
+    assert score is not None and score < 100 and report.score().parts["scenarios"] == (0, 1)
+    assert report.verdict().word == "FAILED" and "(chaos killed)" in report.verdict().text
+    page = (journal_dir / entry.context.name / REPORT_HTML).read_text()
+    assert "FAILED</span>" in page and ">killed</span>" in page and "replay.1" in page
 
     # Re-run (as after a clear): nothing pending, nothing written, success.
     since = len(kube.emulator.writes()) if kube.emulator is not None else 0

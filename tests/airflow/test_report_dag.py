@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from krkn_airflow_provider.report import REPORT_HTML, REPORT_XML, read_task_results
+from krkn_airflow_provider.report import REPORT_HTML, REPORT_XML, build_report, read_task_results
 from krkn_airflow_provider.rollback import Store, run_uuid_for
 from tests import workloads
 from tests.airflow.conftest import run_dag, task_states, xcom
@@ -105,5 +105,34 @@ def test_probe_abort_fails_the_task_and_the_report_shows_it(
     assert (suites["scenarios"].get("tests"), suites["scenarios"].get("failures")) == ("2", "1")
     assert (suites["rollback"].get("tests"), suites["rollback"].get("failures")) == ("1", "0")
 
-    link = xcom_key(dag_run, "kill_web", "_link_GamedayReportLink")
-    assert link is not None and link.endswith(f"/krkn/runs/{run_uuid}/report.html")
+    # The watcher recorded the states Airflow gave the chaos tasks; the report's verdict says why.
+    states = json.loads((folder / "task-states.json").read_text())
+    assert states["states"] == {"kill_web": "success", "outage": "failed"}
+    assert "FAILED</span>" in page and "1 of 2 chaos task(s) did not succeed (outage failed)" in page
+
+    for task_id in ("kill_web", "rollback", "watcher"):
+        link = xcom_key(dag_run, task_id, "_link_GamedayReportLink")
+        assert link is not None and link.endswith(f"/krkn/runs/{run_uuid}/report.html"), task_id
+
+
+@pytest.mark.timeout(300)
+def test_mapped_chaos_task_is_as_good_as_its_worst_instance(
+    dagbag: Any, kube: Any, journal_dir: Path
+) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+
+    dag_run = run_dag(dagbag, "krkn_mapped", {"namespace": kube.namespace})
+
+    assert dag_run.state == "failed"
+    assert workloads.managed(api, kube.namespace) == []
+    run_uuid = run_uuid_for(dag_run.dag_id, dag_run.run_id)
+    store = Store(str(journal_dir))
+    (context,) = store.contexts(run_uuid)
+    states = json.loads((journal_dir / context.name / "task-states.json").read_text())["states"]
+    assert states == {"outages": "failed"}  # from outages_0 success and outages_1 failed
+    report = build_report(store, run_uuid)
+    rows = sorted((task["map_index"], task["state"]) for task in report.tasks)
+    assert rows == [(0, "success"), (1, "failed")]
+    assert report.verdict().word == "FAILED"

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from krkn_airflow_provider.report import build_report
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
 from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH
@@ -167,6 +168,12 @@ def test_failing_gameday_under_the_scheduler(
         "rollback": "success",
         "watcher": "failed",
     }
+    # The watcher asked Airflow (through the worker's supervisor) for the chaos tasks' states.
+    (context,) = store.contexts(entries[0].run_uuid)
+    recorded = json.loads((journal_dir / context.name / "task-states.json").read_text())
+    assert recorded["states"] == {"application_outage": "success", "breaking_hog": "failed"}
+    verdict = build_report(store, entries[0].run_uuid).verdict()
+    assert verdict.word == "FAILED" and "(breaking_hog failed)" in verdict.text
 
     # Clear the rollback through the REST API, as the UI does: it runs again, finds nothing
     # pending, writes nothing, and succeeds.

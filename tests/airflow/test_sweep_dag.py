@@ -47,3 +47,12 @@ def test_pending_records_after_a_reported_success_fail_the_run_and_are_undone(
     assert [entry.state for entry in Store(str(journal_dir)).entries()] == ["executed"]
     names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items]
     assert "left" not in names
+    # The report does not call it a pass: the watcher had to undo what the task left.
+    from krkn_airflow_provider.report import build_report
+    from krkn_airflow_provider.rollback import run_uuid_for
+
+    verdict = build_report(Store(str(journal_dir)), run_uuid_for(dag_run.dag_id, dag_run.run_id)).verdict()
+    assert verdict.word == "FAILED"
+    assert verdict.text == (
+        "1 record(s) were still pending and were undone by watcher; all 1 change(s) were undone"
+    )

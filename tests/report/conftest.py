@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from krkn_airflow_provider.report import write_replay_outcomes, write_task_result
+from krkn_airflow_provider.report import write_replay_outcomes, write_task_result, write_task_states
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, run_uuid_for
 
 NOW = datetime.now(UTC)
@@ -97,5 +97,33 @@ def run(tmp_path: Path) -> tuple[Store, str]:
             ended_at=NOW.isoformat(),
             probes=lost,
         ),
+    )
+    return store, run_uuid
+
+
+@pytest.fixture
+def killed_run(tmp_path: Path) -> tuple[Store, str]:
+    """A run whose second chaos task was SIGKILLed mid-hold: records, no result file.
+
+    The first task succeeded; the third never ran (upstream failed); the watcher undid
+    the killed task's record and wrote the states Airflow gave the chaos tasks.
+    """
+    store = Store(str(tmp_path / "rollback"))
+    run_uuid = run_uuid_for("gameday", "manual__2")
+    write_task_result(store, {**task_result(run_uuid, "kill_web", "success"), "run_id": "manual__2"})
+    killed = journal(store, run_uuid, "outage").record(delete("krkn-deny-k"))
+    assert killed is not None
+    store.mark_executed(killed)
+    write_replay_outcomes(
+        store,
+        run_uuid,
+        {"records": [{"record": killed.id, "outcome": "done", "message": "deleted"}]},
+        source="watcher.1",
+    )
+    write_task_states(
+        store,
+        run_uuid,
+        {"kill_web": "success", "outage": "failed", "hog": "upstream_failed"},
+        source="watcher.1",
     )
     return store, run_uuid

@@ -142,3 +142,61 @@ def test_report_renders_with_a_visible_chart(chromium: str, run: tuple[Store, st
     chart = [row[3 * 40 : 3 * 800] for row in rows[250:520]]
     non_white = sum(1 for row in chart for i in range(0, len(row), 3) if row[i : i + 3] != b"\xff\xff\xff")
     assert non_white > 5000, non_white
+
+
+# Appended to a copy of the report (the report itself has no scripts): what the browser
+# laid out — the verdict, the task rows, the score, and any box wider than its card.
+LAYOUT_PROBE = """<script>
+const wide = [...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth + 1);
+const out = {
+  verdict: document.querySelector('#verdict').innerText,
+  score: document.querySelector('#score .big').innerText,
+  tasks: [...document.querySelectorAll('tr.task')].map(r => [...r.cells].slice(0, 4).map(c => c.innerText)),
+  pageWider: document.documentElement.scrollWidth > window.innerWidth,
+  overflowing: wide.map(s => s.id),
+  verdictVisible: document.querySelector('#verdict').getBoundingClientRect().top < window.innerHeight,
+};
+const pre = document.createElement('pre');
+pre.id = 'layout-probe';
+pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>"""
+
+
+def dump_dom(chromium: str, page: Path, profile: Path, *, width: int) -> str:
+    command = [
+        chromium,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        f"--window-size={width},900",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert "layout-probe" in done.stdout, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.timeout(900)
+def test_killed_task_report_in_chromium(chromium: str, killed_run: tuple[Store, str], tmp_path: Path) -> None:
+    import html
+    import json
+    import re
+
+    store, run_uuid = killed_run
+    files = write_report(store, run_uuid, output=str(tmp_path / "report"))
+    page = tmp_path / "probed.html"
+    page.write_text(Path(files.html).read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    for width in (1400, 1000):
+        dom = dump_dom(chromium, page, tmp_path / f"profile-{width}", width=width)
+        match = re.search(r'<pre id="layout-probe">(.*?)</pre>', dom, re.S)
+        assert match, dom[-2000:]
+        seen = json.loads(html.unescape(match[1]))
+        assert seen["verdict"].startswith("FAILED"), seen
+        assert "outage killed" in seen["verdict"] and seen["verdictVisible"]
+        assert float(seen["score"]) < 100
+        assert [row[0] for row in seen["tasks"]] == ["kill_web #1", "outage #1", "hog"]
+        assert [row[2] for row in seen["tasks"]] == ["success", "killed", "upstream failed"]
+        assert [row[3] for row in seen["tasks"]] == ["success", "failed", "upstream_failed"]
+        assert not seen["pageWider"] and seen["overflowing"] == [], (width, seen)

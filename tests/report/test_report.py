@@ -7,6 +7,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,11 +138,20 @@ def test_write_report_into_the_run_folder(run: tuple[Store, str]) -> None:
 def test_cli_report(run: tuple[Store, str], tmp_path: Path) -> None:
     store, run_uuid = run
     out = io.StringIO()
-    argv = ["--location", store.location, "report", run_uuid, "--output", str(tmp_path / "out")]
+    argv = ["report", run_uuid, "--output-dir", str(tmp_path / "out"), "--location", store.location]
     code = cli.main(argv, out)
     assert code == 0, out.getvalue()
     assert (tmp_path / "out" / REPORT_HTML).exists() and (tmp_path / "out" / REPORT_XML).exists()
     assert "records: 1 executed, 1 pending, 1 failed" in out.getvalue()
+    assert "UNSAFE: 2 undo record(s) not undone" in out.getvalue()
+    out = io.StringIO()
+    assert (
+        cli.main(
+            ["report", run_uuid, "-o", "json", "--dir", str(tmp_path / "out2"), "-l", store.location], out
+        )
+        == 0
+    )
+    assert json.loads(out.getvalue())["verdict"]["word"] == "UNSAFE"
     out = io.StringIO()
     assert cli.main(["--location", store.location, "report", run_uuid], out) == 0
     (context,) = store.contexts(run_uuid)
@@ -174,3 +184,112 @@ def test_log_tables() -> None:
         "records": [{"record": "x_1_abcdefgh", "task_id": "t", "outcome": "undone", "description": "d"}]
     }
     assert tables.replay_table(summary).splitlines()[2] == "x_1_abcdefgh  t     undone   d"
+
+
+def test_killed_task_is_shown_with_airflow_state_and_keeps_the_score_below_100(
+    killed_run: tuple[Store, str],
+) -> None:
+    store, run_uuid = killed_run
+    report = build_report(store, run_uuid)
+    rows = {task["task_id"]: (task["state"], task["airflow_state"]) for task in report.tasks}
+    assert rows == {
+        "kill_web": ("success", "success"),
+        "outage": ("killed", "failed"),
+        "hog": ("upstream failed", "upstream_failed"),
+    }
+    score = report.score()
+    # S = 1/3, no probes, U = 1/1: 100 * (0.4/3 + 0.2) / 0.6 = 55.6
+    assert score.parts == {"scenarios": (1, 3), "probes": (0, 0), "rollback": (1, 1)}
+    assert score.value == 55.6
+    verdict = report.verdict()
+    assert verdict.word == "FAILED"
+    assert verdict.text == (
+        "2 of 3 chaos task(s) did not succeed (outage killed, hog upstream failed); "
+        "all 1 change(s) were undone"
+    )
+    page = render_html(report)
+    assert page.index("id='verdict'") < page.index("id='score'")
+    assert "S = 1/3 (scenarios)" in page and "P: no probes, left out" in page
+    assert "watcher.1" in page  # the replay that undid the killed task's record
+
+
+def test_killed_task_without_airflow_states_is_found_from_its_records(tmp_path: Path) -> None:
+    """The CLI renders reports without Airflow: a task with records and no result was killed."""
+    from .conftest import delete, journal
+
+    store = Store(str(tmp_path / "rollback"))
+    run_uuid = new_run_uuid()
+    write_task_result(store, task_result(run_uuid, "kill_web", "success"))
+    journal(store, run_uuid, "outage").record(delete("krkn-deny-k"))
+    report = build_report(store, run_uuid)
+    assert [(task["task_id"], task["state"]) for task in report.tasks] == [
+        ("kill_web", "success"),
+        ("outage", "killed"),
+    ]
+    assert report.score().value is not None and report.score().value < 100
+    assert report.verdict().word == "UNSAFE"
+    assert report.verdict().text.startswith("1 undo record(s) not undone")
+
+
+def test_airflow_failure_of_a_task_that_reported_success_is_a_failure(tmp_path: Path) -> None:
+    from krkn_airflow_provider.report import write_task_states
+
+    store = Store(str(tmp_path / "rollback"))
+    run_uuid = new_run_uuid()
+    write_task_result(store, task_result(run_uuid, "kill_web", "success"))
+    assert build_report(store, run_uuid).verdict().word == "PASSED"
+    write_task_states(store, run_uuid, {"kill_web": "failed"}, source="watcher.1")
+    report = build_report(store, run_uuid)
+    assert report.tasks[0]["state"] == "failed" and report.score().value == 0.0
+    assert report.verdict().word == "FAILED"
+
+
+def test_cli_replay_is_recorded_in_the_report(kube: Any, tmp_path: Path) -> None:
+    """``krkn-rollback execute`` leaves its outcomes in the run folder: the report's "last replay"."""
+    from kubernetes import client as k8s
+
+    from krkn_airflow_provider.rollback import Journal, Origin, UndoRecord
+
+    core = k8s.CoreV1Api(kube.api_client())
+    store = Store(str(tmp_path / "rollback"))
+    origin = Origin(run_uuid=new_run_uuid(), scenario="service_hijacking_scenarios", task_id="hijack")
+    journal = Journal(store, origin)
+    labels = journal.object_labels()
+    entry = journal.record(
+        UndoRecord(
+            action="delete",
+            api_version="v1",
+            kind="ConfigMap",
+            namespace=kube.namespace,
+            name="krkn-x",
+            guard=labels,
+        )
+    )
+    assert entry is not None
+    core.create_namespaced_config_map(kube.namespace, {"metadata": {"name": "krkn-x", "labels": labels}})
+    first = write_report(store, journal.run_uuid)
+    assert "<td>-</td>" in Path(first.html).read_text()  # no replay yet
+    out = io.StringIO()
+    argv = ["execute", "-r", journal.run_uuid, "--kubeconfig", str(kube.kubeconfig), "-l", store.location]
+    assert cli.main(argv, out) == 0, out.getvalue()
+    assert f"gameday report: {first.html}" in out.getvalue()  # re-rendered, it existed
+    (row,) = build_report(store, journal.run_uuid).records
+    assert (row.state, row.outcome) == ("executed", "undone")
+    page = Path(first.html).read_text()
+    assert "krkn-rollback" in page and ">undone" in page  # the replays table and the record's last replay
+    # -o json: the summary on stdout, progress lines elsewhere.
+    out = io.StringIO()
+    assert cli.main([*argv, "-o", "json"], out) == 0
+    assert json.loads(out.getvalue())["counts"] == {}
+
+
+def test_watcher_notes_make_the_verdict_failed(tmp_path: Path) -> None:
+    from krkn_airflow_provider.report import write_task_states
+
+    store = Store(str(tmp_path / "rollback"))
+    run_uuid = new_run_uuid()
+    write_task_result(store, task_result(run_uuid, "kill_web", "success"))
+    note = "1 record(s) were still pending and were undone by watcher"
+    write_task_states(store, run_uuid, {"kill_web": "success"}, source="watcher.1", notes=[note])
+    verdict = build_report(store, run_uuid).verdict()
+    assert (verdict.word, verdict.text) == ("FAILED", f"{note}; no change was recorded")

@@ -24,7 +24,9 @@ def test_result_and_report_on_s3(request: pytest.FixtureRequest) -> None:
     run_uuid = new_run_uuid()
     # A task that wrote no record still gets the run's folder.
     write_task_result(store, task_result(run_uuid, "kill_web", "success"))
-    journal = Journal(store, Origin(run_uuid=run_uuid, scenario="application_outages_scenarios", task_id="x"))
+    journal = Journal(
+        store, Origin(run_uuid=run_uuid, scenario="application_outages_scenarios", task_id="kill_web")
+    )
     entry = journal.record(delete("krkn-deny-a"))
     assert entry is not None
     store.mark_executed(entry)

@@ -21,6 +21,8 @@ import pytest
 from krkn_airflow_provider.rollback import Store
 from tests.probe_servers import free_port
 
+from .test_render_chromium import chromium  # noqa: F401 (a fixture)
+
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -151,3 +153,68 @@ def test_ui_page_lists_runs_and_pending_records(api_server: ApiServer, run: tupl
     plugin = next(p for p in json.loads(body)["plugins"] if p["name"] == "krkn_chaos")
     (view,) = plugin["external_views"]
     assert (view["name"], view["href"], view["url_route"]) == ("Chaos gameday", "krkn/", "krkn-gameday")
+
+
+UI_PROBE = """<script>
+const wide = [...document.querySelectorAll('section')].filter(s => s.scrollWidth > s.clientWidth + 1);
+const pre = document.createElement('pre');
+pre.id = 'layout-probe';
+pre.textContent = JSON.stringify({
+  pageWider: document.documentElement.scrollWidth > window.innerWidth,
+  overflowing: wide.length,
+  verdicts: [...document.querySelectorAll('.verdict-pill')].map(p => [p.innerText, p.title]),
+  ages: [...document.querySelectorAll('time')].map(t => [t.innerText, t.title]),
+});
+document.body.appendChild(pre);
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_ui_page_shows_verdict_score_links_and_ages(
+    api_server: ApiServer, run: tuple[Store, str], request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import html
+    import re
+    from urllib.parse import urljoin
+
+    from .test_render_chromium import dump_dom
+
+    _, run_uuid = run
+    browser: str = request.getfixturevalue("chromium")
+    status, body = api_server.get("/krkn/")
+    assert status == 200, body
+    row = body[body.index("<tr class='run'>") :]
+    # Verdict (its sentence on hover) and score: the fixture's run left two records not undone.
+    assert ">UNSAFE</span>" in row and "title='2 undo record(s) not undone" in row and "<td>56.7</td>" in row
+    # DAG and run link to Airflow's own pages, opened in the whole window, not the plugin's frame.
+    dag_href = re.search(r"<a class='airflow' target='_top' href='([^']+)'>gameday</a>", row)
+    run_href = re.search(r"<a class='airflow' target='_top' href='([^']+)'>manual__1</a>", row)
+    assert dag_href and run_href, row
+    base = api_server.url + "/krkn/"
+    assert urljoin(base, dag_href[1]) == api_server.url + "/dags/gameday"
+    assert urljoin(base, run_href[1]) == api_server.url + "/dags/gameday/runs/manual__1"
+    assert api_server.get("/dags/gameday/runs/manual__1")[0] == 200  # the Airflow UI answers there
+    # Age, exact UTC time on hover.
+    assert re.search(r"<time datetime='[0-9T:+-]+' title='[0-9T:+-]+'>[0-9]+[smhd] ago</time>", row), row
+
+    runs = json.loads(api_server.get("/krkn/api/runs")[1])
+    assert [(r["verdict"]["word"], r["score"]) for r in runs] == [("UNSAFE", 56.7)]
+
+    status, page = api_server.get(f"/krkn/runs/{run_uuid}")
+    assert status == 200 and ">UNSAFE</span>" in page and "score 56.7" in page
+    run_link = re.search(r"href='([^']+)'>manual__1</a>", page)
+    assert run_link and urljoin(f"{api_server.url}/krkn/runs/{run_uuid}", run_link[1]) == (
+        api_server.url + "/dags/gameday/runs/manual__1"
+    )
+
+    # Laid out by a browser at 1,400 px: every table stays inside its card.
+    for name, text in (("runs", body), ("run", page)):
+        file = tmp_path / f"{name}.html"
+        file.write_text(text.replace("</body>", UI_PROBE + "</body>"))
+        dom = dump_dom(browser, file, tmp_path / f"profile-{name}", width=1400)
+        match = re.search(r'<pre id="layout-probe">(.*?)</pre>', dom, re.S)
+        assert match, dom[-2000:]
+        seen = json.loads(html.unescape(match[1]))
+        assert not seen["pageWider"] and seen["overflowing"] == 0, (name, seen)
+        assert seen["verdicts"][0][0] == "UNSAFE" and seen["ages"] and seen["ages"][0][0].endswith(" ago")

@@ -168,3 +168,19 @@ with DAG("krkn_reported_success", schedule=None, start_date=START, catchup=False
         return {"targets": [], "records": [entry.id for entry in journal.recorded]}
 
     chaos_experiment([looks_fine().operator], rollback_kwargs={"retries": 0})
+
+
+# A mapped chaos task: one instance succeeds, the other fails after its change.
+with DAG("krkn_mapped", schedule=None, start_date=START, catchup=False, params=PARAMS):
+    outages = ChaosScenarioOperator.partial(
+        task_id="outages",
+        scenario_config={
+            "application_outage": {
+                "duration": 0,
+                "namespace": "{{ params.namespace }}",
+                "pod_selector": {"app": "{{ params.app }}"},
+            }
+        },
+        retries=0,
+    ).expand(scenario_type=["application_outages_scenarios", "failing_outage_scenarios"])
+    chaos_experiment([outages], rollback_kwargs={"retries": 0})  # type: ignore[list-item]
