@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from jinja2.exceptions import SecurityError
 
 from krkn_airflow_provider.errors import ConfigError, KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
 from krkn_airflow_provider.operators.report_link import GamedayReportLink
+from krkn_airflow_provider.operators.templating import sandboxed_env
 from krkn_airflow_provider.report import tables, write_report, write_task_result
 from krkn_airflow_provider.rollback import Journal, Origin, RetryPolicy, replay, run_uuid_for
 from krkn_airflow_provider.scenarios import (
@@ -144,6 +147,18 @@ class ChaosScenarioOperator(BaseOperator):
         )
 
     # -- input -------------------------------------------------------------------------
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render in a sandbox whatever environment the DAG asks for (see operators/templating.py)."""
+        dag = self.get_dag()
+        native = bool(dag is not None and dag.render_template_as_native_obj)
+        try:
+            super().render_template_fields(context, sandboxed_env(dag, native=native))
+        except SecurityError as error:
+            raise AirflowFailException(
+                f"task {self.task_id}: the scenario template was refused by the Jinja sandbox "
+                f"({error}); templates may read params and macros, not Python internals. Nothing ran."
+            ) from None
 
     def _document(self) -> tuple[Any, str]:
         if (self.scenario_config is None) == (self.scenario_file is None):

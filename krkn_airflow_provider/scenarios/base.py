@@ -115,8 +115,15 @@ class ScenarioContext:
             self.changing = False
 
     def wait(self, seconds: float, what: str) -> None:
-        """Sleep ``seconds``, checking the stop flag at least every ``poll_interval``."""
+        """Sleep ``seconds``, checking the stop flag at least every ``poll_interval``.
+
+        A dry run does not wait: it logs the hold it would make and returns.
+        """
         if seconds <= 0:
+            return
+        if self.dry_run:
+            # A dry run plans and prints: nothing was injected, so there is nothing to hold.
+            self.log(f"dry run: would hold for {seconds:g} s ({what})")
             return
         self.log(f"{what}: holding for {seconds:g} s")
         deadline = time.monotonic() + seconds

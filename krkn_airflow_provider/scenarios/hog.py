@@ -148,6 +148,7 @@ class Hog(Scenario[HogConfig]):
             "nodeName": node,
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,  # stress-ng never calls the API
             "containers": [container],
         }
         if c.taints:

@@ -142,6 +142,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
             "spec": {
                 "restartPolicy": "Always",
                 "terminationGracePeriodSeconds": 0,
+                "automountServiceAccountToken": False,  # serves HTTP only
                 "containers": [
                     {
                         "name": "responder",

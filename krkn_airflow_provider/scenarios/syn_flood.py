@@ -119,6 +119,7 @@ class SynFlood(Scenario[SynFloodConfig]):
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,  # hping3 never calls the API
             "containers": [{"name": "attacker", "image": c.image, "command": self.command(service)}],
         }
         affinity = c.affinity()

@@ -168,3 +168,17 @@ with DAG("krkn_reported_success", schedule=None, start_date=START, catchup=False
         return {"targets": [], "records": [entry.id for entry in journal.recorded]}
 
     chaos_experiment([looks_fine().operator], rollback_kwargs={"retries": 0})
+
+
+# A scenario file that reaches for ``__globals__``, in a DAG that renders native objects.
+with DAG(
+    "krkn_template_escape",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={"marker": Param("/nonexistent/marker", type="string")},
+):
+    escape = ChaosScenarioOperator(
+        task_id="chaos", scenario_type="hog_scenarios", scenario_file="krkn_escape.yaml", retries=0
+    )
