@@ -700,6 +700,8 @@ class Api:
         """``pods/eviction``: delete a pod unless a PodDisruptionBudget forbids it (429)."""
         if isinstance(body, dict) and (body.get("metadata") or {}).get("name") not in (None, name):
             raise _errors.bad_request("name in URL does not match name in Eviction object")
+        # an eviction is a create: namespace lifecycle admission refuses it while terminating
+        self._check_namespace(POD, namespace, name)
         pod = self.get(POD, namespace, name)
         options = (body or {}).get("deleteOptions") or {} if isinstance(body, dict) else {}
         phase = (pod.get("status") or {}).get("phase")

@@ -237,6 +237,7 @@ class Emulator:
             self._server.requests.clear()
             self._server.exec_log.clear()
             self._server.exec_replies.clear()
+            self._server.no_stream.clear()
 
     # -- kubeconfig -----------------------------------------------------------------------------
 
@@ -597,6 +598,21 @@ class Emulator:
             },
         }
         return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))
+
+    def set_streaming(self, *, node: str | None = None, pod: str | None = None, enabled: bool) -> None:
+        """Let a node's (or one pod's, ``namespace/name``) kubelet stream exec and logs, or not.
+
+        A node that cannot stream answers like a kwok node: exec upgrades the websocket and
+        then reports ``unable to upgrade connection`` on the error channel; logs are a 500.
+        """
+        names = self._server.no_stream
+        for key in (f"node/{node}" if node else None, f"pod/{pod}" if pod else None):
+            if key is not None:
+                with self._server.lock:
+                    if enabled:
+                        names.discard(key)
+                    else:
+                        names.add(key)
 
     def set_node_ready(self, name: str, ready: bool) -> None:
         """Flip a node's Ready condition (its pods go NotReady; taints follow)."""

@@ -132,6 +132,8 @@ class Server:
         self.faults: list[Fault] = []
         self.exec_log: list[ExecRecord] = []
         self.exec_replies: list[ExecReply] = []
+        #: "node/<name>" and "pod/<ns>/<name>" whose kubelet cannot stream exec/logs
+        self.no_stream: set[str] = set()
         self.lock = threading.Lock()
         self.watchers: dict[ResourceType, set[Watcher]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
@@ -652,6 +654,10 @@ class Server:
         container = self._container_for(pod, q.get("container"))
         if not (pod.get("spec") or {}).get("nodeName"):
             raise _errors.bad_request(f"pod {route.name} does not have a host assigned")
+        if self._cannot_stream(pod):
+            if request.headers.get("Upgrade", "").lower() != "websocket":
+                raise _errors.bad_request("Upgrade request required")
+            return await self._exec_unreachable(request, ts)
         status = next(
             (
                 c
@@ -707,6 +713,29 @@ class Server:
             pass
         finally:
             self.websockets.discard(ws)
+        return ws
+
+    def _cannot_stream(self, pod: Obj) -> bool:
+        meta = pod["metadata"]
+        keys = (
+            f"node/{(pod.get('spec') or {}).get('nodeName')}",
+            f"pod/{meta.get('namespace')}/{meta['name']}",
+        )
+        with self.lock:
+            return any(k in self.no_stream for k in keys)
+
+    async def _exec_unreachable(self, request: web.Request, ts: float) -> web.WebSocketResponse:
+        """A node without a streaming kubelet: the apiserver upgrades, then reports the failure."""
+        ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"), autoping=True)
+        await ws.prepare(request)
+        self.record(request, None, 101, ts, "create")
+        err = _errors.internal("unable to upgrade connection: empty server response")
+        with contextlib.suppress(ConnectionError):
+            await ws.send_bytes(b"\x01")
+            # the error channel carries a Status without kind/apiVersion
+            status = {k: v for k, v in err.status().items() if k not in ("kind", "apiVersion")}
+            await ws.send_bytes(b"\x03" + _dumps(status))
+            await ws.close()
         return ws
 
     async def _read_stdin(self, ws: web.WebSocketResponse) -> str:

@@ -60,6 +60,25 @@ def _status(error: Exception) -> int | None:
     return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
 
 
+def namespace_going(error: Exception) -> bool:
+    """True for a 403 ``NamespaceTerminating`` or a 404 for the namespace itself.
+
+    Nothing can be created in a namespace that is being deleted, nor in one that is gone;
+    what lived there leaves with it.
+    """
+    status = _status(error)
+    if status not in (403, 404):
+        return False
+    try:
+        body = json.loads(getattr(error, "body", None) or "{}")
+    except (TypeError, ValueError):
+        return False
+    details = body.get("details") or {} if isinstance(body, dict) else {}
+    if status == 404:
+        return details.get("kind") == "namespaces"
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in details.get("causes") or [])
+
+
 def _fail(verb: str, record: dict[str, Any], error: Exception) -> UndoFailed:
     status = _status(error)
     reason = getattr(error, "reason", None) or type(error).__name__
@@ -225,6 +244,8 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             )
             return UNDONE
         except Exception as error:
+            if namespace_going(error):
+                return ALREADY_CLEAN  # its namespace is being deleted: nothing to bring back
             if _status(error) != 409:
                 raise _fail("create", record, error) from error
         current = _get(client, resource, record)
@@ -262,14 +283,45 @@ def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             _preload_content=False,
         )
         session.run_forever(timeout=record.get("timeout_seconds") or 60)
-        code = session.returncode
+        where = f"Pod {record['namespace']}/{record['name']} container {record.get('container') or '-'}"
+        code = exec_exit_code(session, where)
         errors = session.read_stderr()
         session.close()
+    except UndoFailed:
+        raise
     except Exception as error:
         raise _fail("exec", record, error) from error
     if code not in (0, None):
         raise UndoFailed(f"exec failed for {describe(record)}: exit code {code}: {errors.strip()[:300]}")
     return UNDONE
+
+
+def exec_exit_code(session: Any, where: str) -> int | None:
+    """The exit code of a finished exec session, read from its error channel (3).
+
+    The client's ``returncode`` assumes every failure carries an exit code and raises
+    ``ValueError`` on the Status a kubelet that cannot stream sends ("unable to upgrade
+    connection"); that Status becomes an ``UndoFailed`` naming ``where`` and the answer.
+    ``None``: the command did not finish within the session's timeout.
+    """
+    if session.is_open():
+        return None
+    text = session.read_channel(3)
+    if not text:
+        return None
+    try:
+        status = json.loads(text)
+    except ValueError:
+        status = {"message": str(text)}
+    if not isinstance(status, dict):
+        status = {"message": str(text)}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).lstrip("-").isdigit():
+            return int(cause["message"])
+    answer = str(status.get("message") or text)[:300]
+    raise UndoFailed(f"exec in {where} failed: the kubelet answered: {answer}", status.get("code"))
 
 
 ACTIONS = {"delete": undo_delete, "patch": undo_patch, "create": undo_create, "exec": undo_exec}

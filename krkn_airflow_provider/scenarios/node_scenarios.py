@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback.undo import namespace_going
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import (
     Scenario,
@@ -213,12 +214,16 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
             for pod in kube.items(self.ctx.client, "v1", "Pod", field_selector=f"spec.nodeName={name}")
             if self._evictable(pod)
         ]
+        leaving: set[str] = set()
         for pod in pods:
             owned = bool(pod["metadata"].get("ownerReferences"))
             undo = None if owned else steps.recreate_record(pod)
-            self.ctx.change(
+            evicted = self.ctx.change(
                 undo, f"evict {kube.pod_key(pod)} from node {name}", functools.partial(self._evict, pod)
             )
+            if evicted is False:
+                leaving.add(kube.pod_key(pod))
+        pods = [pod for pod in pods if kube.pod_key(pod) not in leaving]
         if not self.ctx.dry_run and pods:
             self.ctx.poll(
                 lambda: all(steps.gone(self.ctx, pod) for pod in pods),
@@ -235,7 +240,13 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
             return True
         return not any(owner.get("kind") == "DaemonSet" for owner in metadata.get("ownerReferences") or [])
 
-    def _evict(self, pod: dict[str, Any]) -> None:
+    def _evict(self, pod: dict[str, Any]) -> bool:
+        """Evict ``pod``; ``False`` when its namespace is being deleted and it leaves with it.
+
+        A server refuses any eviction in a terminating namespace (403 ``NamespaceTerminating``);
+        the namespace controller deletes the pod, so, as ``kubectl drain`` does, that is not
+        an error and the drain does not wait for it.
+        """
         from kubernetes import client as k8s
 
         core = k8s.CoreV1Api(self.ctx.client.client)
@@ -252,11 +263,17 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                 core.create_namespaced_pod_eviction(
                     name, namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
                 )
-                return
+                return True
             except Exception as error:
                 status = getattr(error, "status", None)
                 if status == 404:
-                    return
+                    return True
+                if namespace_going(error):
+                    self.ctx.log(
+                        f"Pod {namespace}/{name}: namespace {namespace} is being deleted; "
+                        "the pod leaves with it"
+                    )
+                    return False
                 if status != 429:
                     raise ScenarioError(f"cannot evict Pod {namespace}/{name}: {error}") from error
                 if time.monotonic() >= deadline:

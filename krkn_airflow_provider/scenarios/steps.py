@@ -12,6 +12,7 @@ from typing import Any
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, reverse_merge_patch
 from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
+from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
 
@@ -183,8 +184,13 @@ def exec_in(
             _preload_content=False,
         )
         session.run_forever(timeout=timeout)
-        code, out, err = session.returncode, session.read_stdout(), session.read_stderr()
+        code = exec_exit_code(
+            session, f"Pod {metadata['namespace']}/{metadata['name']} container {container}"
+        )
+        out, err = session.read_stdout(), session.read_stderr()
         session.close()
+    except UndoFailed as error:
+        raise ScenarioError(str(error)) from None
     except Exception as error:
         where = f"{metadata['namespace']}/{metadata['name']} container {container}"
         raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error

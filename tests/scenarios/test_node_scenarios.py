@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,58 @@ def test_sigkill_after_the_cordon_then_rollback(kube: Any, node: str, tmp_path: 
         lambda: bool(node_spec(kube, node).get("unschedulable")),
     )
     assert node_spec(kube, node) == before
+
+
+def test_drain_lets_pods_of_a_terminating_namespace_leave_with_it(
+    kube: Any, node: str, tmp_path: Path
+) -> None:
+    """A server answers 403 NamespaceTerminating to their eviction: not an error, as for kubectl drain.
+
+    The namespace is deleted once the drain has listed the node's pods, the moment it starts
+    evicting (the window a real cluster has); a finalizer of ours holds it in Terminating.
+    """
+    core = kube.core()
+    ending = f"{kube.namespace}-end"
+    core.create_namespace({"metadata": {"name": ending, "finalizers": ["krkn.io/test-hold"]}})
+    try:
+        client = kube.dynamic()
+        rs = support.replica_set("owned", {"app": "owned"}, **pods_on(node))
+        bare = support.pod_manifest("bare", {"app": "bare"}, nodeName=node)
+        for body in (rs, bare):
+            resource = client.resources.get(api_version=body["apiVersion"], kind=body["kind"])
+            client.create(resource, body=body, namespace=ending)
+        support.wait_for(
+            lambda: (
+                len([p for p in core.list_namespaced_pod(ending).items if p.status.phase == "Running"]) == 2
+            ),
+            what="2 pods running",
+        )
+        before = node_spec(kube, node)
+        lines: list[str] = []
+
+        def log(line: str) -> None:
+            if line.startswith("evict ") and not any(seen.startswith("evict ") for seen in lines):
+                core.delete_namespace(ending)
+            lines.append(line)
+
+        ctx = support.context(kube, tmp_path / "rb", TYPE, log=log)
+        if kube.emulator is not None:
+            kube.emulator.clear_requests()
+        run_scenario(TYPE, document(node, "node_drain"), ctx)
+
+        assert sum(1 for line in lines if f"namespace {ending} is being deleted" in line) == 2
+        assert [(r["action"], r["kind"], r["name"]) for r in support.records(ctx)] == [
+            ("patch", "Node", node),
+            ("create", "Pod", "bare"),
+        ]
+        assert [entry.state for entry in ctx.journal.store.entries(run_uuid=ctx.journal.run_uuid)] == [
+            "executed",
+            "executed",
+        ]
+        assert node_spec(kube, node) == before
+        if kube.emulator is not None:
+            assert [r.status for r in kube.emulator.writes("/eviction")] == [403, 403]
+    finally:
+        core.patch_namespace(ending, {"metadata": {"finalizers": None}})
+        with contextlib.suppress(Exception):  # already deleted by the test
+            core.delete_namespace(ending)
