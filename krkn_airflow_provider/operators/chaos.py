@@ -74,6 +74,9 @@ class ChaosScenarioOperator(BaseOperator):
     :param allow_protected_namespaces: allow targets in ``kube-system``, ``kube-public``,
         ``kube-node-lease`` and the namespace Airflow runs in (refused by default).
     :param protected_namespaces: replaces that default list.
+    :param record_secret_values: delete a bare pod (or a workload, for service disruption)
+        whose manifest holds literal credentials, recording them in the journal; refused by
+        default (docs/safety.md, "What the journal stores").
     """
 
     template_fields: Sequence[str] = (
@@ -110,6 +113,7 @@ class ChaosScenarioOperator(BaseOperator):
         max_percent: float | None = None,
         allow_protected_namespaces: bool = False,
         protected_namespaces: Sequence[str] | None = None,
+        record_secret_values: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +139,7 @@ class ChaosScenarioOperator(BaseOperator):
         self.max_percent = max_percent
         self.allow_protected_namespaces = allow_protected_namespaces
         self.protected_namespaces = protected_namespaces
+        self.record_secret_values = record_secret_values
         self._observer: Observer | None = None
         self._run_uuid: str | None = None
 
@@ -227,6 +232,7 @@ class ChaosScenarioOperator(BaseOperator):
             should_stop=self._stop.is_set,
             observer=observer,
             limits=limits,
+            allow_secret_values=self.record_secret_values,
         )
         self._ctx = ctx
         try:

@@ -38,6 +38,7 @@ from krkn_airflow_provider.scenarios.base import (
     entries_with_runs,
     register,
 )
+from krkn_airflow_provider.scenarios.fields import Count, Runs, Seconds, StrictBool
 
 SUPPORTED = ("node_cordon", "node_drain", "node_taint")
 DEFAULT_TAINT = "krkn.io/chaos=true:NoSchedule"
@@ -71,14 +72,14 @@ class NodeScenarioConfig(ScenarioConfig):
     node_name: str | None = None
     label_selector: str | None = None
     exclude_label: str | None = None
-    instance_count: int = Field(1, ge=1)
-    runs: int = Field(1, ge=1)
-    timeout: int = Field(120, ge=1)
-    duration: int = Field(0, ge=0)
+    instance_count: Count = Field(1, ge=1)
+    runs: Runs = 1
+    timeout: Seconds = Field(120, ge=1)
+    duration: Seconds = Field(0, ge=0)
     cloud_type: str | None = None
-    parallel: bool = False
-    kube_check: bool = True
-    poll_interval: int | None = None
+    parallel: StrictBool = False
+    kube_check: StrictBool = True
+    poll_interval: Seconds | None = None
     taints: list[str] = Field(default_factory=lambda: [DEFAULT_TAINT])
 
     @field_validator("actions")
@@ -208,12 +209,16 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
         return list((self._node(name).get("spec") or {}).get("taints") or [])
 
     def node_drain(self, name: str) -> None:
+        def evictable() -> list[dict[str, Any]]:
+            found = kube.items(self.ctx.client, "v1", "Pod", field_selector=f"spec.nodeName={name}")
+            return [steps.typed(pod, "v1", "Pod") for pod in found if self._evictable(pod)]
+
+        # Bare pods are recorded for re-creation: refuse literal credentials before the cordon.
+        steps.refuse_secret_values(
+            self.ctx, [p for p in evictable() if not p["metadata"].get("ownerReferences")]
+        )
         self.node_cordon(name)
-        pods = [
-            steps.typed(pod, "v1", "Pod")
-            for pod in kube.items(self.ctx.client, "v1", "Pod", field_selector=f"spec.nodeName={name}")
-            if self._evictable(pod)
-        ]
+        pods = evictable()
         leaving: set[str] = set()
         for pod in pods:
             owned = bool(pod["metadata"].get("ownerReferences"))

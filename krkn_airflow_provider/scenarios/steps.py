@@ -15,6 +15,7 @@ from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL
 from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
+from krkn_airflow_provider.scenarios.sensitive import secret_fields
 
 MERGE_PATCH = "application/merge-patch+json"
 # What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
@@ -93,6 +94,37 @@ def patch_object(
             raise kube.api_error("patch", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"patch {kind} {where(namespace, name)}", patch)
+
+
+class SecretValuesRefused(ScenarioError):
+    """Deleting the object would write literal credentials into the journal."""
+
+
+def refuse_secret_values(ctx: ScenarioContext, objects: list[dict[str, Any]]) -> None:
+    """Refuse, before any change, to delete objects whose recorded manifest holds credentials.
+
+    Called in ``plan`` (or before the first change) with every object whose manifest a
+    ``create`` record will hold. The message names the fields, never their values.
+    """
+    if ctx.allow_secret_values:
+        return
+    problems = []
+    for obj in objects:
+        fields = secret_fields(obj)
+        if fields:
+            metadata = obj["metadata"]
+            where = (
+                f"{metadata.get('namespace')}/{metadata['name']}"
+                if metadata.get("namespace")
+                else metadata["name"]
+            )
+            problems.append(f"{obj.get('kind')} {where}: {', '.join(fields)}")
+    if problems:
+        raise SecretValuesRefused(
+            "deleting would record these manifests, with values that look like credentials, in the "
+            f"journal: {'; '.join(problems)}. Move the values into a Secret (env valueFrom), choose "
+            "other targets, or set record_secret_values=True to record them (docs/safety.md)"
+        )
 
 
 def recreate_record(obj: dict[str, Any]) -> UndoRecord:

@@ -174,3 +174,22 @@ def test_log_tables() -> None:
         "records": [{"record": "x_1_abcdefgh", "task_id": "t", "outcome": "undone", "description": "d"}]
     }
     assert tables.replay_table(summary).splitlines()[2] == "x_1_abcdefgh  t     undone   d"
+
+
+@pytest.mark.parametrize("into", ["run folder", "output folder"])
+def test_report_files_are_owner_only_under_umask_000(
+    run: tuple[Store, str], tmp_path: Path, into: str
+) -> None:
+    store, run_uuid = run
+    output = tmp_path / "out"
+    output.mkdir()
+    # A report left earlier with a wide mode is narrowed, not kept.
+    (output / REPORT_HTML).write_text("old")
+    os.chmod(output / REPORT_HTML, 0o666)
+    old = os.umask(0)
+    try:
+        files = write_report(store, run_uuid, output=str(output) if into == "output folder" else None)
+    finally:
+        os.umask(old)
+    for path in (files.html, files.junit):
+        assert os.stat(path).st_mode & 0o777 == 0o600, path
