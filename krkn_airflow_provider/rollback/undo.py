@@ -44,6 +44,8 @@ def matches(obj: Any, merge_patch: Any) -> bool:
     """
     if not isinstance(merge_patch, dict):
         return bool(obj == merge_patch)
+    if obj is None:
+        obj = {}  # an absent map holds no keys: a patch that only removes keys matches it
     if not isinstance(obj, dict):
         return False
     for key, wanted in merge_patch.items():
@@ -61,21 +63,19 @@ def _status(error: Exception) -> int | None:
 
 
 def namespace_going(error: Exception) -> bool:
-    """True for a 403 ``NamespaceTerminating`` or a 404 for the namespace itself.
+    """True for a 403 ``NamespaceTerminating``: the namespace is being deleted.
 
-    Nothing can be created in a namespace that is being deleted, nor in one that is gone;
-    what lived there leaves with it.
+    Nothing can be created or evicted there any more; what lived there leaves with it.
+    (A namespace that does not exist is another matter: it may be created again, so a
+    record for it stays pending.)
     """
-    status = _status(error)
-    if status not in (403, 404):
+    if _status(error) != 403:
         return False
     try:
         body = json.loads(getattr(error, "body", None) or "{}")
     except (TypeError, ValueError):
         return False
-    details = body.get("details") or {} if isinstance(body, dict) else {}
-    if status == 404:
-        return details.get("kind") == "namespaces"
+    details = (body.get("details") or {}) if isinstance(body, dict) else {}
     return any(cause.get("reason") == "NamespaceTerminating" for cause in details.get("causes") or [])
 
 

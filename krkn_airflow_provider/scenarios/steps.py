@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, reverse_merge_patch
+from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, marks, reverse_merge_patch
 from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
 from krkn_airflow_provider.scenarios import kube
@@ -64,18 +64,29 @@ def patch_object(
 
     The record holds the reverse merge patch (the old values, ``None`` for added keys) and
     ``change`` as what must still be in place for the undo to apply. Lists in ``change``
-    replace the whole list, so the reverse restores the whole old list.
+    replace the whole list, so the reverse restores the whole old list. The patch also sets
+    a mark annotation naming the run (rollback/marks.py), which the undo removes.
     """
     api_version, kind = obj["apiVersion"], obj["kind"]
     metadata = obj["metadata"]
     name, namespace = metadata["name"], metadata.get("namespace")
+    reverse = reverse_merge_patch(obj, change)
+    key, value = marks.mark(
+        ctx.journal.object_labels()[NONCE_LABEL],
+        run_uuid=ctx.journal.run_uuid,
+        scenario=ctx.journal.origin.scenario,
+        undo=reverse,
+        expect=change,
+    )
+    change = {**change, "metadata": {"annotations": {key: value}}}
     undo = UndoRecord(
         action="patch",
         api_version=api_version,
         kind=kind,
         namespace=namespace,
         name=name,
-        patch=reverse_merge_patch(obj, change),
+        # Only our mark goes: other annotations, added since by anyone, stay.
+        patch={**reverse, "metadata": {"annotations": {key: None}}},
         expect=change,
     )
     resource = ctx.resource(api_version, kind)
