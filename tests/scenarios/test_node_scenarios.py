@@ -400,3 +400,25 @@ def test_sweeper_leaves_a_forged_mark_alone(kube: Any, node: str, tmp_path: Path
     assert "evil" not in (
         (support.get(kube, "v1", "Node", node, namespaced=False) or {})["metadata"].get("labels") or {}
     )
+
+
+def test_krkn_rollback_sweep_lists_then_reverts_a_marked_cordon(kube: Any, node: str, tmp_path: Path) -> None:
+    from tests.journal.test_replay_cluster import cli
+
+    before = node_spec(kube, node)
+    ctx = support.context(kube, tmp_path / "rb", TYPE, log=crash_while_holding)
+    with pytest.raises(Crash):
+        run_scenario(TYPE, document(node, "node_cordon", duration=60), ctx)
+    elsewhere = tmp_path / "lost"  # the journal is gone
+    args = ("sweep", "--run-uuid", ctx.journal.run_uuid)
+    listed = cli(*args, kube=kube, root=elsewhere)
+    assert listed.returncode == 0, listed.stderr
+    (line,) = [line for line in listed.stdout.splitlines() if line.startswith("leftover: ")]
+    assert line.startswith(f"leftover: Node {node} patched (krkn.io/patch-")
+    assert line.endswith(f"(run {ctx.journal.run_uuid}): no record of it in the journal")
+    assert node_spec(kube, node)["unschedulable"] is True  # listing changes nothing
+    removed = cli(*args, "--delete", kube=kube, root=elsewhere)
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    assert "1 leftover object(s) removed" in removed.stdout
+    assert node_spec(kube, node) == before
+    assert node_marks(kube, node) == {}
