@@ -1,10 +1,10 @@
 """Typed fields shared by the scenario config models: strict where Krkn is, bounded always.
 
-Krkn reads most numbers by passing them on (``int(x)``, templates), so a number written as a
-string (``duration: "30"``, also what a Jinja-rendered ``scenario_config`` gives) is a number
-here too. ``true``/``false`` is never a number, a fraction is never a count, and a boolean
-key takes only ``true``/``false`` (``force: "off"`` is refused). Where Krkn's own parsing is
-stricter (``kill`` must be an integer) the field uses ``StrictInt``.
+A whole number written as a string (``duration: "30"``, what a Jinja-rendered
+``scenario_config`` gives) is read as that number. ``true``/``false`` is never a number, a
+fraction is never a count, and a boolean key takes only ``true``/``false`` (``force: "off"``
+is refused). Where Krkn's own parsing checks the type (pod disruption ``kill`` must be an
+integer) the field uses ``StrictInt``.
 
 The upper bounds keep a typo from becoming a week-long outage or a thousand pods; they are
 documented in docs/scenarios.md ("Limits").

@@ -127,7 +127,7 @@ def test_container_action_as_a_signal_number_is_sent_as_kill() -> None:
 
 
 def test_numbers_written_as_strings_where_krkn_passes_them_on() -> None:
-    """Krkn formats hog durations and counts into its pod template: ``"60"`` works there too."""
+    """What a Jinja-rendered ``scenario_config`` gives: whole numbers as strings."""
     (hog,) = load_configs("hog_scenarios", {"hog-type": "cpu", "duration": "60", "number-of-nodes": "2"})
     assert (hog.model_dump()["duration"], hog.model_dump()["number_of_nodes"]) == (60, 2)
     (kill,) = load_configs("pod_disruption_scenarios", pods(kill=0 + 2, krkn_pod_recovery_time="30"))
