@@ -130,7 +130,7 @@ def test_numbers_written_as_strings_where_krkn_passes_them_on() -> None:
     """What a Jinja-rendered ``scenario_config`` gives: whole numbers as strings."""
     (hog,) = load_configs("hog_scenarios", {"hog-type": "cpu", "duration": "60", "number-of-nodes": "2"})
     assert (hog.model_dump()["duration"], hog.model_dump()["number_of_nodes"]) == (60, 2)
-    (kill,) = load_configs("pod_disruption_scenarios", pods(kill=0 + 2, krkn_pod_recovery_time="30"))
+    (kill,) = load_configs("pod_disruption_scenarios", pods(kill=2, krkn_pod_recovery_time="30"))
     assert kill.model_dump()["config"]["krkn_pod_recovery_time"] == 30
 
 
