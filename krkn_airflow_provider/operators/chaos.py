@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from jinja2.exceptions import SecurityError
 
 from krkn_airflow_provider.errors import ConfigError, KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
 from krkn_airflow_provider.operators.report_link import GamedayReportLink
+from krkn_airflow_provider.operators.templating import sandboxed_env
 from krkn_airflow_provider.report import tables, write_report, write_task_result
 from krkn_airflow_provider.rollback import Journal, Origin, RetryPolicy, replay, run_uuid_for
 from krkn_airflow_provider.scenarios import (
@@ -71,6 +74,9 @@ class ChaosScenarioOperator(BaseOperator):
     :param allow_protected_namespaces: allow targets in ``kube-system``, ``kube-public``,
         ``kube-node-lease`` and the namespace Airflow runs in (refused by default).
     :param protected_namespaces: replaces that default list.
+    :param record_secret_values: delete a bare pod (or a workload, for service disruption)
+        whose manifest holds literal credentials, recording them in the journal; refused by
+        default (docs/safety.md, "What the journal stores").
     """
 
     template_fields: Sequence[str] = (
@@ -107,6 +113,7 @@ class ChaosScenarioOperator(BaseOperator):
         max_percent: float | None = None,
         allow_protected_namespaces: bool = False,
         protected_namespaces: Sequence[str] | None = None,
+        record_secret_values: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -132,6 +139,7 @@ class ChaosScenarioOperator(BaseOperator):
         self.max_percent = max_percent
         self.allow_protected_namespaces = allow_protected_namespaces
         self.protected_namespaces = protected_namespaces
+        self.record_secret_values = record_secret_values
         self._observer: Observer | None = None
         self._run_uuid: str | None = None
 
@@ -144,6 +152,18 @@ class ChaosScenarioOperator(BaseOperator):
         )
 
     # -- input -------------------------------------------------------------------------
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render in a sandbox whatever environment the DAG asks for (see operators/templating.py)."""
+        dag = self.get_dag()
+        native = bool(dag is not None and dag.render_template_as_native_obj)
+        try:
+            super().render_template_fields(context, sandboxed_env(dag, native=native))
+        except SecurityError as error:
+            raise AirflowFailException(
+                f"task {self.task_id}: the scenario template was refused by the Jinja sandbox "
+                f"({error}); templates may read params and macros, not Python internals. Nothing ran."
+            ) from None
 
     def _document(self) -> tuple[Any, str]:
         if (self.scenario_config is None) == (self.scenario_file is None):
@@ -212,6 +232,7 @@ class ChaosScenarioOperator(BaseOperator):
             should_stop=self._stop.is_set,
             observer=observer,
             limits=limits,
+            allow_secret_values=self.record_secret_values,
         )
         self._ctx = ctx
         try:

@@ -65,11 +65,14 @@ def write_report(store: Store, run_uuid: str, *, output: str | None = None) -> R
     if output is not None:
         import os
 
-        os.makedirs(output, exist_ok=True)
+        os.makedirs(output, mode=0o700, exist_ok=True)
         paths = []
         for name, text in ((REPORT_HTML, html_text), (REPORT_XML, junit_text)):
             path = os.path.join(output, name)
-            with open(path, "w", encoding="utf-8") as handle:
+            # Owner-only whatever the umask: reports name targets, namespaces and errors.
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
             paths.append(path)
         return ReportFiles(paths[0], paths[1], report)

@@ -44,6 +44,8 @@ def matches(obj: Any, merge_patch: Any) -> bool:
     """
     if not isinstance(merge_patch, dict):
         return bool(obj == merge_patch)
+    if obj is None:
+        obj = {}  # an absent map holds no keys: a patch that only removes keys matches it
     if not isinstance(obj, dict):
         return False
     for key, wanted in merge_patch.items():
@@ -58,6 +60,23 @@ def matches(obj: Any, merge_patch: Any) -> bool:
 def _status(error: Exception) -> int | None:
     status = getattr(error, "status", None)
     return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+
+
+def namespace_going(error: Exception) -> bool:
+    """True for a 403 ``NamespaceTerminating``: the namespace is being deleted.
+
+    Nothing can be created or evicted there any more; what lived there leaves with it.
+    (A namespace that does not exist is another matter: it may be created again, so a
+    record for it stays pending.)
+    """
+    if _status(error) != 403:
+        return False
+    try:
+        body = json.loads(getattr(error, "body", None) or "{}")
+    except (TypeError, ValueError):
+        return False
+    details = (body.get("details") or {}) if isinstance(body, dict) else {}
+    return any(cause.get("reason") == "NamespaceTerminating" for cause in details.get("causes") or [])
 
 
 def _fail(verb: str, record: dict[str, Any], error: Exception) -> UndoFailed:
@@ -225,6 +244,8 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             )
             return UNDONE
         except Exception as error:
+            if namespace_going(error):
+                return ALREADY_CLEAN  # its namespace is being deleted: nothing to bring back
             if _status(error) != 409:
                 raise _fail("create", record, error) from error
         current = _get(client, resource, record)
@@ -262,14 +283,45 @@ def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             _preload_content=False,
         )
         session.run_forever(timeout=record.get("timeout_seconds") or 60)
-        code = session.returncode
+        where = f"Pod {record['namespace']}/{record['name']} container {record.get('container') or '-'}"
+        code = exec_exit_code(session, where)
         errors = session.read_stderr()
         session.close()
+    except UndoFailed:
+        raise
     except Exception as error:
         raise _fail("exec", record, error) from error
     if code not in (0, None):
         raise UndoFailed(f"exec failed for {describe(record)}: exit code {code}: {errors.strip()[:300]}")
     return UNDONE
+
+
+def exec_exit_code(session: Any, where: str) -> int | None:
+    """The exit code of a finished exec session, read from its error channel (3).
+
+    The client's ``returncode`` assumes every failure carries an exit code and raises
+    ``ValueError`` on the Status a kubelet that cannot stream sends ("unable to upgrade
+    connection"); that Status becomes an ``UndoFailed`` naming ``where`` and the answer.
+    ``None``: the command did not finish within the session's timeout.
+    """
+    if session.is_open():
+        return None
+    text = session.read_channel(3)
+    if not text:
+        return None
+    try:
+        status = json.loads(text)
+    except ValueError:
+        status = {"message": str(text)}
+    if not isinstance(status, dict):
+        status = {"message": str(text)}
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).lstrip("-").isdigit():
+            return int(cause["message"])
+    answer = str(status.get("message") or text)[:300]
+    raise UndoFailed(f"exec in {where} failed: the kubelet answered: {answer}", status.get("code"))
 
 
 ACTIONS = {"delete": undo_delete, "patch": undo_patch, "create": undo_create, "exec": undo_exec}

@@ -18,6 +18,7 @@ from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Seconds
 
 POLICY_API = "networking.k8s.io/v1"
 Direction = Literal["Ingress", "Egress"]
@@ -27,7 +28,7 @@ DIRECTIONS: tuple[Direction, ...] = ("Ingress", "Egress")
 class ApplicationOutageConfig(ScenarioConfig):
     namespace: str = Field(min_length=1)
     pod_selector: dict[str, str] = Field(min_length=1)
-    duration: int = Field(600, ge=0)
+    duration: Seconds = Field(600, ge=0)
     block: list[Direction] = Field(default_factory=lambda: list(DIRECTIONS), min_length=1)
     exclude_label: str = ""
 

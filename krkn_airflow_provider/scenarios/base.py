@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
 from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
+from krkn_airflow_provider.scenarios.fields import MAX_RUNS
 from krkn_airflow_provider.scenarios.safety import BlastRadius, check_plan
 
 if TYPE_CHECKING:
@@ -70,6 +71,8 @@ class ScenarioContext:
     :param poll_interval: seconds between two checks of a condition.
     :param limits: the blast radius (``max_targets``, ``max_percent``, protected
         namespaces), checked by the runner after each plan and by ``change`` per record.
+    :param allow_secret_values: delete objects whose re-creation record would hold
+        literal credentials (env values, tokens in args or annotations); refused by default.
     """
 
     client: Any
@@ -81,6 +84,8 @@ class ScenarioContext:
     # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
     observer: Observer | None = None
     limits: BlastRadius = field(default_factory=BlastRadius)
+    # Record manifests holding literal credentials (scenarios/sensitive.py); refused by default.
+    allow_secret_values: bool = False
 
     @property
     def dry_run(self) -> bool:
@@ -115,8 +120,15 @@ class ScenarioContext:
             self.changing = False
 
     def wait(self, seconds: float, what: str) -> None:
-        """Sleep ``seconds``, checking the stop flag at least every ``poll_interval``."""
+        """Sleep ``seconds``, checking the stop flag at least every ``poll_interval``.
+
+        A dry run does not wait: it logs the hold it would make and returns.
+        """
         if seconds <= 0:
+            return
+        if self.dry_run:
+            # A dry run plans and prints: nothing was injected, so there is nothing to hold.
+            self.log(f"dry run: would hold for {seconds:g} s ({what})")
             return
         self.log(f"{what}: holding for {seconds:g} s")
         deadline = time.monotonic() + seconds
@@ -239,7 +251,16 @@ def entries_with_runs(document: Any, key: str) -> list[Any]:
     expanded: list[Any] = []
     for entry in entries:
         runs = entry.get("runs", 1) if isinstance(entry, dict) else 1
-        expanded.extend([entry] * (runs if isinstance(runs, int) and runs > 1 else 1))
+        if isinstance(runs, str) and runs.strip().isdigit():
+            runs = int(runs)
+        # Checked before the entry is repeated: ``runs: 10**9`` must not allocate first.
+        if isinstance(runs, int) and not isinstance(runs, bool) and runs > MAX_RUNS:
+            raise ConfigError(
+                f"key 'runs': at most {MAX_RUNS} (got {runs}); schedule the DAG more often instead"
+            )
+        expanded.extend(
+            [entry] * (runs if isinstance(runs, int) and not isinstance(runs, bool) and runs > 1 else 1)
+        )
     return expanded
 
 
@@ -278,7 +299,10 @@ def load_configs(type_name: str, document: Any, *, source: str = "scenario confi
     cls = scenario_class(type_name)
     if document is None or document == [] or document == {}:
         raise ConfigError(f"{source}: the scenario file is empty")
-    entries = cls.split_document(document)
+    try:
+        entries = cls.split_document(document)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     configs = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):

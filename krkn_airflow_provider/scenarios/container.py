@@ -17,11 +17,12 @@ import re
 import time
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Count, Seconds
 
 EXEC_TIMEOUT = 60
 
@@ -31,10 +32,23 @@ class ContainerScenario(ScenarioConfig):
     namespace: str = Field(min_length=1)
     label_selector: str = Field(min_length=1)
     container_name: str = ""
+    # Krkn's current shape is a signal number (1-15) and it sends ``kill <action>``;
+    # older files give the command itself (``kill 1``). Both are accepted.
     action: str = Field("kill 1", min_length=1)
-    count: int = Field(1, ge=1)
-    expected_recovery_time: int = Field(120, ge=0)
+    count: Count = Field(1, ge=1)
+    expected_recovery_time: Seconds = Field(120, ge=0)
     exclude_label: str = ""
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _signal_number(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("expected a signal number (1-15) or a command, got true/false")
+        if isinstance(value, int):
+            if not 1 <= value <= 15:
+                raise ValueError(f"a signal number must be 1-15 (as in Krkn), got {value}")
+            return f"kill {value}"
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ContainerScenario:

@@ -20,6 +20,7 @@ from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-hog"
 HOG_LABEL = "krkn.io/hog"
@@ -29,14 +30,14 @@ GONE_TIMEOUT = 120.0
 
 class HogConfig(ScenarioConfig):
     hog_type: Literal["cpu", "memory", "io"] = Field(alias="hog-type")
-    duration: int = Field(30, ge=0)
+    duration: Seconds = Field(30, ge=0)
     namespace: str = Field("default", min_length=1)
     node_selector: str | dict[str, str] | None = Field(None, alias="node-selector")
-    number_of_nodes: int | None = Field(None, alias="number-of-nodes", ge=1)
+    number_of_nodes: Count | None = Field(None, alias="number-of-nodes", ge=1)
     image: str = Field(DEFAULT_IMAGE, min_length=1)
-    workers: int | None = Field(None, ge=0)
+    workers: Count | None = Field(None, ge=0)
     taints: list[str] = Field(default_factory=list)
-    cpu_load_percentage: int = Field(80, alias="cpu-load-percentage", ge=0, le=100)
+    cpu_load_percentage: Number = Field(80, alias="cpu-load-percentage", ge=0, le=100)
     cpu_method: str = Field("all", alias="cpu-method")
     memory_vm_bytes: str = Field("10%", alias="memory-vm-bytes")
     io_block_size: str = Field("1m", alias="io-block-size")
@@ -148,6 +149,7 @@ class Hog(Scenario[HogConfig]):
             "nodeName": node,
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,  # stress-ng never calls the API
             "containers": [container],
         }
         if c.taints:

@@ -41,6 +41,7 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, node_jobs, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, cleanup, register
+from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds, StrictBool
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-network-chaos:latest"
 CHAOS_LABEL = "krkn.io/network-chaos"
@@ -72,25 +73,25 @@ def _zero(value: str | int | float | None) -> bool:
 class NetworkChaosConfig(ScenarioConfig):
     id: ScenarioId
     image: str = Field(DEFAULT_IMAGE, min_length=1)
-    wait_duration: int = Field(0, ge=0)
-    test_duration: int = Field(60, ge=0)
+    wait_duration: Seconds = Field(0, ge=0)
+    test_duration: Seconds = Field(60, ge=0)
     label_selector: str = ""
     service_account: str = ""
     taints: list[str] = Field(default_factory=list)
     namespace: str = Field("default", min_length=1)
-    instance_count: int = Field(1, ge=0)
+    instance_count: Count = Field(1, ge=0)
     execution: Literal["serial", "parallel"] = "parallel"
-    ingress: bool = False
-    egress: bool = False
+    ingress: StrictBool = False
+    egress: StrictBool = False
     target: str = ""
     interfaces: list[str] = Field(default_factory=list)
-    ports: list[int] = Field(default_factory=list)
+    ports: list[Number] = Field(default_factory=list)
     protocols: list[Protocol] = Field(default_factory=lambda: list(PROTOCOLS))
-    force: bool = False
+    force: StrictBool = False
     latency: str | int | float | None = None
     loss: str | int | float | None = None
     bandwidth: str | int | float | None = None
-    recovery_time: int = Field(0, ge=0)
+    recovery_time: Seconds = Field(0, ge=0)
 
     @field_validator("interfaces")
     @classmethod

@@ -33,6 +33,8 @@ def pod_spec(
         "hostNetwork": host_network,
         "hostPID": host_pid,
         "restartPolicy": "Never",
+        # The scripts only touch the node (iptables, tc, date): no API token in the pod.
+        "automountServiceAccountToken": False,
         "containers": [
             {
                 "name": "krkn",

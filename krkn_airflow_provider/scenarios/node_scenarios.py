@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
+from krkn_airflow_provider.rollback.undo import namespace_going
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import (
     Scenario,
@@ -37,6 +38,7 @@ from krkn_airflow_provider.scenarios.base import (
     entries_with_runs,
     register,
 )
+from krkn_airflow_provider.scenarios.fields import Count, Runs, Seconds, StrictBool
 
 SUPPORTED = ("node_cordon", "node_drain", "node_taint")
 DEFAULT_TAINT = "krkn.io/chaos=true:NoSchedule"
@@ -70,14 +72,14 @@ class NodeScenarioConfig(ScenarioConfig):
     node_name: str | None = None
     label_selector: str | None = None
     exclude_label: str | None = None
-    instance_count: int = Field(1, ge=1)
-    runs: int = Field(1, ge=1)
-    timeout: int = Field(120, ge=1)
-    duration: int = Field(0, ge=0)
+    instance_count: Count = Field(1, ge=1)
+    runs: Runs = 1
+    timeout: Seconds = Field(120, ge=1)
+    duration: Seconds = Field(0, ge=0)
     cloud_type: str | None = None
-    parallel: bool = False
-    kube_check: bool = True
-    poll_interval: int | None = None
+    parallel: StrictBool = False
+    kube_check: StrictBool = True
+    poll_interval: Seconds | None = None
     taints: list[str] = Field(default_factory=lambda: [DEFAULT_TAINT])
 
     @field_validator("actions")
@@ -207,18 +209,26 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
         return list((self._node(name).get("spec") or {}).get("taints") or [])
 
     def node_drain(self, name: str) -> None:
+        def evictable() -> list[dict[str, Any]]:
+            found = kube.items(self.ctx.client, "v1", "Pod", field_selector=f"spec.nodeName={name}")
+            return [steps.typed(pod, "v1", "Pod") for pod in found if self._evictable(pod)]
+
+        # Bare pods are recorded for re-creation: refuse literal credentials before the cordon.
+        steps.refuse_secret_values(
+            self.ctx, [p for p in evictable() if not p["metadata"].get("ownerReferences")]
+        )
         self.node_cordon(name)
-        pods = [
-            steps.typed(pod, "v1", "Pod")
-            for pod in kube.items(self.ctx.client, "v1", "Pod", field_selector=f"spec.nodeName={name}")
-            if self._evictable(pod)
-        ]
+        pods = evictable()
+        leaving: set[str] = set()
         for pod in pods:
             owned = bool(pod["metadata"].get("ownerReferences"))
             undo = None if owned else steps.recreate_record(pod)
-            self.ctx.change(
+            evicted = self.ctx.change(
                 undo, f"evict {kube.pod_key(pod)} from node {name}", functools.partial(self._evict, pod)
             )
+            if evicted is False:
+                leaving.add(kube.pod_key(pod))
+        pods = [pod for pod in pods if kube.pod_key(pod) not in leaving]
         if not self.ctx.dry_run and pods:
             self.ctx.poll(
                 lambda: all(steps.gone(self.ctx, pod) for pod in pods),
@@ -235,7 +245,13 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
             return True
         return not any(owner.get("kind") == "DaemonSet" for owner in metadata.get("ownerReferences") or [])
 
-    def _evict(self, pod: dict[str, Any]) -> None:
+    def _evict(self, pod: dict[str, Any]) -> bool:
+        """Evict ``pod``; ``False`` when its namespace is being deleted and it leaves with it.
+
+        A server refuses any eviction in a terminating namespace (403 ``NamespaceTerminating``);
+        the namespace controller deletes the pod, so, as ``kubectl drain`` does, that is not
+        an error and the drain does not wait for it.
+        """
         from kubernetes import client as k8s
 
         core = k8s.CoreV1Api(self.ctx.client.client)
@@ -252,11 +268,17 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                 core.create_namespaced_pod_eviction(
                     name, namespace, body, _request_timeout=kube.REQUEST_TIMEOUT
                 )
-                return
+                return True
             except Exception as error:
                 status = getattr(error, "status", None)
                 if status == 404:
-                    return
+                    return True
+                if namespace_going(error):
+                    self.ctx.log(
+                        f"Pod {namespace}/{name}: namespace {namespace} is being deleted; "
+                        "the pod leaves with it"
+                    )
+                    return False
                 if status != 429:
                     raise ScenarioError(f"cannot evict Pod {namespace}/{name}: {error}") from error
                 if time.monotonic() >= deadline:

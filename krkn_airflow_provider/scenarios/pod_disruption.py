@@ -18,24 +18,25 @@ from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest
-from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Seconds, StrictBool, StrictInt
 
 
 class PodDisruptionConfig(ScenarioConfig):
     namespace_pattern: str = Field(min_length=1)
     label_selector: str = ""
     name_pattern: str = ""
-    kill: int = Field(1, ge=1)
-    krkn_pod_recovery_time: int = Field(120, ge=0)
+    kill: StrictInt = Field(1, ge=1, le=1000)  # Krkn refuses anything but an integer
+    krkn_pod_recovery_time: Seconds = Field(120, ge=0)
     exclude_label: str = ""
     node_label_selector: str = ""
     node_names: list[str] = Field(default_factory=list)
-    force: bool = False
+    force: StrictBool = False  # Krkn refuses anything but true/false
     # Accepted as Krkn has them. ``parallel`` deletes every chosen pod before waiting for
     # any bare one to terminate; ``serial`` waits for each bare pod before the next delete.
-    timeout: int = Field(120, ge=0)
-    duration: int = Field(10, ge=0)
+    timeout: Seconds = Field(120, ge=0)
+    duration: Seconds = Field(10, ge=0)
     execution: Literal["serial", "parallel"] = "serial"
 
     @model_validator(mode="after")
@@ -116,6 +117,8 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
         self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
         self.selected = (s.kill, len(pods))
+        bare = [pod for pod in self.chosen.values() if not pod["metadata"].get("ownerReferences")]
+        steps.refuse_secret_values(self.ctx, [steps.typed(pod, "v1", "Pod") for pod in bare])
         return list(self.chosen)
 
     def inject(self, targets: list[str]) -> None:

@@ -21,6 +21,7 @@ from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.naming import new_suffix
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Number, Seconds
 
 RECOVERY_TIMEOUT = 60.0
 
@@ -29,9 +30,9 @@ class PvcScenario(ScenarioConfig):
     pvc_name: str | None = None
     pod_name: str | None = None
     namespace: str = Field(min_length=1)
-    fill_percentage: int = Field(50, ge=1, le=99)
-    duration: int = Field(60, ge=0)
-    block_size: int = Field(102400, ge=512)
+    fill_percentage: Number = Field(50, ge=1, le=99)
+    duration: Seconds = Field(60, ge=0)
+    block_size: Number = Field(102400, ge=512, le=1 << 30)
 
     @model_validator(mode="after")
     def _target(self) -> PvcScenario:

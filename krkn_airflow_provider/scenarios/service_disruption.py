@@ -28,6 +28,7 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, entries_with_runs, register
+from krkn_airflow_provider.scenarios.fields import Count, Runs, Seconds
 
 # In deletion order: the Services first, so no traffic reaches half-deleted workloads.
 KINDS: tuple[tuple[str, str], ...] = (
@@ -43,10 +44,10 @@ GONE_TIMEOUT = 120.0
 class ServiceDisruptionConfig(ScenarioConfig):
     namespace: str = ""
     label_selector: str = ""
-    delete_count: int = Field(1, ge=1)
-    runs: int = Field(1, ge=1)
-    sleep: int = Field(10, ge=0)
-    wait_time: int = Field(30, ge=0)
+    delete_count: Count = Field(1, ge=1)
+    runs: Runs = 1
+    sleep: Seconds = Field(10, ge=0)
+    wait_time: Seconds = Field(30, ge=0)
 
     @model_validator(mode="after")
     def _one_selector(self) -> ServiceDisruptionConfig:
@@ -140,6 +141,7 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
                     )
         if not self.victims:
             raise ScenarioError(f"no Service or workload to delete in {', '.join(sorted(set(namespaces)))}")
+        steps.refuse_secret_values(self.ctx, list(self.victims.values()))
         return list(self.victims)
 
     def inject(self, targets: list[str]) -> None:

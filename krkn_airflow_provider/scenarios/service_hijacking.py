@@ -25,6 +25,7 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Number, Seconds, StrictBool
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-service-hijacking:v0.1.3"
 HIJACK_LABEL = "krkn.io/hijack"
@@ -55,10 +56,10 @@ class PlanResource(BaseModel):
 class ServiceHijackingConfig(ScenarioConfig):
     service_name: str = Field(min_length=1)
     service_namespace: str = Field("default", min_length=1)
-    service_target_port: int | str
+    service_target_port: Number | str
     image: str = Field(DEFAULT_IMAGE, min_length=1)
-    chaos_duration: int = Field(60, ge=0)
-    privileged: bool = True
+    chaos_duration: Seconds = Field(60, ge=0)
+    privileged: StrictBool = True
     plan: list[PlanResource] = Field(min_length=1)
 
     def plan_text(self) -> str:
@@ -142,6 +143,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
             "spec": {
                 "restartPolicy": "Always",
                 "terminationGracePeriodSeconds": 0,
+                "automountServiceAccountToken": False,  # serves HTTP only
                 "containers": [
                     {
                         "name": "responder",

@@ -10,10 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, reverse_merge_patch
+from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, marks, reverse_merge_patch
 from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
+from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
+from krkn_airflow_provider.scenarios.sensitive import secret_fields
 
 MERGE_PATCH = "application/merge-patch+json"
 # What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
@@ -62,18 +64,29 @@ def patch_object(
 
     The record holds the reverse merge patch (the old values, ``None`` for added keys) and
     ``change`` as what must still be in place for the undo to apply. Lists in ``change``
-    replace the whole list, so the reverse restores the whole old list.
+    replace the whole list, so the reverse restores the whole old list. The patch also sets
+    a mark annotation naming the run (rollback/marks.py), which the undo removes.
     """
     api_version, kind = obj["apiVersion"], obj["kind"]
     metadata = obj["metadata"]
     name, namespace = metadata["name"], metadata.get("namespace")
+    reverse = reverse_merge_patch(obj, change)
+    key, value = marks.mark(
+        ctx.journal.object_labels()[NONCE_LABEL],
+        run_uuid=ctx.journal.run_uuid,
+        scenario=ctx.journal.origin.scenario,
+        undo=reverse,
+        expect=change,
+    )
+    change = {**change, "metadata": {"annotations": {key: value}}}
     undo = UndoRecord(
         action="patch",
         api_version=api_version,
         kind=kind,
         namespace=namespace,
         name=name,
-        patch=reverse_merge_patch(obj, change),
+        # Only our mark goes: other annotations, added since by anyone, stay.
+        patch={**reverse, "metadata": {"annotations": {key: None}}},
         expect=change,
     )
     resource = ctx.resource(api_version, kind)
@@ -92,6 +105,37 @@ def patch_object(
             raise kube.api_error("patch", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"patch {kind} {where(namespace, name)}", patch)
+
+
+class SecretValuesRefused(ScenarioError):
+    """Deleting the object would write literal credentials into the journal."""
+
+
+def refuse_secret_values(ctx: ScenarioContext, objects: list[dict[str, Any]]) -> None:
+    """Refuse, before any change, to delete objects whose recorded manifest holds credentials.
+
+    Called in ``plan`` (or before the first change) with every object whose manifest a
+    ``create`` record will hold. The message names the fields, never their values.
+    """
+    if ctx.allow_secret_values:
+        return
+    problems = []
+    for obj in objects:
+        fields = secret_fields(obj)
+        if fields:
+            metadata = obj["metadata"]
+            where = (
+                f"{metadata.get('namespace')}/{metadata['name']}"
+                if metadata.get("namespace")
+                else metadata["name"]
+            )
+            problems.append(f"{obj.get('kind')} {where}: {', '.join(fields)}")
+    if problems:
+        raise SecretValuesRefused(
+            "deleting would record these manifests, with values that look like credentials, in the "
+            f"journal: {'; '.join(problems)}. Move the values into a Secret (env valueFrom), choose "
+            "other targets, or set record_secret_values=True to record them (docs/safety.md)"
+        )
 
 
 def recreate_record(obj: dict[str, Any]) -> UndoRecord:
@@ -183,8 +227,13 @@ def exec_in(
             _preload_content=False,
         )
         session.run_forever(timeout=timeout)
-        code, out, err = session.returncode, session.read_stdout(), session.read_stderr()
+        code = exec_exit_code(
+            session, f"Pod {metadata['namespace']}/{metadata['name']} container {container}"
+        )
+        out, err = session.read_stdout(), session.read_stderr()
         session.close()
+    except UndoFailed as error:
+        raise ScenarioError(str(error)) from None
     except Exception as error:
         where = f"{metadata['namespace']}/{metadata['name']} container {container}"
         raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error

@@ -19,6 +19,8 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds
+from krkn_airflow_provider.scenarios.safety import BlastRadiusExceeded
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-hub-multiarch:workload-krkn-syn-flood"
 ATTACK_LABEL = "krkn.io/syn-flood"
@@ -26,14 +28,14 @@ GONE_TIMEOUT = 120.0
 
 
 class SynFloodConfig(ScenarioConfig):
-    packet_size: int = Field(120, alias="packet-size", ge=0, le=65495)
-    window_size: int = Field(64, alias="window-size", ge=0, le=65535)
-    duration: int = Field(10, ge=1)
+    packet_size: Number = Field(120, alias="packet-size", ge=0, le=65495)
+    window_size: Number = Field(64, alias="window-size", ge=0, le=65535)
+    duration: Seconds = Field(10, ge=1)
     namespace: str = Field("default", min_length=1)
     target_service: str = Field("", alias="target-service")
     target_service_label: str = Field("", alias="target-service-label")
-    target_port: int = Field(alias="target-port", gt=0, lt=65536)
-    number_of_pods: int = Field(2, alias="number-of-pods", ge=1)
+    target_port: Number = Field(alias="target-port", gt=0, lt=65536)
+    number_of_pods: Count = Field(2, alias="number-of-pods", ge=1)
     image: str = Field(DEFAULT_IMAGE, min_length=1)
     attacker_nodes: dict[str, list[str]] = Field(default_factory=dict, alias="attacker-nodes")
 
@@ -97,6 +99,17 @@ class SynFlood(Scenario[SynFloodConfig]):
                 )
         return [f"Service {c.namespace}/{name}" for name in names]
 
+    def check_blast_radius(self, targets: list[str]) -> None:
+        """``max_targets`` counts the attacker pods this entry creates, not the Services."""
+        super().check_blast_radius(targets)
+        limit, per_service = self.ctx.limits.max_targets, self.config.number_of_pods
+        if limit is not None and len(targets) * per_service > limit:
+            raise BlastRadiusExceeded(
+                f"the plan creates {len(targets) * per_service} attacker pods ({per_service} per "
+                f"Service, {len(targets)} Service(s)) but max_targets={limit}: "
+                "lower number-of-pods or raise max_targets"
+            )
+
     def command(self, service: str) -> list[str]:
         c = self.config
         return [
@@ -119,6 +132,7 @@ class SynFlood(Scenario[SynFloodConfig]):
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,  # hping3 never calls the API
             "containers": [{"name": "attacker", "image": c.image, "command": self.command(service)}],
         }
         affinity = c.affinity()

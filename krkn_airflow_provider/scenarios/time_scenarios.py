@@ -30,6 +30,7 @@ from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, node_jobs, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Seconds
 
 DEFAULT_IMAGE = "busybox:1.36"
 HELPER_LABEL = "krkn.io/time-skew"
@@ -52,7 +53,7 @@ class TimeScenario(ScenarioConfig):
     namespace: str = ""
     container_name: str = ""
     label_selector: str = ""
-    duration: int = Field(60, ge=0)
+    duration: Seconds = Field(60, ge=0)
     image: str = Field(DEFAULT_IMAGE, min_length=1)
 
     @model_validator(mode="after")

@@ -48,6 +48,12 @@ def journal_states(location: Path) -> list[tuple[str, str, int | None]]:
     return result
 
 
+def journal_records(location: Path) -> list[dict[str, Any]]:
+    """Every record's data, oldest first."""
+    store = Store(str(location))
+    return [store.load(entry).data for entry in store.entries()]
+
+
 def test_gameday_success_path(dagbag: Any, kube: Any, journal_dir: Path) -> None:
     api = kube.api_client()
     workloads.deploy(api, kube.namespace, "web", replicas=2)
@@ -86,8 +92,9 @@ def test_failure_after_injection_is_rolled_back_and_the_run_fails(
     workloads.deploy(api, kube.namespace, "web", replicas=1)
     workloads.wait_ready(api, kube.namespace, "web", 1)
 
-    with watching(kube) as seen:
-        dag_run = run_dag(dagbag, "krkn_fail_after_inject", {"namespace": kube.namespace, "nodes": 1})
+    if kube.emulator is not None:
+        kube.emulator.clear_requests()
+    dag_run = run_dag(dagbag, "krkn_fail_after_inject", {"namespace": kube.namespace, "nodes": 1})
 
     assert dag_run.state == "failed"
     assert task_states(dag_run) == {
@@ -96,12 +103,25 @@ def test_failure_after_injection_is_rolled_back_and_the_run_fails(
         "rollback": "success",
         "watcher": "failed",
     }
-    assert any(name.startswith("Pod/krkn-cpu-hog-") for name in seen)
     assert workloads.managed(api, kube.namespace) == []
     assert journal_states(journal_dir) == [
         ("application_outage", "executed", 1),
         ("breaking_hog", "executed", 1),
     ]
+    # The hog pod lives for milliseconds: the durable record names it, and (on the
+    # emulator) the request log shows it was created and then deleted by the undo.
+    hog = [r for r in journal_records(journal_dir) if r["origin"]["task_id"] == "breaking_hog"]
+    assert [(r["action"], r["kind"]) for r in hog] == [("delete", "Pod")]
+    assert hog[0]["name"].startswith("krkn-cpu-hog-")
+    if kube.emulator is not None:
+        pods = f"/api/v1/namespaces/{kube.namespace}/pods"
+        nonce = hog[0]["guard"]["krkn.io/nonce"]
+        writes = [
+            (r.verb, r.status)
+            for r in kube.emulator.writes(pods)
+            if hog[0]["name"] in str(r.body) or nonce in str(r.query)
+        ]
+        assert writes == [("create", 201), ("deletecollection", 200)]
     rollback = xcom(dag_run, "rollback")
     assert rollback["counts"] == {"undone": 1}
 

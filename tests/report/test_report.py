@@ -293,3 +293,22 @@ def test_watcher_notes_make_the_verdict_failed(tmp_path: Path) -> None:
     write_task_states(store, run_uuid, {"kill_web": "success"}, source="watcher.1", notes=[note])
     verdict = build_report(store, run_uuid).verdict()
     assert (verdict.word, verdict.text) == ("FAILED", f"{note}; no change was recorded")
+
+
+@pytest.mark.parametrize("into", ["run folder", "output folder"])
+def test_report_files_are_owner_only_under_umask_000(
+    run: tuple[Store, str], tmp_path: Path, into: str
+) -> None:
+    store, run_uuid = run
+    output = tmp_path / "out"
+    output.mkdir()
+    # A report left earlier with a wide mode is narrowed, not kept.
+    (output / REPORT_HTML).write_text("old")
+    os.chmod(output / REPORT_HTML, 0o666)
+    old = os.umask(0)
+    try:
+        files = write_report(store, run_uuid, output=str(output) if into == "output folder" else None)
+    finally:
+        os.umask(old)
+    for path in (files.html, files.junit):
+        assert os.stat(path).st_mode & 0o777 == 0o600, path

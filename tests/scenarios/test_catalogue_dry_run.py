@@ -133,3 +133,42 @@ def test_dry_run_plans_records_and_writes_nothing(
         assert len(ctx.journal.planned) == planned
     assert not (tmp_path / "rb").exists() or not list((tmp_path / "rb").rglob("*.py"))
     assert any(line.startswith("dry run: would ") for line in lines)
+
+
+HOLD_KEYS = ("duration", "test_duration", "chaos_duration", "sleep")
+
+
+def with_long_holds(value: Any) -> Any:
+    """``value`` with every hold key of Krkn's files set to 600 s, at any depth."""
+    if isinstance(value, dict):
+        return {k: 600 if k in HOLD_KEYS else with_long_holds(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [with_long_holds(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("type_name", shipped_types())
+def test_dry_run_returns_without_waiting_out_the_hold(
+    kube: Any, cluster: str, tmp_path: Path, type_name: str
+) -> None:
+    """Any wait stops the run (the stop flag fires on the first "holding" line): a dry run never holds."""
+    document, _ = documents(kube.namespace, cluster)[type_name]
+    document = with_long_holds(document)
+    if type_name == "node_scenarios":
+        document["node_scenarios"][0]["duration"] = 600
+    ctx = support.context(kube, tmp_path / "rb", type_name)
+    ctx.journal = Journal(ctx.journal.store, ctx.journal.origin, dry_run=True)
+    lines: list[str] = []
+    held: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if "holding for" in line:
+            held.append(line)
+
+    ctx.log = log
+    ctx.should_stop = lambda: bool(held)
+    run_scenario(type_name, document, ctx)
+    assert held == []
+    if any(key in str(document) for key in HOLD_KEYS):
+        assert any(line.startswith("dry run: would hold for 600 s") for line in lines), lines

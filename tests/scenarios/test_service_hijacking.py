@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -213,8 +214,15 @@ def test_exact_requests_in_order(kube: Any, web: None, tmp_path: Path) -> None:
     ]
     hijack, restore = [r for r in emulator.writes(f"{ns}/services/web")]
     assert hijack.content_type == restore.content_type == "application/merge-patch+json"
-    assert hijack.body == {"spec": {"selector": {"app": None, "tier": None, HIJACK_LABEL: nonce}}}
+    assert hijack.body["spec"] == {"selector": {"app": None, "tier": None, HIJACK_LABEL: nonce}}
+    # The hijack marks the Service with the run (for a sweeper); the restore removes the mark.
+    (mark,) = hijack.body["metadata"]["annotations"]
+    assert mark.startswith("krkn.io/patch-")
+    assert json.loads(hijack.body["metadata"]["annotations"][mark])["undo"] == {
+        "spec": {"selector": {"app": "web", "tier": "front", HIJACK_LABEL: None}}
+    }
     assert restore.body["spec"] == {"selector": {"app": "web", "tier": "front", HIJACK_LABEL: None}}
+    assert restore.body["metadata"]["annotations"] == {mark: None}, restore.body
     pod_delete, map_delete = [r for r in emulator.writes(ns) if r.method == "DELETE"]
     assert pod_delete.query["fieldSelector"] == f"metadata.name=krkn-hijack-{nonce}"
     assert map_delete.query["fieldSelector"] == f"metadata.name={plan_map}"

@@ -184,3 +184,17 @@ with DAG("krkn_mapped", schedule=None, start_date=START, catchup=False, params=P
         retries=0,
     ).expand(scenario_type=["application_outages_scenarios", "failing_outage_scenarios"])
     chaos_experiment([outages], rollback_kwargs={"retries": 0})  # type: ignore[list-item]
+
+
+# A scenario file that reaches for ``__globals__``, in a DAG that renders native objects.
+with DAG(
+    "krkn_template_escape",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params={"marker": Param("/nonexistent/marker", type="string")},
+):
+    escape = ChaosScenarioOperator(
+        task_id="chaos", scenario_type="hog_scenarios", scenario_file="krkn_escape.yaml", retries=0
+    )
