@@ -150,14 +150,10 @@ def test_run_hijacks_with_exact_objects_then_restores(kube: Any, web: None, tmp_
         {"name": "TEST_PLAN", "value": "/etc/krkn-hijack/plan.yaml"},
         {"name": "LISTEN_PORT", "value": "8888"},
     ]
-    # besides ours, the ServiceAccount admission's token volume and mount (golden 028)
-    token = [v["name"] for v in responder["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
-    assert len(token) == 1
-    assert container["volumeMounts"] == [
-        {"name": "plan", "mountPath": "/etc/krkn-hijack", "readOnly": True},
-        {"name": token[0], "readOnly": True, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"},
-    ]
-    assert [v for v in responder["spec"]["volumes"] if v["name"] not in token] == [
+    # automount off: the ServiceAccount admission adds no token volume or mount (golden 028)
+    assert responder["spec"]["automountServiceAccountToken"] is False
+    assert container["volumeMounts"] == [{"name": "plan", "mountPath": "/etc/krkn-hijack", "readOnly": True}]
+    assert responder["spec"]["volumes"] == [
         {"name": "plan", "configMap": {"name": plan_map["metadata"]["name"], "defaultMode": 0o644}}
     ]
 
