@@ -9,6 +9,7 @@ before, within ``krkn_pod_recovery_time`` seconds of the deletion.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import time
@@ -18,7 +19,7 @@ from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest
-from krkn_airflow_provider.scenarios import kube, steps
+from krkn_airflow_provider.scenarios import kube, pipeline, steps
 from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
 from krkn_airflow_provider.scenarios.fields import Seconds, StrictBool, StrictInt
 
@@ -70,6 +71,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         self.ready_before = 0
         self.deleted_uids: set[str] = set()
         self.killed_at = 0.0
+        self.pods: Any = None  # the dynamic client's Pod resource, looked up once
 
     def matching_pods(self) -> list[dict[str, Any]]:
         s = self.settings
@@ -122,50 +124,59 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         return list(self.chosen)
 
     def inject(self, targets: list[str]) -> None:
-        client = self.ctx.client
-        pods = self.ctx.resource("v1", "Pod")
-        grace = 0 if self.settings.force else None
         parallel = self.settings.execution == "parallel"
+        self.pods = self.ctx.resource("v1", "Pod")
         bare: list[tuple[str, str, str | None]] = []  # deleted bare pods not yet gone
-        for target in targets:
-            pod = self.chosen[target]
-            metadata = pod["metadata"]
-            name, namespace = metadata["name"], metadata["namespace"]
-            undo = None
-            if not metadata.get("ownerReferences"):
-                # Nothing recreates a bare pod: record how to create it again.
-                undo = UndoRecord(
-                    action="create",
-                    api_version="v1",
-                    kind="Pod",
-                    namespace=namespace,
-                    name=name,
-                    manifest=clean_manifest(pod),
-                )
-
-            def delete(name: str = name, namespace: str = namespace) -> None:
-                try:
-                    client.delete(
-                        pods,
-                        name=name,
-                        namespace=namespace,
-                        grace_period_seconds=grace,
-                        _request_timeout=kube.REQUEST_TIMEOUT,
-                    )
-                except Exception as error:
-                    if getattr(error, "status", None) != 404:
-                        raise kube.api_error("delete", "v1", "Pod", f"{namespace}/{name}", error) from error
-
-            self.ctx.change(undo, f"delete {target}", delete)
+        # The record of the next bare pod is written while this one is deleted.
+        deletes = pipeline.changes_ahead(self.ctx, (self._change(target) for target in targets))
+        for target, gone in zip(targets, deletes, strict=True):
+            metadata = self.chosen[target]["metadata"]
             self.deleted_uids.add(metadata.get("uid") or "")
-            if undo is not None and not self.ctx.dry_run:
-                bare.append((name, namespace, metadata.get("uid")))
-                if not parallel:
-                    self._wait_gone(bare)
-                    bare.clear()
+            if metadata.get("ownerReferences") or self.ctx.dry_run or gone:
+                continue  # a controller brings it back, or the answer says it is gone
+            bare.append((metadata["name"], metadata["namespace"], metadata.get("uid")))
+            if not parallel:
+                # serial, as Krkn: this pod is gone before the next one is deleted.
+                self._wait_gone(bare)
+                bare.clear()
         # parallel: every pod was deleted before waiting for any of them.
         self._wait_gone(bare)
         self.killed_at = time.monotonic()
+
+    def _change(self, target: str) -> pipeline.Change[bool]:
+        """The undo record (bare pods only), the description and the delete of one pod."""
+        pod = self.chosen[target]
+        metadata = pod["metadata"]
+        name, namespace = metadata["name"], metadata["namespace"]
+        undo = None
+        if not metadata.get("ownerReferences"):
+            # Nothing recreates a bare pod: record how to create it again.
+            undo = UndoRecord(
+                action="create",
+                api_version="v1",
+                kind="Pod",
+                namespace=namespace,
+                name=name,
+                manifest=clean_manifest(pod),
+            )
+        return undo, f"delete {target}", lambda: self._delete(name, namespace, metadata.get("uid"))
+
+    def _delete(self, name: str, namespace: str, uid: str | None) -> bool:
+        """Delete one pod; ``True`` when the answer says it is already gone."""
+        try:
+            answer = self.ctx.client.delete(
+                self.pods,
+                name=name,
+                namespace=namespace,
+                grace_period_seconds=0 if self.settings.force else None,
+                _request_timeout=kube.REQUEST_TIMEOUT,
+                serialize=False,  # only three fields are read: skip the client's object model
+            )
+        except Exception as error:
+            if getattr(error, "status", None) == 404:
+                return True
+            raise kube.api_error("delete", "v1", "Pod", f"{namespace}/{name}", error) from error
+        return removed(answer.status, answer.data, uid)
 
     def _wait_gone(self, bare: list[tuple[str, str, str | None]]) -> None:
         """The same name can only be created again once the old pod is gone."""
@@ -192,3 +203,27 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         timeout = float(self.settings.krkn_pod_recovery_time)
         self.ctx.poll(recovered, timeout=timeout, what=f"{self.ready_before} ready pod(s) again")
         return time.monotonic() - self.killed_at
+
+
+def removed(status: int, body: bytes, uid: str | None) -> bool:
+    """Whether a pod delete's answer says the pod is already removed, not just terminating.
+
+    The API server removes a pod at once when its grace period is zero (forced, or never
+    scheduled) and no finalizer holds it; it then answers ``200`` with the pod as it was,
+    marked with ``deletionGracePeriodSeconds: 0``. A terminating pod is answered ``202``
+    or carries a grace period or finalizers: the caller still waits for it.
+    """
+    if status != 200:
+        return False
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(answer, dict):
+        return False
+    if answer.get("kind") == "Status":
+        return answer.get("status") == "Success"
+    metadata = answer.get("metadata")
+    if not isinstance(metadata, dict) or (uid and metadata.get("uid") != uid):
+        return False
+    return metadata.get("deletionGracePeriodSeconds") == 0 and not metadata.get("finalizers")
