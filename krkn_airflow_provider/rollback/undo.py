@@ -127,6 +127,17 @@ def _get(client: Any, resource: Any, record: dict[str, Any]) -> dict[str, Any] |
         raise _fail("get", record, error) from error
 
 
+def _deleted_items(answer: Any) -> list[dict[str, Any]]:
+    """The items of a raw delete-collection answer (``serialize=False``), as plain dicts.
+
+    A collection delete answers with every object it removed; decoding that JSON once is
+    far cheaper than the client wrapping each object in its own field objects.
+    """
+    body = json.loads(answer.data) if answer.data else None
+    items = body.get("items") if isinstance(body, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
 def _selector(labels: dict[str, str]) -> str:
     return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
@@ -146,8 +157,9 @@ def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
                 label_selector=_selector(guard),
                 field_selector=f"metadata.name={record['name']}",
                 _request_timeout=_timeout(record),
+                serialize=False,
             )
-            if _as_dict(deleted).get("items"):
+            if _deleted_items(deleted):
                 return UNDONE
         else:
             client.delete(
@@ -185,12 +197,13 @@ def undo_delete_batch(client: Any, records: list[dict[str, Any]], *, key: str) -
             namespace=first.get("namespace"),
             label_selector=selector,
             _request_timeout=_timeout(first),
+            serialize=False,
         )
     except Exception as error:
         raise _fail("deletecollection", first, error) from error
     gone = {
         (item["metadata"]["name"], (item["metadata"].get("labels") or {}).get(key))
-        for item in _as_dict(deleted).get("items") or []
+        for item in _deleted_items(deleted)
     }
     return [
         UNDONE if (record["name"], record["guard"][key]) in gone else undo_delete(client, record, False)
