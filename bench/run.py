@@ -22,6 +22,7 @@ def main() -> None:
     results += journal_bench.p1_durable_write(1000 // scale)
     results += journal_bench.p3_list(1000 // scale, 100)
     results += replay_bench.p2_replay((100, 1000) if args.quick else (100, 1000, 10000))
+    results += replay_bench.p2c_cli_process(100 if args.quick else 1000)
     results += replay_bench.p4_pod_disruption(100 if args.quick else 1000)
     results += replay_bench.p5_memory((100, 1000) if args.quick else (1000, 10000))
     results += emulator_bench.p6_emulator_pods(200 if args.quick else 2000)

@@ -57,8 +57,9 @@ class Journal:
         update: dict[str, Any] = {"origin": self.origin}
         if not undo.description:
             update["description"] = describe(undo.to_dict())
+        # Both fields are already valid (an Origin model, a string): no second validation
+        # here, the store validates the rendered file before it writes it.
         stamped = undo.model_copy(update=update)
-        stamped = UndoRecord.model_validate(stamped.model_dump())
         if self.dry_run:
             self.planned.append(stamped)
             return None
