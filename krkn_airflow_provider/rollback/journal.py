@@ -13,7 +13,7 @@ from krkn_airflow_provider.rollback.records import (
     Origin,
     UndoRecord,
 )
-from krkn_airflow_provider.rollback.store import Entry, Store
+from krkn_airflow_provider.rollback.store import Entry, Prepared, Store
 from krkn_airflow_provider.rollback.undo import describe
 
 
@@ -52,8 +52,19 @@ class Journal:
             NONCE_LABEL: naming.new_suffix(),
         }
 
-    def record(self, undo: UndoRecord) -> Entry | None:
-        """Durably record ``undo``; returns the version file (``None`` on a dry run)."""
+    def record(self, undo: UndoRecord, *, sync: bool = True) -> Entry | None:
+        """Durably record ``undo``; returns the version file (``None`` on a dry run).
+
+        :param sync: ``False`` for all but the last of a burst of records written before
+            their changes are made: the file is on stable storage but its name in the run
+            folder is only once :meth:`sync` returned (group commit).
+        """
+        prepared = self.prepare(undo)
+        return None if prepared is None else self.commit(prepared, sync=sync)
+
+    def prepare(self, undo: UndoRecord) -> Prepared | None:
+        """Stamp, render and check ``undo`` (CPU work); ``None`` on a dry run, which only
+        keeps it in :attr:`planned`. :meth:`commit` writes it (I/O, another thread may)."""
         update: dict[str, Any] = {"origin": self.origin}
         if not undo.description:
             update["description"] = describe(undo.to_dict())
@@ -64,6 +75,15 @@ class Journal:
             self.planned.append(stamped)
             return None
         run_info: dict[str, Any] = {"dag_id": self.origin.dag_id, "run_id": self.origin.run_id}
-        entry = self.store.write(stamped, run_info=run_info)
+        return self.store.prepare(stamped, run_info=run_info)
+
+    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
+        """Write a prepared record durably (see :meth:`record`)."""
+        entry = self.store.commit(prepared, sync=sync)
         self.recorded.append(entry)
         return entry
+
+    def sync(self) -> None:
+        """Make the names of the records written with ``sync=False`` durable."""
+        if not self.dry_run:
+            self.store.sync(self.run_uuid)

@@ -41,7 +41,9 @@ class Backend(Protocol):
 
     def make_context(self, context: str) -> None: ...
 
-    def write_durable(self, context: str, name: str, data: bytes) -> None: ...
+    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None: ...
+
+    def sync_folder(self, context: str) -> None: ...
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool: ...
 
@@ -119,7 +121,12 @@ class LocalBackend:
 
         _guard("create the run folder", path, make)
 
-    def write_durable(self, context: str, name: str, data: bytes) -> None:
+    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None:
+        """Write ``name`` under its final name, never half: a temp file, fsync, rename.
+
+        With ``sync=False`` the folder is not synced: the name survives a crash only once
+        :meth:`sync_folder` returned (one folder sync for a burst of records).
+        """
         folder = self.display(context)
         final = os.path.join(folder, name)
         temp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{name}")
@@ -134,13 +141,18 @@ class LocalBackend:
             finally:
                 os.close(fd)
             os.rename(temp, final)
-            _fsync_dir(folder)
+            if sync:
+                _fsync_dir(folder)  # the rename itself survives a crash
 
         try:
             _guard("write the rollback record", final, write)
         except StorageError:
             _unlink_quietly(temp)
             raise
+
+    def sync_folder(self, context: str) -> None:
+        folder = self.display(context)
+        _guard("sync the run folder", folder, lambda: _fsync_dir(folder))
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool:
         path = self.display(context, name)
@@ -246,7 +258,7 @@ class FsspecBackend:
     def make_context(self, context: str) -> None:
         pass  # prefixes appear with their first object
 
-    def write_durable(self, context: str, name: str, data: bytes) -> None:
+    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None:
         path = self._path(context, name)
 
         def write() -> None:
@@ -254,6 +266,9 @@ class FsspecBackend:
                 handle.write(data)
 
         _guard("write the rollback record", self.display(context, name), write)
+
+    def sync_folder(self, context: str) -> None:
+        pass  # an object store's put is durable under its final name when it returns
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool:
         path = self._path(context, name)

@@ -63,6 +63,13 @@ def _order(entry: Entry) -> tuple[int, str]:
     return entry.name.ts_ns, entry.name.suffix
 
 
+class Prepared(NamedTuple):
+    """A record named, rendered and checked, not yet written (:meth:`Store.prepare`)."""
+
+    entry: Entry
+    data: bytes
+
+
 @dataclass(frozen=True)
 class Claim:
     owner: str
@@ -180,12 +187,22 @@ class Store:
             self.backend.ensure_root()
             self._root_checked = True
 
-    def write(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Entry:
+    def write(
+        self, record: UndoRecord, *, run_info: dict[str, Any] | None = None, sync: bool = True
+    ) -> Entry:
         """Write ``record`` durably as a new pending version file and return it.
 
         The file is rendered, parsed back and checked before it is written; when this
         returns, the record survives a crash of this process or machine.
+
+        :param sync: ``False`` in a burst of records: the file is on stable storage, its
+            name only once :meth:`sync` returned for the run (one folder sync per burst).
         """
+        return self.commit(self.prepare(record, run_info=run_info), sync=sync)
+
+    def prepare(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Prepared:
+        """Name, render and check ``record``; :meth:`commit` writes it. Not thread-safe:
+        prepare in one thread, commit in order (another thread may commit)."""
         if record.origin is None:
             raise JournalError("a record needs its origin (run uuid and scenario) before it is written")
         run_uuid = naming.check_run_uuid(record.origin.run_uuid)
@@ -199,9 +216,19 @@ class Store:
         parsed = versionfile.parse(text, source=record_name.pending, key=self.hmac_key)
         if parsed.data != record.to_dict():
             raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
-        self.backend.write_durable(context.name, record_name.pending, text.encode())
         self._newest[run_uuid] = (context, record_name.ts_ns)
-        return Entry(record_name, context, "pending")
+        return Prepared(Entry(record_name, context, "pending"), text.encode())
+
+    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
+        """Write a prepared record durably (see :meth:`write`); I/O only."""
+        entry = prepared.entry
+        self.backend.write_durable(entry.context.name, entry.file_name, prepared.data, sync=sync)
+        return entry
+
+    def sync(self, run_uuid: str) -> None:
+        """Make durable the names of the run's records written with ``sync=False``."""
+        if run_uuid in self._newest:
+            self.backend.sync_folder(self._newest[run_uuid][0].name)
 
     def _find_context(self, run_uuid: str, run_info: dict[str, Any] | None) -> tuple[ContextName, int]:
         """The run's context and its newest timestamp, listed once per store and run."""

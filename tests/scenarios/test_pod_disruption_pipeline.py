@@ -15,7 +15,7 @@ import pytest
 
 from krkn_airflow_provider.errors import StorageError
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid
-from krkn_airflow_provider.rollback.store import Entry
+from krkn_airflow_provider.rollback.store import Entry, Prepared
 from krkn_airflow_provider.scenarios import ScenarioContext, load_configs, scenario_class
 from tests.scenarios import catalogue_support as support
 
@@ -23,19 +23,41 @@ TYPE = "pod_disruption_scenarios"
 
 
 class NotingStore(Store):
-    """A real store that notes when each write became durable and can fail the n-th write."""
+    """A real store that notes when each record became durable and can fail the n-th write."""
 
     def __init__(self, root: str, *, fail_at: int = 0) -> None:
         super().__init__(root)
         self.fail_at = fail_at
-        self.durable_at: dict[str, float] = {}  # pod name -> time.time() once its record was written
+        self.written: list[str] = []  # pod names, in write order
+        self.unsynced: list[str] = []
+        self.durable_at: dict[str, float] = {}  # pod name -> time.time() once its record was durable
+        self.folder_syncs = 0
+        self.pods: dict[Any, str] = {}  # record name -> pod name
 
-    def write(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Entry:
-        if len(self.durable_at) + 1 == self.fail_at:
+    def prepare(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Prepared:
+        prepared = super().prepare(record, run_info=run_info)
+        self.pods[prepared.entry.name] = record.name
+        return prepared
+
+    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
+        if len(self.written) + 1 == self.fail_at:
             raise StorageError("no space left on device (the test's storage fails this write)")
-        entry = super().write(record, run_info=run_info)
-        self.durable_at[record.name] = time.time()
+        entry = super().commit(prepared, sync=sync)
+        self.written.append(self.pods[entry.name])
+        self.unsynced.append(self.pods[entry.name])
+        if sync:
+            self._durable()
         return entry
+
+    def sync(self, run_uuid: str) -> None:
+        super().sync(run_uuid)
+        self._durable()
+
+    def _durable(self) -> None:
+        self.folder_syncs += 1
+        now = time.time()
+        self.durable_at.update((name, now) for name in self.unsynced)
+        self.unsynced.clear()
 
 
 def scenario(kube: Any, store: Store, **config: Any) -> tuple[Any, ScenarioContext]:
@@ -72,7 +94,7 @@ def test_a_record_that_cannot_be_written_stops_before_its_pod(kube: Any, tmp_pat
     order = [target.rsplit("/", 1)[1] for target in targets]
     # Records 1 and 2 were written and their pods deleted; record 3 failed: pods 3 to 5 untouched.
     assert list(store.durable_at) == order[:2]
-    assert len(ctx.journal.recorded) == 2
+    assert len(ctx.journal.recorded) == 2 and store.written == order[:2]
     support.wait_for(lambda: set(uids(kube)) == set(order[2:]), what="exactly the recorded pods deleted")
     assert uids(kube) == {name: before[name] for name in order[2:]}
 
@@ -117,3 +139,14 @@ def test_serial_waits_for_a_terminating_pod_but_not_for_a_removed_one(kube: Any,
             next_delete = next((i for i, r in enumerate(later) if r.method == "DELETE"), len(later))
             seen_gone = [r for r in later[:next_delete] if r.method == "GET" and r.path.endswith(name)]
             assert any(r.status == 404 for r in seen_gone), f"{name}: next delete sent before it was gone"
+
+
+def test_a_burst_of_records_shares_one_folder_sync(kube: Any, tmp_path: Path) -> None:
+    bare_pods(kube, 7)
+    store = NotingStore(str(tmp_path / "rb"))
+    chaos, ctx = scenario(kube, store, kill=7)
+    chaos.inject(chaos.plan())
+    # Bursts of 1, 2 and 4 records: three folder syncs for seven durable records.
+    assert len(store.durable_at) == 7 and store.folder_syncs == 3
+    assert uids(kube) == {}
+    assert sorted(r["name"] for r in support.records(ctx)) == [f"bare-{i}" for i in range(7)]
