@@ -114,7 +114,7 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
     path = Path(target)
     stem = re.sub(r"\.py(\.executed)?$", "", path.name)
     record_name, _ = naming.parse_record_name(stem + naming.PENDING_EXT)
-    if naming.CONTEXT_RE.match(path.parent.name):
+    if naming.CONTEXT_RE.fullmatch(path.parent.name):
         # A path into a run folder: its root is the store, whatever --location says.
         store = Store(str(path.parent.parent), hmac_key=store.hmac_key)
     for entry in store.entries():

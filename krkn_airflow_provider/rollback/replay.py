@@ -324,6 +324,9 @@ class _Replayer:
                 if attempt == self.retry.attempts or not _retryable(error) or self.should_stop():
                     break
                 time.sleep(self.retry.delay(attempt))
+            except Exception as error:  # a client bug must not stop the other records
+                result.outcome, result.message = FAILED, f"{type(error).__name__}: {error}"
+                break
         result.seconds = time.monotonic() - started
         return result
 

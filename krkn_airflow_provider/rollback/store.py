@@ -145,7 +145,9 @@ class Store:
             suffix = rest
             if not (len(suffix) == 8 and suffix.isascii() and suffix.isalpha() and suffix.islower()):
                 continue
-            if not (ts.isascii() and ts.isdigit()) or not self._known_scenario(kind):
+            if not (0 < len(ts) <= naming.TS_MAX_DIGITS and ts.isascii() and ts.isdigit()):
+                continue
+            if not self._known_scenario(kind):
                 continue
             if scenario is not None and kind != scenario:
                 continue
@@ -159,13 +161,13 @@ class Store:
     def _known_scenario(self, kind: str) -> bool:
         known = self._scenario_ok.get(kind)
         if known is None:
-            known = self._scenario_ok[kind] = bool(naming.SCENARIO_RE.match(kind))
+            known = self._scenario_ok[kind] = naming.SCENARIO_RE.fullmatch(kind) is not None
         return known
 
     def context_info(self, context: ContextName) -> dict[str, Any]:
         try:
             data = json.loads(self.backend.read(context.name, naming.CONTEXT_INFO))
-        except (OSError, ValueError):
+        except (OSError, ValueError, JournalError):
             return {"run_uuid": context.run_uuid}
         return data if isinstance(data, dict) else {"run_uuid": context.run_uuid}
 
@@ -222,6 +224,10 @@ class Store:
             return self.backend.read(entry.context.name, entry.file_name).decode()
         except FileNotFoundError:
             raise JournalError(f"{self.path(entry)}: no longer exists") from None
+        except PermissionError:
+            raise JournalError(f"{self.path(entry)}: cannot read it: permission denied") from None
+        except OSError as error:
+            raise JournalError(f"{self.path(entry)}: cannot read it: {error.strerror or error}") from None
         except UnicodeDecodeError:
             raise CorruptRecord(f"{self.path(entry)}: not a text file") from None
 
@@ -268,7 +274,7 @@ class Store:
             return Claim(str(data["owner"]), float(data["expires"]))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, JournalError):
             # Being written right now, or garbage: honour it for a grace period from its mtime.
             mtime = self.backend.mtime(entry.context.name, entry.name.claim)
             return None if mtime is None else Claim("unreadable claim", mtime + CLAIM_GRACE_SECONDS)
