@@ -1,7 +1,8 @@
-"""``krkn-rollback``: list, show, execute and prune the rollback journal without Airflow.
+"""``krkn-rollback``: list, show, verify, execute and prune the rollback journal without Airflow.
 
-Each subcommand is one function below; ``main`` maps the provider's errors to a message
-and an exit code (0 all done, 1 some records failed, 2 bad input), ``--debug`` re-raises.
+Each subcommand is one function below; ``main`` maps every error to one message line and
+an exit code (0 all done, 1 some records failed or a place could not be reached, 2 bad
+input); no traceback reaches the user unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -18,25 +19,84 @@ from typing import Any, TextIO
 from krkn_airflow_provider.errors import ConfigError, KrknError, UnsafeName
 from krkn_airflow_provider.rollback import naming
 from krkn_airflow_provider.rollback.replay import replay
+from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Entry, Store
 
 HMAC_ENV = "KRKN_ROLLBACK_HMAC_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_DURATION_RE = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_AGE_SECONDS = 100 * 365 * 86400
+_NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
-    match = _DURATION_RE.match(text.strip())
+    """Seconds in ``30s``, ``15m``, ``12h``, ``7d`` or ``2w`` (at most 100 years)."""
+    match = _DURATION_RE.fullmatch(text.strip())
     if not match:
-        raise ConfigError(f"--older-than {text!r}: use a number with s, m, h, d or w, e.g. 7d")
-    return float(match[1]) * _UNITS[match[2]]
+        raise ConfigError(f"--older-than {text[:40]!r}: use a number with s, m, h, d or w, e.g. 7d")
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_AGE_SECONDS:
+        raise ConfigError(f"--older-than {text[:40]!r}: at most 100 years")
+    return seconds
 
 
-def open_store(location: str | None) -> Store:
+def open_store(location: str | None, *, must_exist: bool = False) -> Store:
+    """The journal at ``location``; bad locations are bad input (exit 2), said up front.
+
+    :param must_exist: refuse a local location that does not exist (a typo must not look
+        like a journal with nothing pending).
+    """
+    if location is not None and not location.strip():
+        raise ConfigError(
+            "--location is empty: give a path or URL, or leave it out for $KRKN_ROLLBACK_LOCATION"
+        )
     key = os.environ.get(HMAC_ENV)
-    return Store(location, hmac_key=key.encode() if key else None)
+    try:
+        store = Store(location, hmac_key=key.encode() if key else None)
+    except ImportError as error:
+        scheme = (location or "").partition("://")[0]
+        raise ConfigError(
+            f"location {location!r}: the fsspec library for {scheme}:// is not installed ({error})"
+        ) from error
+    except ValueError as error:
+        raise ConfigError(f"location {location!r}: {error}") from error
+    if isinstance(store.backend, LocalBackend):
+        root = Path(store.backend.root)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"location {root} is not a folder (it is a file); point it at the journal root")
+        if must_exist and not root.exists():
+            raise ConfigError(f"location {root} does not exist; check --location or $KRKN_ROLLBACK_LOCATION")
+    return store
+
+
+def _require_match(store: Store, args: argparse.Namespace) -> None:
+    """Refuse a selection that names a run, record, scenario or DAG the journal does not hold."""
+    given = [
+        (option, value)
+        for option, value in (
+            ("--run-uuid", args.run_uuid),
+            ("--dag-id", args.dag_id),
+            ("--task-id", args.task_id),
+            ("--scenario", args.scenario),
+            ("--record", " ".join(args.record or [])),
+        )
+        if value
+    ]
+    if not given:
+        return
+    entries = _select(store, argparse.Namespace(**{**vars(args), "state": None}))
+    if args.record:
+        known = {entry.id for entry in entries}
+        unknown = [record_id for record_id in args.record if record_id not in known]
+        if unknown:
+            given = [("--record", " ".join(unknown))]
+            entries = []
+    if not entries:
+        selection = " ".join(f"{option} {value}" for option, value in given)
+        raise ConfigError(
+            f"{selection} matches no record under {store.backend.display()}; see `krkn-rollback list`"
+        )
 
 
 def _select(store: Store, args: argparse.Namespace) -> list[Entry]:
@@ -153,17 +213,29 @@ def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
     if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
             api = config.new_client_from_config(config_file=kubeconfig, context=context)
-        except (config.ConfigException, OSError) as error:
-            raise ConfigError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'}: {error}") from error
+        except Exception as error:  # missing file, not YAML, no such context
+            reason = " ".join(str(error).split())[:300]
+            raise ConfigError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'}: {reason}") from error
     else:
         config.load_incluster_config()
         api = ApiClient()
-    return dynamic.DynamicClient(api)
+    try:
+        return dynamic.DynamicClient(api)  # discovery: the first request to the server
+    except Exception as error:
+        raise KrknError(_unreachable(api.configuration.host, error)) from error
+
+
+def _unreachable(host: str, error: BaseException) -> str:
+    reason = getattr(error, "reason", None) or error
+    return f"cannot reach the Kubernetes API server at {host}: {' '.join(str(reason).split())[:300]}"
 
 
 def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
     """Apply pending records, newest first; mark each that succeeds ``.executed``."""
-    store = open_store(args.location)
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    store = open_store(args.location, must_exist=True)
+    _require_match(store, args)
     only = None
     if args.dag_id or args.record:
         args.state = "pending"
@@ -213,6 +285,12 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Find objects the provider created that no pending record covers; --delete removes them."""
     from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
 
+    if args.run_uuid is not None:
+        args.run_uuid = naming.check_run_uuid(args.run_uuid)
+    if args.namespace is not None and not _NAMESPACE_RE.fullmatch(args.namespace):
+        raise ConfigError(
+            f"--namespace {args.namespace[:80]!r} is not a namespace name (lowercase DNS label)"
+        )
     store = open_store(args.location)
     client = dynamic_client(args.kubeconfig, args.context)
     leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
@@ -234,6 +312,10 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from krkn_airflow_provider.report import write_report
 
     store = open_store(args.location)
+    if not store.contexts(naming.check_run_uuid(args.run_uuid)):
+        raise ConfigError(f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`")
+    if args.output is not None and os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ConfigError(f"--output {args.output} is a file; give a folder")
     files = write_report(store, args.run_uuid, output=args.output)
     counts = files.report.counts
     score = files.report.score().value
@@ -320,6 +402,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             raise
         print(f"krkn-rollback: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, ConfigError | UnsafeName) else EXIT_FAILED
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("krkn-rollback: error: interrupted; pending records stay pending", file=sys.stderr)
+        return 130
+    except Exception as error:  # anything else still gets one line, never a traceback
+        if args.debug:
+            raise
+        print(f"krkn-rollback: error: {_unexpected(error)} (--debug shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _unexpected(error: Exception) -> str:
+    import urllib3
+
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        pool = getattr(error, "pool", None)
+        host = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "its address"
+        return _unreachable(host, error)
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from krkn_airflow_provider.errors import JournalError, ReplayIncomplete
+from krkn_airflow_provider.errors import ConfigError, JournalError, ReplayIncomplete
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Entry, Store
 from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe, undo_delete_batch
@@ -370,6 +370,8 @@ def replay(
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
         namespace among them are sent as one request. 1 applies every record alone.
     """
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: must be at least 1")
     started = time.monotonic()
     retry = retry or RetryPolicy()
     log = log or (lambda line: None)
