@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from krkn_airflow_provider.errors import ConfigError, KrknError, UnsafeName
 from krkn_airflow_provider.rollback import naming
+from krkn_airflow_provider.rollback.policy import check_policy
 from krkn_airflow_provider.rollback.replay import replay
 from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Entry, Store
@@ -176,7 +177,7 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
     record_name, _ = naming.parse_record_name(stem + naming.PENDING_EXT)
     if naming.CONTEXT_RE.fullmatch(path.parent.name):
         # A path into a run folder: its root is the store, whatever --location says.
-        store = Store(str(path.parent.parent), hmac_key=store.hmac_key)
+        store = Store(str(path.parent.parent), hmac_key=store.hmac_key, old_keys=store.old_keys)
     for entry in store.entries():
         if entry.name == record_name:
             return store, entry
@@ -203,6 +204,34 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     out.write("record:\n")
     out.write(json.dumps(parsed.data, indent=2) + "\n")
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    """Check version files before anyone runs them: digest, run and state, replay policy."""
+    store = open_store(args.location)
+    if bool(args.file) == bool(args.run_uuid):
+        raise ConfigError("verify: give a FILE (path, file name or record id) or --run-uuid, one of them")
+    if args.file:
+        store, entry = _find_entry(store, args.file)
+        entries = [entry]
+    else:
+        entries = store.entries(run_uuid=args.run_uuid)
+        if not entries:
+            raise ConfigError(
+                f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`"
+            )
+    refused = 0
+    for entry in entries:
+        try:
+            parsed = store.load(entry)
+            check_policy(parsed.data, source=store.path(entry))
+        except KrknError as error:
+            refused += 1
+            out.write(f"refused  {store.path(entry)}: {error}\n")
+            continue
+        algorithm = parsed.digest.partition(":")[0]
+        out.write(f"ok       {store.path(entry)}  ({algorithm}, run {entry.run_uuid}, {entry.state})\n")
+    return EXIT_FAILED if refused else EXIT_OK
 
 
 def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
@@ -358,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", help="a version file path, file name or record id")
     show.add_argument("--json", dest="format", action="store_const", const="json", default="text")
     show.set_defaults(func=cmd_show)
+
+    verify = commands.add_parser("verify", help=cmd_verify.__doc__)
+    verify.add_argument("file", nargs="?", help="a version file path, file name or record id")
+    verify.add_argument("--run-uuid", "-r", help="every version file of this run")
+    verify.set_defaults(func=cmd_verify)
 
     execute = commands.add_parser("execute", help=cmd_execute.__doc__)
     _filters(execute, state=False)

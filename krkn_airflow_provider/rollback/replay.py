@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from krkn_airflow_provider.errors import ConfigError, JournalError, ReplayIncomplete
+from krkn_airflow_provider.rollback.policy import ReplayPolicy
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Entry, Store
 from krkn_airflow_provider.rollback.undo import PLANNED, UndoFailed, apply_undo, describe, undo_delete_batch
@@ -172,8 +173,10 @@ class _Replayer:
         should_stop: Callable[[], bool],
         total: int,
         batch_size: int,
+        policy: ReplayPolicy,
     ) -> None:
         self.store = store
+        self.policy = policy
         self.client = client
         self.dry_run = dry_run
         self.task_id = task_id
@@ -249,6 +252,7 @@ class _Replayer:
                 return self._report(done)
             try:
                 record = self.store.load(entry).data
+                self.policy.check(record, source=self.store.path(entry))
             except JournalError as error:
                 return self._report(
                     RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started)
@@ -304,6 +308,7 @@ class _Replayer:
     def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
         try:
             record = self.store.load(entry).data
+            self.policy.check(record, source=self.store.path(entry))
         except JournalError as error:
             return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
         origin = record.get("origin") or {}
@@ -355,6 +360,7 @@ def replay(
     log: Log | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
+    policy: ReplayPolicy | None = None,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -369,6 +375,8 @@ def replay(
     :param claim_ttl: seconds a claim protects a record from a second replay.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
         namespace among them are sent as one request. 1 applies every record alone.
+    :param policy: what a record may do (default ``ReplayPolicy()``); every record is
+        checked before any request, and one refused stays pending.
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be at least 1")
@@ -395,6 +403,7 @@ def replay(
         should_stop=stop,
         total=len(entries),
         batch_size=batch_size,
+        policy=policy or ReplayPolicy(),
     )
 
     def run_all(chain: list[Entry]) -> list[RecordResult]:

@@ -88,7 +88,7 @@ class Backend(Protocol):
 
     def exists(self, context: str, name: str) -> bool: ...
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None: ...
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None: ...
 
     def remove(self, context: str, name: str) -> None: ...
 
@@ -251,13 +251,12 @@ class LocalBackend:
         info = self._lstat(context, name)
         return info is not None and stat.S_ISREG(info.st_mode)
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None:
-        # Not fsynced: a mark lost in a crash only makes an idempotent undo run again.
-        _guard(
-            "mark executed",
-            self.display(context, pending),
-            lambda: os.rename(self.display(context, pending), self.display(context, executed)),
-        )
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None:
+        # The executed file is written whole first; while both exist the marker rules.
+        # The removal is not fsynced: a mark lost in a crash only makes an idempotent undo
+        # run again.
+        self.write_durable(context, executed, data)
+        self.remove(context, pending)
 
     def remove(self, context: str, name: str) -> None:
         info = self._lstat(context, name)
@@ -413,9 +412,10 @@ class FsspecBackend:
     def exists(self, context: str, name: str) -> bool:
         return self._regular(self._info(context, name))
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None:
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None:
         def mark() -> None:
-            self.fs.copy(self._path(context, pending), self._path(context, executed))
+            with self.fs.open(self._path(context, executed), "wb") as handle:
+                handle.write(data)
             self.fs.rm(self._path(context, pending))
 
         _guard("mark executed", self.display(context, pending), mark)

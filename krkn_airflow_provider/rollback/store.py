@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from krkn_airflow_provider.errors import CorruptRecord, JournalError, StorageError, UnsafeName
+from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch, JournalError, StorageError, UnsafeName
 from krkn_airflow_provider.rollback import naming, versionfile
 from krkn_airflow_provider.rollback.naming import ContextName, RecordName
 from krkn_airflow_provider.rollback.records import UndoRecord
@@ -58,6 +58,9 @@ class Entry(NamedTuple):
         """Short id used in logs and CLI filters: ``<scenario>_<ts>_<suffix>``."""
         return self.name.stem
 
+    def name_in(self, state: State) -> Entry:
+        return Entry(self.name, self.context, state)
+
 
 def _order(entry: Entry) -> tuple[int, str]:
     return entry.name.ts_ns, entry.name.suffix
@@ -75,6 +78,7 @@ class Store:
     :param location: a local path, ``file://`` URL or fsspec URL (``s3://bucket/prefix``).
     :param fs: an fsspec file system to use for ``location`` (from Airflow's ObjectStoragePath).
     :param hmac_key: sign records with HMAC-SHA256 and refuse unsigned or mis-signed ones.
+    :param old_keys: keys records may also be signed with (read only, e.g. after a rotation).
     """
 
     def __init__(
@@ -83,11 +87,13 @@ class Store:
         *,
         fs: AbstractFileSystem | None = None,
         hmac_key: bytes | None = None,
+        old_keys: Sequence[bytes] = (),
         **storage_options: Any,
     ) -> None:
         self.location = resolve_location(location)
         self.backend: Backend = open_backend(self.location, fs=fs, **storage_options)
         self.hmac_key = hmac_key or None
+        self.old_keys = tuple(key for key in old_keys if key)
         self._root_checked = False
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
@@ -198,7 +204,7 @@ class Store:
         naming.record_stem(record_name.scenario, record_name.ts_ns, record_name.suffix)
         text = versionfile.render(record, file_name=record_name.pending, key=self.hmac_key)
         # Fail closed: what is written must read back as the same record.
-        parsed = versionfile.parse(text, source=record_name.pending, key=self.hmac_key)
+        parsed = versionfile.parse(text, source=record_name.pending, keys=self.keys)
         if parsed.data != record.to_dict():
             raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
         self.backend.write_durable(context.name, record_name.pending, text.encode())
@@ -231,17 +237,51 @@ class Store:
         except UnicodeDecodeError:
             raise CorruptRecord(f"{self.path(entry)}: not a text file") from None
 
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The HMAC keys a record may be signed with: the signing key first."""
+        return ((self.hmac_key,) if self.hmac_key else ()) + self.old_keys
+
     def load(self, entry: Entry) -> versionfile.ParsedVersionFile:
-        """Parse and verify one version file (never executes it)."""
-        return versionfile.parse(self.read_text(entry), source=self.path(entry), key=self.hmac_key)
+        """Parse and verify one version file (never executes it).
+
+        Besides the digest, what the file signs must match where it lies: its record id,
+        its run folder and its state. A record copied into another run, or an executed
+        one renamed back to pending, is refused.
+        """
+        source = self.path(entry)
+        parsed = versionfile.parse(self.read_text(entry), source=source, keys=self.keys)
+        origin = parsed.record.origin
+        if parsed.record_id != entry.id:
+            raise DigestMismatch(
+                f"{source}: holds record {parsed.record_id} under another name (copied or renamed)"
+            )
+        if parsed.run_uuid != entry.run_uuid or origin is None or origin.run_uuid != entry.run_uuid:
+            raise DigestMismatch(
+                f"{source}: belongs to run {parsed.run_uuid}, not to the run folder it lies in "
+                f"({entry.run_uuid}); copied from another run"
+            )
+        if parsed.state != entry.state:
+            raise DigestMismatch(
+                f"{source}: signed as {parsed.state} but named {entry.state} "
+                "(an executed record renamed back to pending?)"
+            )
+        return parsed
 
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)
 
     def mark_executed(self, entry: Entry) -> Entry:
+        """Write the record again as ``.executed`` (``STATE = "executed"``, sealed), then
+        remove the pending file."""
         try:
-            self.backend.mark_executed(entry.context.name, entry.name.pending, entry.name.executed)
-        except StorageError:
+            text = self.read_text(entry.name_in("pending"))
+            versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
+            executed = versionfile.with_state(text, "executed", self.hmac_key)
+            self.backend.mark_executed(
+                entry.context.name, entry.name.pending, entry.name.executed, executed.encode()
+            )
+        except JournalError:
             if not self.is_executed(entry):
                 raise
         return Entry(entry.name, entry.context, "executed")
