@@ -103,9 +103,22 @@ def parse_context_name(name: str) -> ContextName:
     return ContextName(int(match["ts"]), match["run_uuid"])
 
 
+# Other files the provider writes into a run folder: task results, replay outcomes and the
+# gameday report (report/results.py), and temp files a crash left behind mid-write.
+OWNED_RE = re.compile(
+    r"(?:\.tmp-[0-9a-f]{12}-)?(?:"
+    r"[A-Za-z0-9_.-]{1,250}?\.[0-9]{1,6}(?:\.m[0-9]{1,9})?\.result\.json"
+    r"|replay\.[0-9]{1,20}\.[A-Za-z0-9_.-]{1,250}\.json"
+    r"|gameday-report\.(?:html|xml)"
+    r"|context\.json"
+    r"|[a-z][a-z0-9_]{0,80}_[0-9]{1,20}_[a-z]{8}(?:\.py\.executed|\.py|\.claim)"
+    r")"
+)
+
+
 def is_owned(name: str) -> bool:
-    """True for the names the journal writes inside a run folder (and may remove)."""
-    return name == CONTEXT_INFO or RECORD_RE.fullmatch(name) is not None
+    """True for the names the provider writes inside a run folder (and so may remove)."""
+    return OWNED_RE.fullmatch(name) is not None
 
 
 def check_run_uuid(run_uuid: str) -> str:

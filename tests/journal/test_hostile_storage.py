@@ -47,6 +47,13 @@ def test_prune_removes_only_names_the_journal_owns(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "rollback"))
     folder, _ = _run_folder(store)
     (folder / "notes.txt").write_text("a person's notes")
+    for own in (
+        "chaos.1.result.json",
+        "replay.12.rollback.json",
+        "gameday-report.html",
+        "gameday-report.xml",
+    ):
+        (folder / own).write_text("{}")
     outside = tmp_path / "outside.txt"
     outside.write_text("outside")
     (folder / "pod_disruption_scenarios_2_abcdefgh.py.executed").symlink_to(outside)
@@ -57,6 +64,21 @@ def test_prune_removes_only_names_the_journal_owns(tmp_path: Path) -> None:
     assert not any(
         name.endswith(".py.executed") and not (folder / name).is_symlink() for name in os.listdir(folder)
     )
+
+
+def test_prune_still_removes_a_whole_run_folder_of_the_provider(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "rollback"))
+    folder, _ = _run_folder(store)
+    for own in (
+        "chaos.1.result.json",
+        "replay.12.rollback.json",
+        "gameday-report.html",
+        "gameday-report.xml",
+    ):
+        (folder / own).write_text("{}")
+    (folder / ".tmp-0123456789ab-pod_disruption_scenarios_3_abcdefgh.py").write_text("half")
+    assert [c.name for c in store.prune(older_than_seconds=0)] == [folder.name]
+    assert not folder.exists()
 
 
 def test_symlinked_record_is_refused_not_followed(tmp_path: Path) -> None:
