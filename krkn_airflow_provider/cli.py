@@ -287,6 +287,7 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
             dry_run=args.dry_run,
             workers=args.workers,
             log=log,
+            steal_expired=args.steal_expired,
         )
     finally:
         log.close()
@@ -401,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     execute.add_argument("--context", help="kubeconfig context")
     execute.add_argument(
         "--workers", type=int, default=1, help="apply records of different objects in parallel"
+    )
+    execute.add_argument(
+        "--steal-expired",
+        action="store_true",
+        help="take over records whose claim its owner stopped renewing (the owner died)",
     )
     execute.set_defaults(func=cmd_execute)
 

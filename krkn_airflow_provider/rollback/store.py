@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -68,8 +69,14 @@ def _order(entry: Entry) -> tuple[int, str]:
 
 @dataclass(frozen=True)
 class Claim:
+    """Who may apply a record until when; the token tells one claim from the next."""
+
     owner: str
     expires: float
+    token: str = ""
+
+    def body(self) -> bytes:
+        return json.dumps({"owner": self.owner, "expires": self.expires, "token": self.token}).encode()
 
 
 class Store:
@@ -288,30 +295,57 @@ class Store:
 
     # -- claims ------------------------------------------------------------------------
 
-    def claim(self, entry: Entry, *, owner: str, ttl: float) -> bool:
-        """Take the exclusive right to apply ``entry`` for ``ttl`` seconds.
+    def claim(self, entry: Entry, *, owner: str, ttl: float, steal_expired: bool = True) -> Claim | None:
+        """Take the exclusive right to apply ``entry`` for ``ttl`` seconds; ``None`` if taken.
 
-        A claim whose owner died is taken over once it has expired.
+        The holder renews it (:meth:`renew`) while it applies the record. A claim that was
+        not renewed in time (its owner died or hung) is taken over when ``steal_expired``.
         """
-        body = json.dumps({"owner": owner, "expires": time.time() + ttl}).encode()
-        if self.backend.create_exclusive(entry.context.name, entry.name.claim, body):
-            return True
+        mine = Claim(owner, time.time() + ttl, secrets.token_hex(8))
+        if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()):
+            return mine
         current = self.read_claim(entry)
         if current is None:
             # Released between our two calls: try once more, never remove a fresh claim.
-            return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
-        if current.expires > time.time():
-            return False
+            return (
+                mine
+                if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body())
+                else None
+            )
+        if current.expires > time.time() or not steal_expired:
+            return None
         # Taking over an expired claim is remove + create: two replays doing it at the same
-        # moment can both win. Claims expire only when their owner died, and the re-check of
-        # `.executed` after claiming keeps an idempotent undo from running twice in practice.
+        # moment can both win the create race only if the remove of one follows the create
+        # of the other; the holder re-checks its claim right before applying, so at most
+        # one of them applies the record.
         self.backend.remove(entry.context.name, entry.name.claim)
-        return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
+        return (
+            mine if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()) else None
+        )
+
+    def renew(self, entry: Entry, claim: Claim, *, ttl: float) -> Claim | None:
+        """Push the expiry of our own claim ``ttl`` seconds out; ``None`` if it is not ours any more."""
+        current = self.read_claim(entry)
+        if current is None or current.token != claim.token or current.owner != claim.owner:
+            return None
+        renewed = Claim(claim.owner, time.time() + ttl, claim.token)
+        self.backend.write_durable(entry.context.name, entry.name.claim, renewed.body())
+        return renewed
+
+    def holds(self, entry: Entry, claim: Claim) -> bool:
+        """True while ``claim`` is the record's live claim (checked right before applying)."""
+        current = self.read_claim(entry)
+        return (
+            current is not None
+            and current.token == claim.token
+            and current.owner == claim.owner
+            and current.expires > time.time()
+        )
 
     def read_claim(self, entry: Entry) -> Claim | None:
         try:
             data = json.loads(self.backend.read(entry.context.name, entry.name.claim))
-            return Claim(str(data["owner"]), float(data["expires"]))
+            return Claim(str(data["owner"]), float(data["expires"]), str(data.get("token") or ""))
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, JournalError):
@@ -319,8 +353,13 @@ class Store:
             mtime = self.backend.mtime(entry.context.name, entry.name.claim)
             return None if mtime is None else Claim("unreadable claim", mtime + CLAIM_GRACE_SECONDS)
 
-    def release(self, entry: Entry) -> None:
+    def release(self, entry: Entry, claim: Claim) -> bool:
+        """Remove our own claim; one another replay took over is left alone."""
+        current = self.read_claim(entry)
+        if current is None or current.token != claim.token or current.owner != claim.owner:
+            return False
         self.backend.remove(entry.context.name, entry.name.claim)
+        return True
 
     # -- housekeeping ------------------------------------------------------------------
 
