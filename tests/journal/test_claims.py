@@ -113,3 +113,28 @@ def test_the_operator_default_takes_over_an_expired_claim(kube: Any, tmp_path: P
     assert not refused.ok and "claimed by dead" in refused.results[0].message
     taken = replay(store, kube.dynamic(), run_uuid=run_uuid)
     assert taken.ok and [r.outcome for r in taken.results] == ["undone"]
+
+
+def test_a_claim_taken_over_is_not_ours_to_apply_or_release(tmp_path: Path) -> None:
+    from krkn_airflow_provider.rollback.claims import ClaimKeeper
+
+    from .conftest import delete_record
+
+    store = Store(str(tmp_path / "rb"))
+    entry = make_journal(store).record(delete_record("a"))
+    assert entry is not None
+    lines: list[str] = []
+    keeper = ClaimKeeper(
+        store, owner="a", ttl=60, steal_expired=True, log=lines.append, should_stop=lambda: False
+    )
+    claim = keeper.try_claim(entry)
+    assert claim is not None and keeper.still_holds(entry, claim)
+    # Another replay takes the claim over (as after an expiry): remove + create.
+    other = Store(str(tmp_path / "rb"))
+    other.backend.remove(entry.context.name, entry.name.claim)
+    theirs = other.claim(entry, owner="b", ttl=60)
+    assert theirs is not None
+    assert not keeper.still_holds(entry, claim), "a record whose claim was lost is not applied"
+    assert store.renew(entry, claim, ttl=60) is None
+    keeper.release(entry, claim)
+    assert store.read_claim(entry) == theirs, "releasing never removes another owner's claim"
