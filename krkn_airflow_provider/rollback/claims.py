@@ -123,10 +123,21 @@ class ClaimKeeper:
             self._stop.wait(WAIT_POLL)
 
     def still_holds(self, entry: Entry, claim: Claim) -> bool:
-        """Checked right before applying: the claim is ours and live."""
+        """Checked right before applying: the claim is ours and live.
+
+        A claim taken or renewed less than a third of its life ago cannot have been taken
+        over (that needs it expired), so only older ones are read back from the storage.
+        """
         with self._lock:
             if entry in self._lost:
                 return False
+            current = self._held.get(entry)
+        if (
+            current is not None
+            and current.token == claim.token
+            and current.expires - time.time() > 2 * self.ttl / 3
+        ):
+            return True
         return self.store.holds(entry, claim)
 
     def release(self, entry: Entry, claim: Claim) -> None:

@@ -135,6 +135,7 @@ class _Claimed:
     result: RecordResult
     started: float
     claim: Claim
+    text: str
     applied: bool = False
 
 
@@ -277,7 +278,8 @@ class _Replayer:
                 )
                 return self._report(done)
             try:
-                record = self.store.load(entry).data
+                parsed = self.store.load(entry)
+                record = parsed.data
                 self.policy.check(record, source=self.store.path(entry))
             except JournalError as error:
                 return self._report(
@@ -292,7 +294,7 @@ class _Replayer:
                 self.keeper.release(entry, claim)
         # Claimed and readable: the caller applies, marks and releases it.
         result = RecordResult(entry, SKIPPED, description=describe(record), task_id=origin.get("task_id"))
-        return _Claimed(entry, record, result, started, claim)
+        return _Claimed(entry, record, result, started, claim, parsed.text)
 
     def _apply_claimed(self, claimed: list[_Claimed]) -> None:
         # Never apply a record whose claim lapsed: another replay may be applying it now.
@@ -334,7 +336,7 @@ class _Replayer:
     def _finish(self, item: _Claimed) -> RecordResult:
         try:
             if item.applied and item.result.outcome != FAILED:
-                self.store.mark_executed(item.entry)
+                self.store.mark_executed(item.entry, verified_text=item.text)
         finally:
             self.keeper.release(item.entry, item.claim)
         return self._report(item.result)

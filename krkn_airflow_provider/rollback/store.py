@@ -278,12 +278,17 @@ class Store:
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)
 
-    def mark_executed(self, entry: Entry) -> Entry:
-        """Write the record again as ``.executed`` (``STATE = "executed"``, sealed), then
-        remove the pending file."""
+    def mark_executed(self, entry: Entry, *, verified_text: str | None = None) -> Entry:
+        """Rename the record to ``.executed`` and seal it again as ``STATE = "applied"``.
+
+        :param verified_text: the pending file's text as :meth:`load` verified it (saves
+            reading and checking it again).
+        """
         try:
-            text = self.read_text(entry.name_in("pending"))
-            versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
+            text = verified_text
+            if text is None:
+                text = self.read_text(entry.name_in("pending"))
+                versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
             executed = versionfile.with_state(text, "executed", self.hmac_key)
             self.backend.mark_executed(
                 entry.context.name, entry.name.pending, entry.name.executed, executed.encode()

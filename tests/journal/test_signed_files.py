@@ -101,7 +101,7 @@ def test_an_executed_record_renamed_back_to_pending_is_refused(tmp_path: Path) -
     store, path = _one(tmp_path, KEY)
     entry = store.mark_executed(store.entries()[0])
     executed = Path(store.path(entry))
-    assert 'STATE = "executed"' in executed.read_text()
+    assert 'STATE = "applied"' in executed.read_text()
     assert store.load(entry).state == "executed"
     executed.rename(path)
     pending = store.entries(state="pending")
