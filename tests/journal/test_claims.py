@@ -124,17 +124,25 @@ def test_a_claim_taken_over_is_not_ours_to_apply_or_release(tmp_path: Path) -> N
     entry = make_journal(store).record(delete_record("a"))
     assert entry is not None
     lines: list[str] = []
-    keeper = ClaimKeeper(
-        store, owner="a", ttl=60, steal_expired=True, log=lines.append, should_stop=lambda: False
-    )
-    claim = keeper.try_claim(entry)
-    assert claim is not None and keeper.still_holds(entry, claim)
-    # Another replay takes the claim over (as after an expiry): remove + create.
-    other = Store(str(tmp_path / "rb"))
-    other.backend.remove(entry.context.name, entry.name.claim)
-    theirs = other.claim(entry, owner="b", ttl=60)
+
+    def keeper(ttl: float) -> ClaimKeeper:
+        return ClaimKeeper(
+            store, owner="a", ttl=ttl, steal_expired=True, log=lines.append, should_stop=lambda: False
+        )
+
+    fresh = keeper(60)
+    claim = fresh.try_claim(entry)
+    assert claim is not None and fresh.still_holds(entry, claim)
+    fresh.release(entry, claim)
+    assert store.read_claim(entry) is None
+    # A holder that could not renew in time (as when its heartbeat stalled): its claim is
+    # already expired, and another replay takes it over.
+    stalled = keeper(-1)
+    claim = stalled.try_claim(entry)
+    assert claim is not None
+    theirs = Store(str(tmp_path / "rb")).claim(entry, owner="b", ttl=60)
     assert theirs is not None
-    assert not keeper.still_holds(entry, claim), "a record whose claim was lost is not applied"
+    assert not stalled.still_holds(entry, claim), "a record whose claim was lost is not applied"
     assert store.renew(entry, claim, ttl=60) is None
-    keeper.release(entry, claim)
+    stalled.release(entry, claim)
     assert store.read_claim(entry) == theirs, "releasing never removes another owner's claim"
