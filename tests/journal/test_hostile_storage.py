@@ -278,3 +278,14 @@ def test_fifo_is_never_opened_by_a_blocking_read(tmp_path: Path) -> None:
     assert stat.S_ISFIFO(path.lstat().st_mode)
     with pytest.raises(JournalError, match="not a regular file"):
         store.load(entry)
+
+
+def test_the_report_skips_odd_result_files(tmp_path: Path) -> None:
+    from krkn_airflow_provider.report.results import read_task_results
+
+    store = Store(str(tmp_path / "rollback"))
+    folder, run_uuid = _run_folder(store)
+    os.mkfifo(folder / "chaos.1.result.json")
+    (folder / "other.1.result.json").symlink_to(tmp_path / "elsewhere.json")
+    (tmp_path / "elsewhere.json").write_text('{"format": 1}')
+    assert read_task_results(store, run_uuid) == []
