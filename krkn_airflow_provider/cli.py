@@ -1,9 +1,10 @@
-"""``krkn-rollback``: inspect, replay and prune the rollback journal without Airflow.
+"""``krkn-rollback``: list, show, verify, execute, prune, sweep and report on the rollback journal.
 
-Each verb is one function below, registered with ``@command`` (help from its
-docstring, options from small builders); ``main`` maps the provider's errors to a
-message and an exit code (0 all done, 1 some records failed, 2 bad input), ``--debug``
-re-raises. Options go before or after the verb, as with kubectl.
+Each verb is one function below, registered with ``@command`` (help from its docstring,
+options from small builders); ``main`` maps every error to one message line and an exit
+code (0 all done, 1 some records failed or a place could not be reached, 2 bad input); no
+traceback reaches the user unless ``--debug`` is given. Options go before or after the
+verb, as with kubectl. Nothing here needs Airflow.
 """
 
 from __future__ import annotations
@@ -30,28 +31,88 @@ from krkn_airflow_provider.cli_args import (
 from krkn_airflow_provider.errors import ConfigError, KrknError, UnsafeName
 from krkn_airflow_provider.report.tables import age, table
 from krkn_airflow_provider.rollback import naming
+from krkn_airflow_provider.rollback.policy import check_policy
 from krkn_airflow_provider.rollback.replay import replay
+from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Entry, Store
 
 HMAC_ENV = "KRKN_ROLLBACK_HMAC_KEY"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)([smhdw]?)$")
+_DURATION_RE = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)([smhdw]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_AGE_SECONDS = 100 * 365 * 86400
+_NAMESPACE_RE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 # -- shared helpers ------------------------------------------------------------------
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
-    match = _DURATION_RE.match(text.strip())
+    """Seconds in ``30s``, ``15m``, ``12h``, ``7d`` or ``2w`` (at most 100 years)."""
+    match = _DURATION_RE.fullmatch(text.strip())
     if not match:
-        raise ConfigError(f"--older-than {text!r}: use a number with s, m, h, d or w, e.g. 7d")
-    return float(match[1]) * _UNITS[match[2]]
+        raise ConfigError(f"--older-than {text[:40]!r}: use a number with s, m, h, d or w, e.g. 7d")
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_AGE_SECONDS:
+        raise ConfigError(f"--older-than {text[:40]!r}: at most 100 years")
+    return seconds
 
 
-def open_store(location: str | None) -> Store:
+def open_store(location: str | None, *, must_exist: bool = False) -> Store:
+    """The journal at ``location``; bad locations are bad input (exit 2), said up front.
+
+    :param must_exist: refuse a local location that does not exist (a typo must not look
+        like a journal with nothing pending).
+    """
+    if location is not None and not location.strip():
+        raise ConfigError(
+            "--location is empty: give a path or URL, or leave it out for $KRKN_ROLLBACK_LOCATION"
+        )
     key = os.environ.get(HMAC_ENV)
-    return Store(location, hmac_key=key.encode() if key else None)
+    try:
+        store = Store(location, hmac_key=key.encode() if key else None)
+    except ImportError as error:
+        scheme = (location or "").partition("://")[0]
+        raise ConfigError(
+            f"location {location!r}: the fsspec library for {scheme}:// is not installed ({error})"
+        ) from error
+    except ValueError as error:
+        raise ConfigError(f"location {location!r}: {error}") from error
+    if isinstance(store.backend, LocalBackend):
+        root = Path(store.backend.root)
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"location {root} is not a folder (it is a file); point it at the journal root")
+        if must_exist and not root.exists():
+            raise ConfigError(f"location {root} does not exist; check --location or $KRKN_ROLLBACK_LOCATION")
+    return store
+
+
+def _require_match(store: Store, args: argparse.Namespace) -> None:
+    """Refuse a selection that names a run, record, scenario or DAG the journal does not hold."""
+    given = [
+        (option, value)
+        for option, value in (
+            ("--run-uuid", args.run_uuid),
+            ("--dag-id", args.dag_id),
+            ("--task-id", args.task_id),
+            ("--scenario", args.scenario),
+            ("--record", " ".join(args.record or [])),
+        )
+        if value
+    ]
+    if not given:
+        return
+    entries = _select(store, argparse.Namespace(**{**vars(args), "state": None}))
+    if args.record:
+        known = {entry.id for entry in entries}
+        unknown = [record_id for record_id in args.record if record_id not in known]
+        if unknown:
+            given = [("--record", " ".join(unknown))]
+            entries = []
+    if not entries:
+        selection = " ".join(f"{option} {value}" for option, value in given)
+        raise ConfigError(
+            f"{selection} matches no record under {store.backend.display()}; see `krkn-rollback list`"
+        )
 
 
 def _dump(data: Any, out: TextIO) -> None:
@@ -198,9 +259,9 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
             "path, its name (<scenario>_<ts_ns>_<8 letters>.py), its record id (the name without .py) "
             "or a run uuid (see krkn-rollback list)"
         ) from None
-    if naming.CONTEXT_RE.match(path.parent.name):
+    if naming.CONTEXT_RE.fullmatch(path.parent.name):
         # A path into a run folder: its root is the store, whatever --location says.
-        store = Store(str(path.parent.parent), hmac_key=store.hmac_key)
+        store = Store(str(path.parent.parent), hmac_key=store.hmac_key, old_keys=store.old_keys)
     for entry in store.entries():
         if entry.name == record_name:
             return store, entry
@@ -271,6 +332,39 @@ def _show_run(store: Store, run_uuid: str, args: argparse.Namespace, out: TextIO
     return EXIT_OK
 
 
+@command(
+    "verify",
+    flag("file", nargs="?", help="a version file path, file name or record id"),
+    flag("--run-uuid", "--run_uuid", "-r", help="every version file of this run"),
+)
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    """Check version files before anyone runs them: digest, run and state, replay policy."""
+    store = open_store(args.location)
+    if bool(args.file) == bool(args.run_uuid):
+        raise ConfigError("verify: give a FILE (path, file name or record id) or --run-uuid, one of them")
+    if args.file:
+        store, entry = _find_entry(store, args.file)
+        entries = [entry]
+    else:
+        entries = store.entries(run_uuid=args.run_uuid)
+        if not entries:
+            raise ConfigError(
+                f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`"
+            )
+    refused = 0
+    for entry in entries:
+        try:
+            parsed = store.load(entry)
+            check_policy(parsed.data, source=store.path(entry))
+        except KrknError as error:
+            refused += 1
+            out.write(f"refused  {store.path(entry)}: {error}\n")
+            continue
+        algorithm = parsed.digest.partition(":")[0]
+        out.write(f"ok       {store.path(entry)}  ({algorithm}, run {entry.run_uuid}, {entry.state})\n")
+    return EXIT_FAILED if refused else EXIT_OK
+
+
 def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
     """A ``DynamicClient`` from a kubeconfig (or in-cluster config when none is given)."""
     from kubernetes import config, dynamic
@@ -279,12 +373,21 @@ def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
     if kubeconfig or context or not os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
             api = config.new_client_from_config(config_file=kubeconfig, context=context)
-        except (config.ConfigException, OSError) as error:
-            raise ConfigError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'}: {error}") from error
+        except Exception as error:  # missing file, not YAML, no such context
+            reason = " ".join(str(error).split())[:300]
+            raise ConfigError(f"cannot load kubeconfig {kubeconfig or '~/.kube/config'}: {reason}") from error
     else:
         config.load_incluster_config()
         api = ApiClient()
-    return dynamic.DynamicClient(api)
+    try:
+        return dynamic.DynamicClient(api)  # discovery: the first request to the server
+    except Exception as error:
+        raise KrknError(_unreachable(api.configuration.host, error)) from error
+
+
+def _unreachable(host: str, error: BaseException) -> str:
+    reason = getattr(error, "reason", None) or error
+    return f"cannot reach the Kubernetes API server at {host}: {' '.join(str(reason).split())[:300]}"
 
 
 @command(
@@ -295,6 +398,11 @@ def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
     flag("--dry-run", action="store_true", help="print what would be done, change nothing"),
     cluster,
     flag("--workers", type=int, default=1, help="apply records of different objects in parallel"),
+    flag(
+        "--steal-expired",
+        action="store_true",
+        help="take over records whose claim its owner stopped renewing (the owner died)",
+    ),
     output("table"),
 )
 def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
@@ -308,7 +416,10 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
             "execute: give a selection (--run-uuid, --run-id, --dag-id, --task-id, --scenario, --record) "
             "or --all to replay every pending record of every run"
         )
-    store = open_store(args.location)
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: must be at least 1")
+    store = open_store(args.location, must_exist=True)
+    _require_match(store, args)
     only = None
     if args.dag_id or args.run_id or args.record:
         args.state = "pending"
@@ -332,6 +443,7 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
             dry_run=args.dry_run,
             workers=args.workers,
             log=log,
+            steal_expired=args.steal_expired,
         )
     finally:
         log.close()
@@ -406,6 +518,12 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Find objects the provider created that no pending record covers; --delete removes them."""
     from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
 
+    if args.run_uuid is not None:
+        args.run_uuid = naming.check_run_uuid(args.run_uuid)
+    if args.namespace is not None and not _NAMESPACE_RE.fullmatch(args.namespace):
+        raise ConfigError(
+            f"--namespace {args.namespace[:80]!r} is not a namespace name (lowercase DNS label)"
+        )
     store = open_store(args.location)
     client = dynamic_client(args.kubeconfig, args.context)
     leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
@@ -434,6 +552,10 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from krkn_airflow_provider.report import write_report
 
     store = open_store(args.location)
+    if not store.contexts(naming.check_run_uuid(args.run_uuid)):
+        raise ConfigError(f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`")
+    if args.output_dir is not None and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise ConfigError(f"--output-dir {args.output_dir} is a file; give a folder")
     files = write_report(store, args.run_uuid, output=args.output_dir)
     report = files.report
     counts, score, verdict = report.counts, report.score().value, report.verdict()
@@ -484,6 +606,7 @@ def cmd_krkn(args: argparse.Namespace, out: TextIO) -> int:
         client,
         run_uuid=args.run_uuid,
         only=ready,
+        policy=krkn.KrknPolicy(),
         dry_run=args.dry_run,
         log=lambda line: print(line, file=out),
     )
@@ -510,6 +633,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             raise
         print(f"krkn-rollback: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, ConfigError | UnsafeName) else EXIT_FAILED
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("krkn-rollback: error: interrupted; pending records stay pending", file=sys.stderr)
+        return 130
+    except Exception as error:  # anything else still gets one line, never a traceback
+        if args.debug:
+            raise
+        print(f"krkn-rollback: error: {_unexpected(error)} (--debug shows the traceback)", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _unexpected(error: Exception) -> str:
+    import urllib3
+
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        pool = getattr(error, "pool", None)
+        host = f"{pool.scheme}://{pool.host}:{pool.port}" if pool is not None else "its address"
+        return _unreachable(host, error)
+    if isinstance(error, OSError):
+        where = f" {error.filename}" if error.filename else ""
+        return f"{error.strerror or error}{where}"
+    return f"{type(error).__name__}: {' '.join(str(error).split())[:300]}"
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ class DigestMismatch(CorruptRecord):
     """A version file's record does not match its digest: it was edited after writing."""
 
 
+class PolicyRefused(JournalError):
+    """A record asks for something no shipped undo record does; it is not applied."""
+
+
 class StorageError(JournalError):
     """The storage location cannot be written; the change it would protect is not made."""
 

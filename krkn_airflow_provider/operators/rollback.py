@@ -51,6 +51,9 @@ class RollbackOperator(BaseOperator):
         lost journal), log them all first, then delete each while it still carries those
         labels (only log them on a dry run). A leftover that cannot be deleted fails the task.
     :param sweep_namespace: only sweep this namespace (default: all). (templated)
+    :param steal_expired: take over records whose claim its owner stopped renewing (a
+        replay that died); with ``False`` they stay pending and the task fails naming the
+        owner, for a person to look first.
     """
 
     template_fields: Sequence[str] = (
@@ -83,6 +86,7 @@ class RollbackOperator(BaseOperator):
         require_target: bool = False,
         sweep: bool = False,
         sweep_namespace: str | None = None,
+        steal_expired: bool = True,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
@@ -104,6 +108,7 @@ class RollbackOperator(BaseOperator):
         self.require_target = require_target
         self.sweep = sweep
         self.sweep_namespace = sweep_namespace
+        self.steal_expired = steal_expired
         self._stop = threading.Event()
 
     @cached_property
@@ -145,6 +150,7 @@ class RollbackOperator(BaseOperator):
                 workers=self.workers,
                 log=self._log_line,
                 should_stop=self._stop.is_set,
+                steal_expired=self.steal_expired,
             )
         except (KrknError, OSError) as error:
             raise AirflowException(f"cannot read the rollback journal: {error}") from error

@@ -28,7 +28,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from krkn_airflow_provider.errors import UnsafeName
+from krkn_airflow_provider.errors import JournalError, UnsafeName
 from krkn_airflow_provider.rollback import Store
 from krkn_airflow_provider.rollback.naming import CONTEXT_INFO, ContextName, check_run_uuid
 
@@ -114,7 +114,7 @@ def write_replay_outcomes(store: Store, run_uuid: str, summary: dict[str, Any], 
 def _read_json(store: Store, context: ContextName, name: str) -> dict[str, Any] | None:
     try:
         data = json.loads(store.backend.read(context.name, name))
-    except (OSError, ValueError):
+    except (OSError, ValueError, JournalError):  # a FIFO, a symlink, a huge file: skipped
         return None
     return data if isinstance(data, dict) else None
 

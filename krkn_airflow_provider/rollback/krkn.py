@@ -26,11 +26,12 @@ import os
 import posixpath
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from krkn_airflow_provider.errors import ConfigError, CorruptRecord, JournalError
+from krkn_airflow_provider.rollback.policy import ReplayPolicy
 from krkn_airflow_provider.rollback.records import Origin, UndoRecord, validate_record
 from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Entry, Store
@@ -462,8 +463,44 @@ class KrknStore(Store):
             validate_record(step, source=source)
         data: dict[str, Any] = steps[0] if len(steps) == 1 else {"steps": steps, "origin": origin}
         return ParsedVersionFile(
-            record=records[0], data=data, digest=f"krkn:{parsed.callable_name}", header=parsed.callable_name
+            record=records[0],
+            data=data,
+            digest=f"krkn:{parsed.callable_name}",
+            header=parsed.callable_name,
+            record_id=entry.id,
+            run_uuid=entry.run_uuid,
+            state=entry.state,
         )
+
+    def mark_executed(self, entry: Entry, *, verified_text: str | None = None) -> Entry:
+        """Rename the file ``.executed`` as Krkn does; its text stays Krkn's (no seal to renew)."""
+        try:
+            text = self.read_text(entry.name_in("pending"))
+            self.backend.mark_executed(
+                entry.context.name, entry.name.pending, entry.name.executed, text.encode()
+            )
+        except JournalError:
+            if not self.is_executed(entry):
+                raise
+        return Entry(entry.name, entry.context, "executed")
+
+
+@dataclass(frozen=True)
+class KrknPolicy(ReplayPolicy):
+    """The replay policy for Krkn's files.
+
+    Krkn labels nothing, so the guard-label rule cannot hold; the mapping above is the
+    policy instead: every step was built by a known callable from names checked against the
+    patterns Krkn generates. What remains to check is the protected-namespace rule.
+    """
+
+    def problem(self, record: Mapping[str, Any]) -> str | None:
+        for step in record.get("steps", [record]):
+            namespace = step.get("namespace")
+            if namespace in self.protected_namespaces and not self.allow_protected_namespaces:
+                what = f"{step.get('action')} {step.get('kind')} {namespace}/{step.get('name')}"
+                return f"{what} is in protected namespace {namespace!r}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,14 @@ EXECUTED_EXT = ".py.executed"
 CLAIM_EXT = ".claim"
 CONTEXT_INFO = "context.json"
 
-CONTEXT_RE = re.compile(r"^(?P<ts>[0-9]{1,20})-(?P<run_uuid>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})$")
+# Always used with ``fullmatch``: ``$`` alone would accept a trailing newline.
+TS_MAX_DIGITS = 20
+CONTEXT_RE = re.compile(r"(?P<ts>[0-9]{1,20})-(?P<run_uuid>[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})")
 RECORD_RE = re.compile(
-    r"^(?P<scenario>[a-z][a-z0-9_]{0,80})_(?P<ts>[0-9]{1,20})_(?P<suffix>[a-z]{8})"
-    r"(?P<ext>\.py\.executed|\.py|\.claim)$"
+    r"(?P<scenario>[a-z][a-z0-9_]{0,80})_(?P<ts>[0-9]{1,20})_(?P<suffix>[a-z]{8})"
+    r"(?P<ext>\.py\.executed|\.py|\.claim)"
 )
-SCENARIO_RE = re.compile(r"^[a-z][a-z0-9_]{0,80}$")
+SCENARIO_RE = re.compile(r"[a-z][a-z0-9_]{0,80}")
 
 # Fixed namespace so that every worker derives the same run uuid from dag_id and run_id.
 RUN_NAMESPACE = uuid.UUID("6d1f0d2c-5a9b-4c1e-9f3a-4b7e2c8d9a10")
@@ -48,7 +50,7 @@ def context_name(ts_ns: int, run_uuid: str) -> str:
 
 
 def record_stem(scenario: str, ts_ns: int, suffix: str) -> str:
-    if not SCENARIO_RE.match(scenario):
+    if not SCENARIO_RE.fullmatch(scenario):
         raise UnsafeName(f"scenario type {scenario!r} must be lowercase letters, digits and '_'")
     return f"{scenario}_{ts_ns}_{suffix}"
 
@@ -88,17 +90,35 @@ class ContextName(NamedTuple):
 
 def parse_record_name(name: str) -> tuple[RecordName, str]:
     """Split a file name into its parts and its extension; raise ``UnsafeName`` if it is not one."""
-    match = RECORD_RE.match(name)
+    match = RECORD_RE.fullmatch(name)
     if not match:
         raise UnsafeName(f"{name!r} is not a version file name (<scenario>_<ts_ns>_<8 letters>.py)")
     return RecordName(int(match["ts"]), match["suffix"], match["scenario"]), match["ext"]
 
 
 def parse_context_name(name: str) -> ContextName:
-    match = CONTEXT_RE.match(name)
+    match = CONTEXT_RE.fullmatch(name)
     if not match:
         raise UnsafeName(f"{name!r} is not a run context name (<ts_ns>-<run uuid>)")
     return ContextName(int(match["ts"]), match["run_uuid"])
+
+
+# Other files the provider writes into a run folder: task results, replay outcomes and the
+# gameday report (report/results.py), and temp files a crash left behind mid-write.
+OWNED_RE = re.compile(
+    r"(?:\.tmp-[0-9a-f]{12}-)?(?:"
+    r"[A-Za-z0-9_.-]{1,250}?\.[0-9]{1,6}(?:\.m[0-9]{1,9})?\.result\.json"
+    r"|replay\.[0-9]{1,20}\.[A-Za-z0-9_.-]{1,250}\.json"
+    r"|gameday-report\.(?:html|xml)"
+    r"|context\.json"
+    r"|[a-z][a-z0-9_]{0,80}_[0-9]{1,20}_[a-z]{8}(?:\.py\.executed|\.py|\.claim)"
+    r")"
+)
+
+
+def is_owned(name: str) -> bool:
+    """True for the names the provider writes inside a run folder (and so may remove)."""
+    return OWNED_RE.fullmatch(name) is not None
 
 
 def check_run_uuid(run_uuid: str) -> str:

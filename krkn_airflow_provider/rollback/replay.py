@@ -18,9 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from krkn_airflow_provider.errors import JournalError, ReplayIncomplete
+from krkn_airflow_provider.errors import ConfigError, JournalError, ReplayIncomplete
+from krkn_airflow_provider.rollback.claims import EXECUTED, ClaimKeeper
+from krkn_airflow_provider.rollback.policy import ReplayPolicy
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
-from krkn_airflow_provider.rollback.store import Entry, Store
+from krkn_airflow_provider.rollback.store import Claim, Entry, Store
 from krkn_airflow_provider.rollback.undo import (
     ALREADY_CLEAN,
     DIVERGED,
@@ -34,8 +36,10 @@ from krkn_airflow_provider.rollback.undo import (
 )
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-# Records claimed ahead by one replay; bounds how long others wait for its claims.
+# At most this many adjacent guarded deletes are claimed together and sent as one request.
 BATCH_SIZE = 50
+# Seconds a claim lives without renewal; the heartbeat renews every third of it.
+CLAIM_TTL = 60.0
 FAILED = "failed"
 SKIPPED = "skipped"
 
@@ -140,6 +144,8 @@ class _Claimed:
     record: dict[str, Any]
     result: RecordResult
     started: float
+    claim: Claim
+    text: str
     applied: bool = False
 
 
@@ -206,8 +212,12 @@ class _Replayer:
         should_stop: Callable[[], bool],
         total: int,
         batch_size: int,
+        policy: ReplayPolicy,
+        keeper: ClaimKeeper,
     ) -> None:
         self.store = store
+        self.policy = policy
+        self.keeper = keeper
         self.client = client
         self.dry_run = dry_run
         self.task_id = task_id
@@ -232,48 +242,68 @@ class _Replayer:
         )
         return result
 
-    def run(self, entry: Entry) -> RecordResult | None:
-        """Apply one record; ``None`` when it belongs to another task (filtered out)."""
-        if self.dry_run:
-            return self._load_and_apply(entry, time.monotonic())
-        got = self._claim_and_load(entry)
-        if isinstance(got, _Claimed):
-            self._apply_claimed([got])
-            return self._finish(got)
-        return got
-
     def run_chain(self, chain: list[Entry]) -> list[RecordResult]:
-        """Apply records in order, claiming up to ``batch_size`` ahead so that adjacent
-        guarded deletes of one kind and namespace go out as one request."""
+        """Apply records in order, each claimed right before use.
+
+        Adjacent guarded deletes of one kind and namespace (up to ``batch_size``) are
+        claimed together and go out as one request. A record claimed by another replay is
+        waited for in place, after applying what this replay holds, so order is kept.
+        """
         if self.dry_run:
-            return [result for entry in chain if (result := self.run(entry)) is not None]
+            found = (self._load_and_apply(entry, time.monotonic()) for entry in chain)
+            return [result for result in found if result is not None]
         results: list[RecordResult] = []
-        for start in range(0, len(chain), self.batch_size):
-            claimed: list[_Claimed] = []
-            try:
-                for entry in chain[start : start + self.batch_size]:
-                    got = self._claim_and_load(entry)
-                    if isinstance(got, _Claimed):
-                        claimed.append(got)
-                        results.append(got.result)
-                    elif got is not None:
+        group: list[_Claimed] = []
+        try:
+            for entry in chain:
+                started = time.monotonic()
+                if self.should_stop():
+                    results.append(self._report(RecordResult(entry, SKIPPED, "replay stopped")))
+                    continue
+                # Claim before reading: another replay may mark the file at any moment.
+                claim = self.keeper.try_claim(entry)
+                if claim is None:
+                    self._flush(group)  # what we hold is newer: apply it before waiting
+                    waited = self.keeper.wait_for(entry)
+                    if isinstance(waited, str):
+                        results.append(self._report(self._not_claimed(entry, waited)))
+                        continue
+                    claim = waited
+                got = self._load_claimed(entry, claim, started)
+                if not isinstance(got, _Claimed):
+                    if got is not None:
                         results.append(got)
-                self._apply_claimed(claimed)
-            finally:
-                for item in claimed:
-                    self._finish(item)
+                    continue
+                results.append(got.result)
+                key = _batch_key(got.record)
+                if group and (
+                    key is None or key != _batch_key(group[0].record) or len(group) >= self.batch_size
+                ):
+                    self._flush(group)
+                group.append(got)
+                if key is None:
+                    self._flush(group)
+            self._flush(group)
+        finally:
+            for item in group:  # an error on the way: give back what was not finished
+                self.keeper.release(item.entry, item.claim)
         return results
 
-    def _claim_and_load(self, entry: Entry) -> _Claimed | RecordResult | None:
-        """Claim ``entry`` and read it; a result when there is nothing to apply."""
-        started = time.monotonic()
-        if self.should_stop():
-            return self._report(RecordResult(entry, SKIPPED, "replay stopped"))
-        # Claim before reading: another replay may mark (rename) the file at any moment.
-        if not self.store.claim(entry, owner=self.owner, ttl=self.claim_ttl):
-            claim = self.store.read_claim(entry)
-            owner = claim.owner if claim else "another replay"
-            return RecordResult(entry, SKIPPED, f"claimed by {owner}", claimed_elsewhere=True)
+    def _not_claimed(self, entry: Entry, why: str) -> RecordResult:
+        if why == EXECUTED:
+            return RecordResult(entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True)
+        return RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)
+
+    def _flush(self, group: list[_Claimed]) -> None:
+        """Apply, mark and release the claimed records of ``group``; empties it."""
+        try:
+            self._apply_claimed(group)
+        finally:
+            while group:
+                self._finish(group.pop(0))
+
+    def _load_claimed(self, entry: Entry, claim: Claim, started: float) -> _Claimed | RecordResult | None:
+        """Read a claimed record; a result when there is nothing to apply."""
         keep = False
         try:
             if self.store.is_executed(entry):
@@ -282,7 +312,9 @@ class _Replayer:
                 )
                 return self._report(done)
             try:
-                record = self.store.load(entry).data
+                parsed = self.store.load(entry)
+                record = parsed.data
+                self.policy.check(record, source=self.store.path(entry))
             except JournalError as error:
                 return self._report(
                     RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started)
@@ -293,19 +325,27 @@ class _Replayer:
             keep = True
         finally:
             if not keep:
-                self.store.release(entry)
+                self.keeper.release(entry, claim)
         # Claimed and readable: the caller applies, marks and releases it.
         result = RecordResult(entry, SKIPPED, description=_describe(record), task_id=origin.get("task_id"))
-        return _Claimed(entry, record, result, started)
+        return _Claimed(entry, record, result, started, claim, parsed.text)
 
     def _apply_claimed(self, claimed: list[_Claimed]) -> None:
+        # Never apply a record whose claim lapsed: another replay may be applying it now.
+        mine = []
+        for item in claimed:
+            if self.keeper.still_holds(item.entry, item.claim):
+                mine.append(item)
+            else:
+                item.result.message = "the claim lapsed before applying; left to the replay that took it"
+                item.result.claimed_elsewhere = True
         index = 0
-        while index < len(claimed):
-            key = _batch_key(claimed[index].record)
+        while index < len(mine):
+            key = _batch_key(mine[index].record)
             end = index + 1
-            while key is not None and end < len(claimed) and _batch_key(claimed[end].record) == key:
+            while key is not None and end < len(mine) and _batch_key(mine[end].record) == key:
                 end += 1
-            group = claimed[index:end]
+            group = mine[index:end]
             if len(group) > 1:
                 self._apply_batch(group)
             else:
@@ -330,14 +370,15 @@ class _Replayer:
     def _finish(self, item: _Claimed) -> RecordResult:
         try:
             if item.applied and item.result.outcome != FAILED:
-                self.store.mark_executed(item.entry)
+                self.store.mark_executed(item.entry, verified_text=item.text)
         finally:
-            self.store.release(item.entry)
+            self.keeper.release(item.entry, item.claim)
         return self._report(item.result)
 
     def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
         try:
             record = self.store.load(entry).data
+            self.policy.check(record, source=self.store.path(entry))
         except JournalError as error:
             return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
         origin = record.get("origin") or {}
@@ -358,6 +399,9 @@ class _Replayer:
                 if attempt == self.retry.attempts or not _retryable(error) or self.should_stop():
                     break
                 time.sleep(self.retry.delay(attempt))
+            except Exception as error:  # a client bug must not stop the other records
+                result.outcome, result.message = FAILED, f"{type(error).__name__}: {error}"
+                break
         result.seconds = time.monotonic() - started
         return result
 
@@ -381,11 +425,13 @@ def replay(
     dry_run: bool = False,
     workers: int = 1,
     retry: RetryPolicy | None = None,
-    claim_ttl: float = 300.0,
+    claim_ttl: float = CLAIM_TTL,
     owner: str | None = None,
     log: Log | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
+    policy: ReplayPolicy | None = None,
+    steal_expired: bool = True,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -397,10 +443,17 @@ def replay(
     :param dry_run: say what would be applied; change and mark nothing.
     :param workers: apply records of different objects concurrently, in that many lanes;
         the records of one object share a lane and keep their newest-first order.
-    :param claim_ttl: seconds a claim protects a record from a second replay.
+    :param claim_ttl: seconds a claim protects a record from a second replay without being
+        renewed; a heartbeat renews every claim held every third of that.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
         namespace among them are sent as one request. 1 applies every record alone.
+    :param policy: what a record may do (default ``ReplayPolicy()``); every record is
+        checked before any request, and one refused stays pending.
+    :param steal_expired: take over claims their owner stopped renewing (it died); when
+        false, such records stay pending with a message naming the owner.
     """
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: must be at least 1")
     started = time.monotonic()
     retry = retry or RetryPolicy()
     log = log or (lambda line: None)
@@ -412,6 +465,14 @@ def replay(
         if wanted is None or entry.id in wanted
     ]
     entries.reverse()  # newest first: an undo stack
+    keeper = ClaimKeeper(
+        store,
+        owner=owner or default_owner(),
+        ttl=claim_ttl,
+        steal_expired=steal_expired,
+        log=log,
+        should_stop=stop,
+    )
     replayer = _Replayer(
         store,
         client,
@@ -424,38 +485,24 @@ def replay(
         should_stop=stop,
         total=len(entries),
         batch_size=batch_size,
+        policy=policy or ReplayPolicy(),
+        keeper=keeper,
     )
 
     def run_all(chain: list[Entry]) -> list[RecordResult]:
         return replayer.run_chain(chain)
 
-    if workers > 1 and len(entries) > 1:
-        # One lane per worker; all records of one object go to the same lane, so they keep
-        # their newest-first order, and each lane still batches its adjacent deletes.
-        lanes: list[list[Entry]] = [[] for _ in range(workers)]
-        for entry in entries:
-            lanes[zlib.crc32(repr(_object_key(store, entry)).encode()) % workers].append(entry)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
-            results = [result for lane in pool.map(run_all, lanes) for result in lane]
-        order = {entry: index for index, entry in enumerate(entries)}
-        results.sort(key=lambda result: order[result.entry])
-    else:
-        results = run_all(entries)
-
-    # Records another replay was applying: wait for its claim to end, then finish them
-    # here if it did not (its owner may have died).
-    waiting = [result for result in results if result.claimed_elsewhere]
-    deadline = time.monotonic() + claim_ttl + 5
-    while waiting and time.monotonic() < deadline and not stop():
-        time.sleep(0.05)
-        still = []
-        for result in waiting:
-            retried = replayer.run(result.entry)
-            if retried is not None and retried.claimed_elsewhere:
-                still.append(result)
-            elif retried is not None:
-                results[results.index(result)] = retried
-        waiting = still
-    for result in waiting:
-        replayer._report(result)
+    with keeper:
+        if workers > 1 and len(entries) > 1:
+            # One lane per worker; all records of one object go to the same lane, so they keep
+            # their newest-first order, and each lane still batches its adjacent deletes.
+            lanes: list[list[Entry]] = [[] for _ in range(workers)]
+            for entry in entries:
+                lanes[zlib.crc32(repr(_object_key(store, entry)).encode()) % workers].append(entry)
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
+                results = [result for lane in pool.map(run_all, lanes) for result in lane]
+            order = {entry: index for index, entry in enumerate(entries)}
+            results.sort(key=lambda result: order[result.entry])
+        else:
+            results = run_all(entries)
     return ReplaySummary(results=results, dry_run=dry_run, seconds=time.monotonic() - started)

@@ -5,25 +5,64 @@ Two small backends with one interface. The local one is durable in the POSIX sen
 writes each file as one immutable object; object stores have no atomic rename, so the
 ``.executed`` marker is written before the pending object is removed, and a record is
 pending only while no marker exists.
+
+Both treat what they find as hostile: symlinks are never followed, only regular files
+are read (checked before opening, so a FIFO cannot block a read), nothing over
+``MAX_RECORD_BYTES`` is read, and only names the journal owns are ever removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import posixpath
 import secrets
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from krkn_airflow_provider.errors import StorageError
+from krkn_airflow_provider.errors import CorruptRecord, StorageError
+from krkn_airflow_provider.rollback import naming
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# A version file is a few KB (a recreated manifest some tens); anything larger is refused
+# from its size on stat, before a byte of it is read.
+MAX_RECORD_BYTES = 1024 * 1024
+
+
+def _file_type(mode: int) -> str:
+    for test, label in (
+        (stat.S_ISLNK, "a symlink"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return label
+    return "not a file"
+
+
+def _not_regular(where: str, what: str) -> CorruptRecord:
+    message = f"{where}: not a regular file ({what}); skipped, never followed or opened"
+    log.warning("%s", message)
+    return CorruptRecord(message)
+
+
+def _too_large(where: str, size: int | None) -> CorruptRecord:
+    got = f"{size} bytes" if size is not None else "more"
+    return CorruptRecord(
+        f"{where}: {got}, larger than the 1 MiB cap on a version file; refused without reading it"
+    )
 
 
 class Backend(Protocol):
@@ -51,7 +90,7 @@ class Backend(Protocol):
 
     def exists(self, context: str, name: str) -> bool: ...
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None: ...
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None: ...
 
     def remove(self, context: str, name: str) -> None: ...
 
@@ -99,15 +138,30 @@ class LocalBackend:
     def list_contexts(self) -> list[str]:
         try:
             with os.scandir(self.root) as entries:
-                return [entry.name for entry in entries if entry.is_dir()]
+                # A symlinked run folder is not ours: never listed, so never read or pruned.
+                return [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
         except FileNotFoundError:
             return []
+        except OSError as error:  # ELOOP, ENOTDIR, EACCES: say so instead of "no records"
+            raise _storage_error("list", self.root, error) from error
+
+    def _open_context(self, context: str) -> int:
+        """A descriptor of the run folder itself, refusing a symlink in its place."""
+        return os.open(self.display(context), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
 
     def list_files(self, context: str) -> list[str]:
         try:
-            return os.listdir(os.path.join(self.root, context))
+            fd = self._open_context(context)
         except FileNotFoundError:
             return []
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                return []  # replaced by a symlink or a file since it was listed
+            raise _storage_error("list", self.display(context), error) from error
+        try:
+            return os.listdir(fd)
+        finally:
+            os.close(fd)
 
     def make_context(self, context: str) -> None:
         path = self.display(context)
@@ -171,36 +225,108 @@ class LocalBackend:
         return True
 
     def read(self, context: str, name: str) -> bytes:
+        """The bytes of a regular file, never through a symlink, at most the size cap."""
         path = self.display(context, name)
-        with open(path, "rb") as handle:
-            return handle.read()
+        dir_fd = self._open_context(context)
+        try:
+            # lstat first: opening a FIFO for reading would block until a writer comes.
+            info = os.lstat(name, dir_fd=dir_fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_regular(path, _file_type(info.st_mode))
+            if info.st_size > MAX_RECORD_BYTES:
+                raise _too_large(path, info.st_size)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(name, flags, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        try:
+            opened = os.fstat(fd)
+            if not stat.S_ISREG(opened.st_mode):  # swapped between lstat and open
+                raise _not_regular(path, _file_type(opened.st_mode))
+            chunks, size = [], 0
+            while chunk := os.read(fd, MAX_RECORD_BYTES + 1 - size):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > MAX_RECORD_BYTES:
+                    raise _too_large(path, None)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def _lstat(self, context: str, name: str) -> os.stat_result | None:
+        try:
+            return os.lstat(self.display(context, name))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
 
     def exists(self, context: str, name: str) -> bool:
-        return os.path.exists(self.display(context, name))
+        info = self._lstat(context, name)
+        return info is not None and stat.S_ISREG(info.st_mode)
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None:
-        # Not fsynced: a mark lost in a crash only makes an idempotent undo run again.
-        _guard(
-            "mark executed",
-            self.display(context, pending),
-            lambda: os.rename(self.display(context, pending), self.display(context, executed)),
-        )
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None:
+        """Rename the pending file (the atomic mark), then write ``data`` over it in place.
+
+        ``data`` has the file's length (only its state and digest changed), so no block is
+        freed or allocated: unlinking or replacing a record fsynced at write time costs
+        milliseconds each. Not fsynced, on purpose: the record was applied; a crash between
+        the two steps leaves an executed file still sealed as pending, which only its audit
+        reading refuses.
+        """
+        source, target = self.display(context, pending), self.display(context, executed)
+
+        def mark() -> None:
+            info = os.lstat(source)
+            if not stat.S_ISREG(info.st_mode):
+                raise _not_regular(source, _file_type(info.st_mode))
+            os.rename(source, target)
+            fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                if os.fstat(fd).st_size != len(data):
+                    os.ftruncate(fd, len(data))
+                view, offset = memoryview(data), 0
+                while offset < len(data):
+                    offset += os.pwrite(fd, view[offset:], offset)
+            finally:
+                os.close(fd)
+
+        _guard("mark executed", source, mark)
 
     def remove(self, context: str, name: str) -> None:
-        _unlink_quietly(self.display(context, name))
+        info = self._lstat(context, name)
+        if info is not None and stat.S_ISREG(info.st_mode):
+            _unlink_quietly(self.display(context, name))
 
     def remove_context(self, context: str) -> None:
-        folder = self.display(context)
-        for name in self.list_files(context):
-            _unlink_quietly(os.path.join(folder, name))
-        with contextlib.suppress(FileNotFoundError):
-            os.rmdir(folder)
+        """Remove the journal's own files of a run folder, then the folder if that empties it."""
+        try:
+            dir_fd = self._open_context(context)
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                return  # a symlink (or file) in place of the run folder: not ours to touch
+            raise
+        try:
+            for name in os.listdir(dir_fd):
+                if not naming.is_owned(name):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if stat.S_ISREG(os.lstat(name, dir_fd=dir_fd).st_mode):
+                        os.unlink(name, dir_fd=dir_fd)
+        finally:
+            os.close(dir_fd)
+        try:
+            os.rmdir(self.display(context))
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            if error.errno != errno.ENOTEMPTY:
+                raise
+            log.warning("%s: left in place, it holds files that are not the journal's", self.display(context))
 
     def mtime(self, context: str, name: str) -> float | None:
-        try:
-            return os.stat(self.display(context, name)).st_mtime
-        except FileNotFoundError:
-            return None
+        info = self._lstat(context, name)
+        return None if info is None else info.st_mtime
 
 
 def _fsync_dir(path: str) -> None:
@@ -230,13 +356,22 @@ class FsspecBackend:
     def _path(self, *parts: str) -> str:
         return posixpath.join(self.root, *parts)
 
-    def _names(self, path: str) -> list[str]:
+    def _names(self, path: str, *, folders: bool) -> list[str]:
         self.fs.invalidate_cache(path)
         try:
-            listing: Iterable[Any] = self.fs.ls(path, detail=False)
+            listing: Iterable[Any] = self.fs.ls(path, detail=True)
         except FileNotFoundError:
             return []
-        return [posixpath.basename(str(item).rstrip("/")) for item in listing]
+        except OSError as error:
+            raise _storage_error("list", f"{self.protocol}://{path}", error) from error
+        names = []
+        for item in listing:
+            if item.get("islink"):
+                continue  # a symlink (local or NFS through fsspec) is never followed
+            if folders and item.get("type") != "directory":
+                continue
+            names.append(posixpath.basename(str(item["name"]).rstrip("/")))
+        return names
 
     def ensure_root(self) -> None:
         # Object stores have no folders; prove the location is writable instead.
@@ -250,10 +385,22 @@ class FsspecBackend:
         _guard("write to the rollback location", self.display(), check)
 
     def list_contexts(self) -> list[str]:
-        return self._names(self.root)
+        return self._names(self.root, folders=True)
 
     def list_files(self, context: str) -> list[str]:
-        return self._names(self._path(context))
+        return self._names(self._path(context), folders=False)
+
+    def _info(self, context: str, name: str) -> dict[str, Any] | None:
+        path = self._path(context, name)
+        self.fs.invalidate_cache(path)
+        try:
+            info: dict[str, Any] = self.fs.info(path)
+        except FileNotFoundError:
+            return None
+        return info
+
+    def _regular(self, info: dict[str, Any] | None) -> bool:
+        return info is not None and not info.get("islink") and info.get("type") == "file"
 
     def make_context(self, context: str) -> None:
         pass  # prefixes appear with their first object
@@ -282,17 +429,29 @@ class FsspecBackend:
         return True
 
     def read(self, context: str, name: str) -> bytes:
-        data: bytes = self.fs.cat_file(self._path(context, name))
+        """The bytes of one object, never through a symlink, at most the size cap."""
+        where = self.display(context, name)
+        info = self._info(context, name)
+        if info is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where)
+        if not self._regular(info):
+            raise _not_regular(where, "a symlink" if info.get("islink") else str(info.get("type")))
+        size = info.get("size")
+        if isinstance(size, int) and size > MAX_RECORD_BYTES:
+            raise _too_large(where, size)
+        with self.fs.open(self._path(context, name), "rb") as handle:
+            data: bytes = handle.read(MAX_RECORD_BYTES + 1)
+        if len(data) > MAX_RECORD_BYTES:
+            raise _too_large(where, None)
         return data
 
     def exists(self, context: str, name: str) -> bool:
-        path = self._path(context, name)
-        self.fs.invalidate_cache(path)
-        return bool(self.fs.exists(path))
+        return self._regular(self._info(context, name))
 
-    def mark_executed(self, context: str, pending: str, executed: str) -> None:
+    def mark_executed(self, context: str, pending: str, executed: str, data: bytes) -> None:
         def mark() -> None:
-            self.fs.copy(self._path(context, pending), self._path(context, executed))
+            with self.fs.open(self._path(context, executed), "wb") as handle:
+                handle.write(data)
             self.fs.rm(self._path(context, pending))
 
         _guard("mark executed", self.display(context, pending), mark)
@@ -302,13 +461,17 @@ class FsspecBackend:
             self.fs.rm(self._path(context, name))
 
     def remove_context(self, context: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self._path(context), recursive=True)
+        """Remove the journal's own objects of a run folder, then the folder if it empties."""
+        for name in self.list_files(context):
+            if naming.is_owned(name) and self._regular(self._info(context, name)):
+                self.remove(context, name)
+        if not self.list_files(context):
+            with contextlib.suppress(OSError):
+                self.fs.rmdir(self._path(context))
 
     def mtime(self, context: str, name: str) -> float | None:
-        try:
-            info = self.fs.info(self._path(context, name))
-        except FileNotFoundError:
+        info = self._info(context, name)
+        if info is None:
             return None
         value = info.get("LastModified") or info.get("mtime") or info.get("updated")
         if value is None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
-from krkn_airflow_provider.errors import CorruptRecord, JournalError, StorageError, UnsafeName
+from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch, JournalError, StorageError, UnsafeName
 from krkn_airflow_provider.rollback import naming, versionfile
 from krkn_airflow_provider.rollback.naming import ContextName, RecordName
 from krkn_airflow_provider.rollback.records import UndoRecord
@@ -58,6 +59,9 @@ class Entry(NamedTuple):
         """Short id used in logs and CLI filters: ``<scenario>_<ts>_<suffix>``."""
         return self.name.stem
 
+    def name_in(self, state: State) -> Entry:
+        return Entry(self.name, self.context, state)
+
 
 def _order(entry: Entry) -> tuple[int, str]:
     return entry.name.ts_ns, entry.name.suffix
@@ -72,8 +76,14 @@ class Prepared(NamedTuple):
 
 @dataclass(frozen=True)
 class Claim:
+    """Who may apply a record until when; the token tells one claim from the next."""
+
     owner: str
     expires: float
+    token: str = ""
+
+    def body(self) -> bytes:
+        return json.dumps({"owner": self.owner, "expires": self.expires, "token": self.token}).encode()
 
 
 class Store:
@@ -82,6 +92,7 @@ class Store:
     :param location: a local path, ``file://`` URL or fsspec URL (``s3://bucket/prefix``).
     :param fs: an fsspec file system to use for ``location`` (from Airflow's ObjectStoragePath).
     :param hmac_key: sign records with HMAC-SHA256 and refuse unsigned or mis-signed ones.
+    :param old_keys: keys records may also be signed with (read only, e.g. after a rotation).
     """
 
     def __init__(
@@ -90,11 +101,13 @@ class Store:
         *,
         fs: AbstractFileSystem | None = None,
         hmac_key: bytes | None = None,
+        old_keys: Sequence[bytes] = (),
         **storage_options: Any,
     ) -> None:
         self.location = resolve_location(location)
         self.backend: Backend = open_backend(self.location, fs=fs, **storage_options)
         self.hmac_key = hmac_key or None
+        self.old_keys = tuple(key for key in old_keys if key)
         self._root_checked = False
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
@@ -152,7 +165,9 @@ class Store:
             suffix = rest
             if not (len(suffix) == 8 and suffix.isascii() and suffix.isalpha() and suffix.islower()):
                 continue
-            if not (ts.isascii() and ts.isdigit()) or not self._known_scenario(kind):
+            if not (0 < len(ts) <= naming.TS_MAX_DIGITS and ts.isascii() and ts.isdigit()):
+                continue
+            if not self._known_scenario(kind):
                 continue
             if scenario is not None and kind != scenario:
                 continue
@@ -166,13 +181,13 @@ class Store:
     def _known_scenario(self, kind: str) -> bool:
         known = self._scenario_ok.get(kind)
         if known is None:
-            known = self._scenario_ok[kind] = bool(naming.SCENARIO_RE.match(kind))
+            known = self._scenario_ok[kind] = naming.SCENARIO_RE.fullmatch(kind) is not None
         return known
 
     def context_info(self, context: ContextName) -> dict[str, Any]:
         try:
             data = json.loads(self.backend.read(context.name, naming.CONTEXT_INFO))
-        except (OSError, ValueError):
+        except (OSError, ValueError, JournalError):
             return {"run_uuid": context.run_uuid}
         return data if isinstance(data, dict) else {"run_uuid": context.run_uuid}
 
@@ -213,7 +228,7 @@ class Store:
         naming.record_stem(record_name.scenario, record_name.ts_ns, record_name.suffix)
         text = versionfile.render(record, file_name=record_name.pending, key=self.hmac_key)
         # Fail closed: what is written must read back as the same record.
-        parsed = versionfile.parse(text, source=record_name.pending, key=self.hmac_key)
+        parsed = versionfile.parse(text, source=record_name.pending, keys=self.keys)
         if parsed.data != record.to_dict():
             raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
         self._newest[run_uuid] = (context, record_name.ts_ns)
@@ -249,59 +264,134 @@ class Store:
             return self.backend.read(entry.context.name, entry.file_name).decode()
         except FileNotFoundError:
             raise JournalError(f"{self.path(entry)}: no longer exists") from None
+        except PermissionError:
+            raise JournalError(f"{self.path(entry)}: cannot read it: permission denied") from None
+        except OSError as error:
+            raise JournalError(f"{self.path(entry)}: cannot read it: {error.strerror or error}") from None
         except UnicodeDecodeError:
             raise CorruptRecord(f"{self.path(entry)}: not a text file") from None
 
+    @property
+    def keys(self) -> tuple[bytes, ...]:
+        """The HMAC keys a record may be signed with: the signing key first."""
+        return ((self.hmac_key,) if self.hmac_key else ()) + self.old_keys
+
     def load(self, entry: Entry) -> versionfile.ParsedVersionFile:
-        """Parse and verify one version file (never executes it)."""
-        return versionfile.parse(self.read_text(entry), source=self.path(entry), key=self.hmac_key)
+        """Parse and verify one version file (never executes it).
+
+        Besides the digest, what the file signs must match where it lies: its record id,
+        its run folder and its state. A record copied into another run, or an executed
+        one renamed back to pending, is refused.
+        """
+        source = self.path(entry)
+        parsed = versionfile.parse(self.read_text(entry), source=source, keys=self.keys)
+        origin = parsed.record.origin
+        if parsed.record_id != entry.id:
+            raise DigestMismatch(
+                f"{source}: holds record {parsed.record_id} under another name (copied or renamed)"
+            )
+        if parsed.run_uuid != entry.run_uuid or origin is None or origin.run_uuid != entry.run_uuid:
+            raise DigestMismatch(
+                f"{source}: belongs to run {parsed.run_uuid}, not to the run folder it lies in "
+                f"({entry.run_uuid}); copied from another run"
+            )
+        if parsed.state != entry.state:
+            raise DigestMismatch(
+                f"{source}: signed as {parsed.state} but named {entry.state} "
+                "(an executed record renamed back to pending?)"
+            )
+        return parsed
 
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)
 
-    def mark_executed(self, entry: Entry) -> Entry:
+    def mark_executed(self, entry: Entry, *, verified_text: str | None = None) -> Entry:
+        """Rename the record to ``.executed`` and seal it again as ``STATE = "applied"``.
+
+        :param verified_text: the pending file's text as :meth:`load` verified it (saves
+            reading and checking it again).
+        """
         try:
-            self.backend.mark_executed(entry.context.name, entry.name.pending, entry.name.executed)
-        except StorageError:
+            text = verified_text
+            if text is None:
+                text = self.read_text(entry.name_in("pending"))
+                versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
+            executed = versionfile.with_state(text, "executed", self.hmac_key)
+            self.backend.mark_executed(
+                entry.context.name, entry.name.pending, entry.name.executed, executed.encode()
+            )
+        except JournalError:
             if not self.is_executed(entry):
                 raise
         return Entry(entry.name, entry.context, "executed")
 
     # -- claims ------------------------------------------------------------------------
 
-    def claim(self, entry: Entry, *, owner: str, ttl: float) -> bool:
-        """Take the exclusive right to apply ``entry`` for ``ttl`` seconds.
+    def claim(self, entry: Entry, *, owner: str, ttl: float, steal_expired: bool = True) -> Claim | None:
+        """Take the exclusive right to apply ``entry`` for ``ttl`` seconds; ``None`` if taken.
 
-        A claim whose owner died is taken over once it has expired.
+        The holder renews it (:meth:`renew`) while it applies the record. A claim that was
+        not renewed in time (its owner died or hung) is taken over when ``steal_expired``.
         """
-        body = json.dumps({"owner": owner, "expires": time.time() + ttl}).encode()
-        if self.backend.create_exclusive(entry.context.name, entry.name.claim, body):
-            return True
+        mine = Claim(owner, time.time() + ttl, secrets.token_hex(8))
+        if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()):
+            return mine
         current = self.read_claim(entry)
         if current is None:
             # Released between our two calls: try once more, never remove a fresh claim.
-            return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
-        if current.expires > time.time():
-            return False
+            return (
+                mine
+                if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body())
+                else None
+            )
+        if current.expires > time.time() or not steal_expired:
+            return None
         # Taking over an expired claim is remove + create: two replays doing it at the same
-        # moment can both win. Claims expire only when their owner died, and the re-check of
-        # `.executed` after claiming keeps an idempotent undo from running twice in practice.
+        # moment can both win the create race only if the remove of one follows the create
+        # of the other; the holder re-checks its claim right before applying, so at most
+        # one of them applies the record.
         self.backend.remove(entry.context.name, entry.name.claim)
-        return self.backend.create_exclusive(entry.context.name, entry.name.claim, body)
+        return (
+            mine if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()) else None
+        )
+
+    def renew(self, entry: Entry, claim: Claim, *, ttl: float) -> Claim | None:
+        """Push the expiry of our own claim ``ttl`` seconds out; ``None`` if it is not ours any more."""
+        current = self.read_claim(entry)
+        if current is None or current.token != claim.token or current.owner != claim.owner:
+            return None
+        renewed = Claim(claim.owner, time.time() + ttl, claim.token)
+        self.backend.write_durable(entry.context.name, entry.name.claim, renewed.body())
+        return renewed
+
+    def holds(self, entry: Entry, claim: Claim) -> bool:
+        """True while ``claim`` is the record's live claim (checked right before applying)."""
+        current = self.read_claim(entry)
+        return (
+            current is not None
+            and current.token == claim.token
+            and current.owner == claim.owner
+            and current.expires > time.time()
+        )
 
     def read_claim(self, entry: Entry) -> Claim | None:
         try:
             data = json.loads(self.backend.read(entry.context.name, entry.name.claim))
-            return Claim(str(data["owner"]), float(data["expires"]))
+            return Claim(str(data["owner"]), float(data["expires"]), str(data.get("token") or ""))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, JournalError):
             # Being written right now, or garbage: honour it for a grace period from its mtime.
             mtime = self.backend.mtime(entry.context.name, entry.name.claim)
             return None if mtime is None else Claim("unreadable claim", mtime + CLAIM_GRACE_SECONDS)
 
-    def release(self, entry: Entry) -> None:
+    def release(self, entry: Entry, claim: Claim) -> bool:
+        """Remove our own claim; one another replay took over is left alone."""
+        current = self.read_claim(entry)
+        if current is None or current.token != claim.token or current.owner != claim.owner:
+            return False
         self.backend.remove(entry.context.name, entry.name.claim)
+        return True
 
     # -- housekeeping ------------------------------------------------------------------
 

@@ -104,7 +104,16 @@ def _timeout(record: dict[str, Any]) -> float:
 
 
 def _resource(client: Any, record: dict[str, Any]) -> Any:
-    return client.resources.get(api_version=record["api_version"], kind=record["kind"])
+    # Discovery can fail too: a kind the server no longer serves, or a server not reached.
+    try:
+        return client.resources.get(api_version=record["api_version"], kind=record["kind"])
+    except Exception as error:
+        if type(error).__name__ == "ResourceNotFoundError":
+            raise UndoFailed(
+                f"the server does not serve kind {record['kind']} in {record['api_version']} "
+                f"(was its CRD removed?); cannot {describe(record)}"
+            ) from error
+        raise _fail("discovery", record, error) from error
 
 
 def _as_dict(obj: Any) -> dict[str, Any]:

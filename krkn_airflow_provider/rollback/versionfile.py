@@ -1,9 +1,14 @@
 """Render and parse version files.
 
 A version file is a Python program a person can read and run by hand (see the
-template). The provider never imports or executes one: it reads the ``ROLLBACK``
-literal with ``ast.literal_eval``, checks ``DIGEST`` and applies the record with its own
-copy of the undo code.
+template). The provider never imports or executes one: it checks ``DIGEST``, reads the
+``ROLLBACK`` literal with ``ast.literal_eval`` and applies the record with its own copy of
+the undo code.
+
+``DIGEST`` covers the whole file with its own value blanked (SHA-256, or HMAC-SHA256 with
+a key), so code added anywhere is detected. What it signs includes ``RECORD_ID``,
+``RUN_UUID`` and ``STATE``: the store checks them against the file's name, run folder and
+state, so a signed record copied to another run or renamed back to pending is refused.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import hashlib
 import hmac
 import json
 import pprint
+import re
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -27,6 +35,17 @@ from krkn_airflow_provider.rollback.undo import describe
 END_MARKER = "# krkn-airflow-provider: end of version file\n"
 ROLLBACK_PREFIX = "\nROLLBACK = "
 DIGEST_PREFIX = '\nDIGEST = "'
+# DIGEST_PREFIX starts the one line the digest leaves out (the embedded check in the
+# template finds the same line with a regular expression; plain string search is ten
+# times faster here).
+_BOUND = {
+    name: re.compile(rf'^{name} = "([a-z0-9_-]{{1,160}})"$', re.MULTILINE)
+    for name in ("RECORD_ID", "RUN_UUID", "STATE")
+}
+STATE_LINE = '\nSTATE = "{}"\n'
+# CPython 3.11's AST constructor is not safe across threads ("recursion depth mismatch"
+# under parallel replay lanes): one parse at a time.
+_PARSE_LOCK = threading.Lock()
 
 
 @cache
@@ -48,11 +67,51 @@ def canonical_json(record: dict[str, Any]) -> bytes:
     ).encode()
 
 
-def digest(record: dict[str, Any], key: bytes | None = None) -> str:
-    payload = canonical_json(record)
+def _split(text: str) -> tuple[str, str, str] | None:
+    """(up to the DIGEST value, the value, from its closing quote on), or ``None`` unless
+    the file has exactly one well-formed ``DIGEST = "..."`` line."""
+    if text.count(DIGEST_PREFIX) != 1:
+        return None
+    start = text.index(DIGEST_PREFIX) + len(DIGEST_PREFIX)
+    end = text.find('"', start)
+    if end < 0 or text[end + 1 : end + 2] != "\n" or "\n" in text[start:end]:
+        return None
+    return text[:start], text[start:end], text[end:]
+
+
+def file_digest(text: str, key: bytes | None = None) -> str:
+    """The digest of a whole version file: every byte but the value of its DIGEST line."""
+    parts = _split(text)
+    if parts is None:
+        raise CorruptRecord("a version file needs exactly one DIGEST line")
+    return _digest_of((parts[0] + parts[2]).encode(), key)
+
+
+def _digest_of(payload: bytes, key: bytes | None) -> str:
     if key:
         return "hmac-sha256:" + hmac.new(key, payload, hashlib.sha256).hexdigest()
     return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def seal(text: str, key: bytes | None = None) -> str:
+    """``text`` with its DIGEST line set to the digest of the rest."""
+    parts = _split(text)
+    if parts is None:
+        raise CorruptRecord("a version file needs exactly one DIGEST line")
+    return parts[0] + _digest_of((parts[0] + parts[2]).encode(), key) + parts[2]
+
+
+# The state words in a file; equal in length, so marking rewrites the file in place.
+STATE_WORDS = {"pending": "pending", "executed": "applied"}
+
+
+def with_state(text: str, state: str, key: bytes | None = None) -> str:
+    """The same version file in another state (``executed``), sealed again; same length."""
+    for old in STATE_WORDS.values():
+        if STATE_LINE.format(old) in text:
+            changed = text.replace(STATE_LINE.format(old), STATE_LINE.format(STATE_WORDS[state]), 1)
+            return seal(changed, key)
+    raise CorruptRecord("version file has no STATE line")
 
 
 def _one_line(value: object) -> str:
@@ -61,7 +120,10 @@ def _one_line(value: object) -> str:
 
 
 def render(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> str:
-    """The text of the version file for ``record``."""
+    """The text of the version file for ``record``, sealed with ``key`` (or plain SHA-256).
+
+    :param file_name: the pending file's name; its stem is signed as ``RECORD_ID``.
+    """
     data = record.to_dict()
     origin = record.origin
     values = {
@@ -74,11 +136,12 @@ def render(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> s
         "try_number": _one_line(origin.try_number if origin else None),
         "written": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "file_name": _one_line(file_name),
+        "record_id": file_name.removesuffix(".py"),
         "rollback": pprint.pformat(data, indent=1, width=100, sort_dicts=False),
-        "digest": digest(data, key),
+        "digest": "",
         "undo_source": undo_source(),
     }
-    return _template().substitute(values)
+    return seal(_template().substitute(values), key)
 
 
 @dataclass(frozen=True)
@@ -87,37 +150,77 @@ class ParsedVersionFile:
     data: dict[str, Any]
     digest: str
     header: str
+    record_id: str
+    run_uuid: str
+    state: str
+    text: str = ""
 
 
-def parse(text: str, *, source: str, key: bytes | None = None) -> ParsedVersionFile:
-    """Read the record of a version file and check its digest; never executes it.
+def _one(pattern: re.Pattern[str], text: str, what: str, source: str) -> str:
+    found = pattern.findall(text)
+    if len(found) != 1:
+        raise CorruptRecord(f"{source}: needs exactly one {what} line, found {len(found)}")
+    return str(found[0])
+
+
+def check_digest(text: str, *, source: str, keys: Sequence[bytes] = ()) -> str:
+    """Check the whole-file digest of ``text``; return it. Never parses the record.
+
+    :param keys: HMAC keys accepted (the signing key first, then older ones); when any is
+        given, unsigned files are refused too.
+    """
+    parts = _split(text)
+    if parts is None:
+        raise DigestMismatch(f"{source}: needs exactly one DIGEST line (edited after it was written)")
+    stored = parts[1]
+    keys = [key for key in keys if key]
+    if stored.startswith("sha256:") and keys:
+        raise DigestMismatch(f"{source}: record is not signed, but an HMAC key is configured")
+    if stored.startswith("hmac-sha256:") and not keys:
+        raise DigestMismatch(f"{source}: record is signed; configure the HMAC key to read it")
+    payload = (parts[0] + parts[2]).encode()
+    candidates: list[bytes | None] = [*keys] or [None]
+    for key in candidates:
+        if hmac.compare_digest(stored, _digest_of(payload, key)):
+            return stored
+    raise DigestMismatch(f"{source}: record does not match its digest (edited after it was written)")
+
+
+def parse(text: str, *, source: str, keys: Sequence[bytes] = ()) -> ParsedVersionFile:
+    """Check a version file's digest, then read its record; never executes it.
 
     :param source: the file's name or path, for error messages.
-    :param key: the HMAC key; when set, unsigned records are refused too.
+    :param keys: the HMAC keys accepted; when any is given, unsigned records are refused.
     """
     if not text.endswith(END_MARKER):
         raise CorruptRecord(f"{source}: truncated version file (the end marker is missing)")
+    stored = check_digest(text, source=source, keys=keys)
     start = text.find(ROLLBACK_PREFIX)
     end = text.find(DIGEST_PREFIX, start)
     if start < 0 or end < 0:
         raise CorruptRecord(f"{source}: no ROLLBACK/DIGEST assignment found")
+    # The bound constants come right before ROLLBACK; the digest already covers the rest.
+    head = text[:start]
+    bound = {name: _one(pattern, head, name, source) for name, pattern in _BOUND.items()}
     try:
-        data = ast.literal_eval(text[start + len(ROLLBACK_PREFIX) : end].strip())
+        with _PARSE_LOCK:
+            data = ast.literal_eval(text[start + len(ROLLBACK_PREFIX) : end].strip())
     except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
         raise CorruptRecord(f"{source}: ROLLBACK is not a plain literal ({error})") from None
-    digest_end = text.find('"', end + len(DIGEST_PREFIX))
-    stored = text[end + len(DIGEST_PREFIX) : digest_end]
     if not isinstance(data, dict):
         raise CorruptRecord(f"{source}: ROLLBACK is not a dict")
-    if stored.startswith("sha256:") and key:
-        raise DigestMismatch(f"{source}: record is not signed, but an HMAC key is configured")
-    if stored.startswith("hmac-sha256:") and not key:
-        raise DigestMismatch(f"{source}: record is signed; configure the HMAC key to read it")
     try:
-        expected = digest(data, key)
+        canonical_json(data)
     except (TypeError, ValueError) as error:
         raise CorruptRecord(f"{source}: ROLLBACK holds a value JSON cannot carry ({error})") from None
-    if not hmac.compare_digest(stored, expected):
-        raise DigestMismatch(f"{source}: record does not match its digest (edited after it was written)")
     record = validate_record(data, source=source)
-    return ParsedVersionFile(record=record, data=data, digest=stored, header=text[:start])
+    return ParsedVersionFile(
+        record=record,
+        data=data,
+        digest=stored,
+        header=text[:start],
+        record_id=bound["RECORD_ID"],
+        run_uuid=bound["RUN_UUID"],
+        state={word: state for state, word in STATE_WORDS.items()}.get(bound["STATE"], bound["STATE"]),
+        text=text,
+    )

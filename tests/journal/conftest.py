@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid
+from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
 
 
 def free_port() -> int:
@@ -85,4 +86,8 @@ def make_journal(
 
 
 def delete_record(name: str = "victim", namespace: str = "default") -> UndoRecord:
-    return UndoRecord(action="delete", api_version="v1", kind="ConfigMap", namespace=namespace, name=name)
+    # Guarded as every delete a scenario records (the replay policy refuses any other).
+    guard = {MANAGED_BY_LABEL: MANAGED_BY, RUN_LABEL: "test", NONCE_LABEL: name}
+    return UndoRecord(
+        action="delete", api_version="v1", kind="ConfigMap", namespace=namespace, name=name, guard=guard
+    )

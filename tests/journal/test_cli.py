@@ -88,8 +88,9 @@ def test_show_prints_header_and_verified_record(journal_root: tuple[Path, Store,
     assert f"file:    {path}\n" in shown.stdout
     assert "(verified)" in shown.stdout and "Undoes:    delete ConfigMap default/victim" not in shown.stdout
     assert "Undoes:    delete ConfigMap default/b" in shown.stdout
-    # The whole header, down to how to apply it by hand.
-    assert "To apply it by hand" in shown.stdout and f"python3 {Path(path).name} --kubeconfig" in shown.stdout
+    # The whole header, down to how to verify it and apply it by hand.
+    assert f"krkn-rollback verify {Path(path).name}" in shown.stdout
+    assert "Then apply it" in shown.stdout and f"python3 {Path(path).name} --kubeconfig" in shown.stdout
     assert "krkn-rollback execute --run-uuid" in shown.stdout
     by_id = json.loads(cli("show", "--json", second, location=root).stdout)
     assert by_id["record"]["name"] == "b" and by_id["state"] == "pending"

@@ -30,6 +30,20 @@ def config_map(
     }
 
 
+def service(name: str, namespace: str, **selector: str) -> dict[str, Any]:
+    """A Service: what scenarios patch (its selector), so what a patch record may touch."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"selector": selector, "ports": [{"port": 80}]},
+    }
+
+
+def selector(core: k8s.CoreV1Api, namespace: str, name: str) -> dict[str, str]:
+    return dict(core.read_namespaced_service(name, namespace).spec.selector or {})
+
+
 def journal_for(store: Store, run_uuid: str | None = None) -> Journal:
     origin = Origin(
         run_uuid=run_uuid or new_run_uuid(), scenario="service_hijacking_scenarios", task_id="chaos"
@@ -51,19 +65,19 @@ def record_create(journal: Journal, core: k8s.CoreV1Api, namespace: str, name: s
 def record_patch(
     journal: Journal, core: k8s.CoreV1Api, namespace: str, name: str, change: dict[str, Any]
 ) -> None:
-    before = core.read_namespaced_config_map(name, namespace).to_dict()
+    before = core.read_namespaced_service(name, namespace).to_dict()
     journal.record(
         UndoRecord(
             action="patch",
             api_version="v1",
-            kind="ConfigMap",
+            kind="Service",
             namespace=namespace,
             name=name,
             patch=reverse_merge_patch(before, change),
             expect=change,
         )
     )
-    core.patch_namespaced_config_map(name, namespace, change)
+    core.patch_namespaced_service(name, namespace, change)
 
 
 def cli(*args: str, kube: Any, root: Path) -> subprocess.CompletedProcess[str]:
@@ -113,9 +127,11 @@ def test_version_file_runs_by_hand_and_twice(kube: Any, tmp_path: Path, bare_pyt
     core = k8s.CoreV1Api(kube.api_client())
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
-    core.create_namespaced_config_map(kube.namespace, config_map("settings", kube.namespace, mode="normal"))
+    core.create_namespaced_service(kube.namespace, service("settings", kube.namespace, mode="normal"))
     record_create(journal, core, kube.namespace, "krkn-responder")
-    record_patch(journal, core, kube.namespace, "settings", {"data": {"mode": "hijacked", "added": "1"}})
+    record_patch(
+        journal, core, kube.namespace, "settings", {"spec": {"selector": {"mode": "hijacked", "added": "1"}}}
+    )
 
     for entry in reversed(journal.recorded):
         path = store.path(entry)
@@ -129,7 +145,7 @@ def test_version_file_runs_by_hand_and_twice(kube: Any, tmp_path: Path, bare_pyt
             assert done.returncode == 0, done.stdout + done.stderr
             expected = "undone" if run == 1 else "already_clean"
             assert done.stdout.strip().startswith(f"{expected}: "), done.stdout
-    assert core.read_namespaced_config_map("settings", kube.namespace).data == {"mode": "normal"}
+    assert selector(core, kube.namespace, "settings") == {"mode": "normal"}
     names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items]
     assert "krkn-responder" not in names
 
@@ -137,8 +153,8 @@ def test_version_file_runs_by_hand_and_twice(kube: Any, tmp_path: Path, bare_pyt
 @pytest.mark.parametrize("kill_after", ["recorded", "changed"])
 def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after: str) -> None:
     core = k8s.CoreV1Api(kube.api_client())
-    core.create_namespaced_config_map(kube.namespace, config_map("app-config", kube.namespace, level="1"))
-    before = core.read_namespaced_config_map("app-config", kube.namespace).data
+    core.create_namespaced_service(kube.namespace, service("app-config", kube.namespace, level="1"))
+    before = selector(core, kube.namespace, "app-config")
     root = tmp_path / "rb"
     run_uuid = new_run_uuid()
     script = textwrap.dedent(
@@ -153,15 +169,15 @@ def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after
         labels = journal.object_labels()
         journal.record(UndoRecord(action="delete", api_version="v1", kind="ConfigMap", namespace=ns,
                                   name="chaos-made", guard=labels))
-        change = {{"data": {{"level": "chaos"}}}}
-        before = core.read_namespaced_config_map("app-config", ns).to_dict()
-        journal.record(UndoRecord(action="patch", api_version="v1", kind="ConfigMap", namespace=ns,
+        change = {{"spec": {{"selector": {{"level": "chaos"}}}}}}
+        before = core.read_namespaced_service("app-config", ns).to_dict()
+        journal.record(UndoRecord(action="patch", api_version="v1", kind="Service", namespace=ns,
                                   name="app-config", patch=reverse_merge_patch(before, change),
                                   expect=change))
         print("recorded", flush=True)
         sys.stdin.readline()
         core.create_namespaced_config_map(ns, {{"metadata": {{"name": "chaos-made", "labels": labels}}}})
-        core.patch_namespaced_config_map("app-config", ns, change)
+        core.patch_namespaced_service("app-config", ns, change)
         print("changed", flush=True)
         time.sleep(600)
         """
@@ -175,7 +191,7 @@ def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after
         process.stdin.write("go\n")
         process.stdin.flush()
         assert process.stdout.readline().strip() == "changed"
-        assert core.read_namespaced_config_map("app-config", kube.namespace).data == {"level": "chaos"}
+        assert selector(core, kube.namespace, "app-config") == {"level": "chaos"}
     process.kill()
     assert process.wait(30) == -9
 
@@ -183,7 +199,7 @@ def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after
     assert result.returncode == 0, result.stdout + result.stderr
     outcome = "undone" if kill_after == "changed" else "already_clean"
     assert result.stdout.count(f"… {outcome} in") == 2, result.stdout
-    assert core.read_namespaced_config_map("app-config", kube.namespace).data == before
+    assert selector(core, kube.namespace, "app-config") == before
     names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items]
     assert "chaos-made" not in names
     assert Store(str(root)).entries(state="pending") == []
@@ -191,27 +207,29 @@ def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after
 
 def test_newest_first_restores_the_original(kube: Any, tmp_path: Path) -> None:
     core = k8s.CoreV1Api(kube.api_client())
-    core.create_namespaced_config_map(kube.namespace, config_map("target", kube.namespace, value="original"))
+    core.create_namespaced_service(kube.namespace, service("target", kube.namespace, value="original"))
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
-    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "first"}})
-    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "second"}})
+    record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "first"}}})
+    record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "second"}}})
     summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid)
     assert [result.outcome for result in summary.results] == ["undone", "undone"]
     assert [result.entry for result in summary.results] == list(reversed(journal.recorded))
-    assert core.read_namespaced_config_map("target", kube.namespace).data == {"value": "original"}
+    assert selector(core, kube.namespace, "target") == {"value": "original"}
 
 
 def test_a_person_changed_the_field_since(kube: Any, tmp_path: Path) -> None:
     core = k8s.CoreV1Api(kube.api_client())
-    core.create_namespaced_config_map(kube.namespace, config_map("target", kube.namespace, value="original"))
+    core.create_namespaced_service(kube.namespace, service("target", kube.namespace, value="original"))
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
-    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "chaos"}})
-    core.patch_namespaced_config_map("target", kube.namespace, {"data": {"value": "fixed-by-hand"}})
+    record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "chaos"}}})
+    core.patch_namespaced_service(
+        "target", kube.namespace, {"spec": {"selector": {"value": "fixed-by-hand"}}}
+    )
     summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid)
     assert [result.outcome for result in summary.results] == ["diverged"]
-    assert core.read_namespaced_config_map("target", kube.namespace).data == {"value": "fixed-by-hand"}
+    assert selector(core, kube.namespace, "target") == {"value": "fixed-by-hand"}
     assert store.entries(run_uuid=journal.run_uuid, state="pending") == [], "not retried forever"
 
 
@@ -247,10 +265,10 @@ def test_failing_record_does_not_stop_the_others(kube: Any, tmp_path: Path) -> N
         UndoRecord(
             action="create",
             api_version="v1",
-            kind="ConfigMap",
+            kind="Service",
             namespace=later,
             name="restored",
-            manifest=config_map("restored", later, restored="yes"),
+            manifest=service("restored", later, restored="yes"),
         )
     )
     record_create(journal, core, kube.namespace, "third")
@@ -258,7 +276,7 @@ def test_failing_record_does_not_stop_the_others(kube: Any, tmp_path: Path) -> N
     first = cli("execute", "--run-uuid", journal.run_uuid, kube=kube, root=root)
     assert first.returncode == 1, first.stdout + first.stderr
     assert first.stdout.count("… undone in") == 2
-    assert "still pending: " in first.stdout and "create ConfigMap" in first.stdout
+    assert "still pending: " in first.stdout and "create Service" in first.stdout
     pending = store.entries(run_uuid=journal.run_uuid, state="pending")
     assert [entry.id for entry in pending] == [journal.recorded[1].id]
 
@@ -267,7 +285,7 @@ def test_failing_record_does_not_stop_the_others(kube: Any, tmp_path: Path) -> N
         second = cli("execute", "--run-uuid", journal.run_uuid, kube=kube, root=root)
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.count("… undone in") == 1
-        assert core.read_namespaced_config_map("restored", later).data == {"restored": "yes"}
+        assert selector(core, later, "restored") == {"restored": "yes"}
     finally:
         core.delete_namespace(later)
 
@@ -323,7 +341,8 @@ def test_no_credentials_in_version_files(kube: Any, tmp_path: Path) -> None:
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
     record_create(journal, core, kube.namespace, "one")
-    record_patch(journal, core, kube.namespace, "one", {"data": {"chaos": "more"}})
+    core.create_namespaced_service(kube.namespace, service("one", kube.namespace, app="one"))
+    record_patch(journal, core, kube.namespace, "one", {"spec": {"selector": {"chaos": "more"}}})
     for entry in store.entries():
         text = Path(store.path(entry)).read_text()
         for value in secret_values:
@@ -332,15 +351,15 @@ def test_no_credentials_in_version_files(kube: Any, tmp_path: Path) -> None:
 
 def test_parallel_lanes_keep_each_objects_order(kube: Any, tmp_path: Path) -> None:
     core = k8s.CoreV1Api(kube.api_client())
-    core.create_namespaced_config_map(kube.namespace, config_map("target", kube.namespace, value="original"))
+    core.create_namespaced_service(kube.namespace, service("target", kube.namespace, value="original"))
     store = Store(str(tmp_path / "rb"))
     journal = journal_for(store)
-    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "first"}})
+    record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "first"}}})
     for index in range(12):
         record_create(journal, core, kube.namespace, f"cm-{index:02d}")
-    record_patch(journal, core, kube.namespace, "target", {"data": {"value": "second"}})
+    record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "second"}}})
     summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, workers=3)
     assert summary.counts == {"undone": 14}
     assert [result.entry for result in summary.results] == list(reversed(journal.recorded))
-    assert core.read_namespaced_config_map("target", kube.namespace).data == {"value": "original"}
+    assert selector(core, kube.namespace, "target") == {"value": "original"}
     assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []

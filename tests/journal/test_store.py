@@ -12,6 +12,7 @@ import pytest
 
 from krkn_airflow_provider.errors import StorageError
 from krkn_airflow_provider.rollback import Store, new_run_uuid, run_uuid_for
+from krkn_airflow_provider.rollback.store import Claim
 
 from .conftest import delete_record, make_journal
 
@@ -64,16 +65,26 @@ def test_state_filters_and_marking(store: Store) -> None:
 def test_claims_are_exclusive_and_expire(store: Store) -> None:
     entry = make_journal(store).record(delete_record())
     assert entry is not None
-    assert store.claim(entry, owner="one", ttl=60)
-    assert not store.claim(entry, owner="two", ttl=60)
+    one = store.claim(entry, owner="one", ttl=60)
+    assert one is not None
+    assert store.claim(entry, owner="two", ttl=60) is None
     claim = store.read_claim(entry)
     assert claim is not None and claim.owner == "one"
-    store.release(entry)
-    assert store.claim(entry, owner="two", ttl=0.01)
+    assert not store.release(entry, Claim("two", one.expires, "other")), "only the owner releases"
+    assert store.read_claim(entry) == one
+    assert store.release(entry, one)
+    two = store.claim(entry, owner="two", ttl=0.01)
+    assert two is not None
     time.sleep(0.05)
-    assert store.claim(entry, owner="three", ttl=60), "an expired claim is taken over"
+    assert store.claim(entry, owner="three", ttl=60, steal_expired=False) is None
+    three = store.claim(entry, owner="three", ttl=60)
+    assert three is not None, "an expired claim is taken over"
     claim = store.read_claim(entry)
     assert claim is not None and claim.owner == "three"
+    assert store.renew(entry, two, ttl=60) is None and not store.holds(entry, two)
+    assert not store.release(entry, two)
+    renewed = store.renew(entry, three, ttl=120)
+    assert renewed is not None and renewed.expires > three.expires and store.holds(entry, renewed)
 
 
 def test_prune_removes_only_old_finished_runs(store: Store) -> None:

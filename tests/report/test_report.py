@@ -156,7 +156,7 @@ def test_cli_report(run: tuple[Store, str], tmp_path: Path) -> None:
     assert cli.main(["--location", store.location, "report", run_uuid], out) == 0
     (context,) = store.contexts(run_uuid)
     assert (Path(store.location) / context.name / REPORT_HTML).exists()
-    assert cli.main(["--location", store.location, "report", new_run_uuid()], io.StringIO()) == 1
+    assert cli.main(["--location", store.location, "report", new_run_uuid()], io.StringIO()) == 2
     assert cli.main(["--location", store.location, "report", "../etc"], io.StringIO()) == 2
 
 

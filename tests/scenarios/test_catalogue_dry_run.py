@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from krkn_airflow_provider.rollback import Journal
+from krkn_airflow_provider.rollback.policy import check_policy
 from krkn_airflow_provider.scenarios import known_types, run_scenario, scenario_class
 from tests.scenarios import catalogue_support as support
 
@@ -133,6 +134,9 @@ def test_dry_run_plans_records_and_writes_nothing(
         assert len(ctx.journal.planned) == planned
     assert not (tmp_path / "rb").exists() or not list((tmp_path / "rb").rglob("*.py"))
     assert any(line.startswith("dry run: would ") for line in lines)
+    # What the type records is what the replay policy lets a replay apply.
+    for record in ctx.journal.planned:
+        check_policy(record.to_dict(), source=type_name)
 
 
 HOLD_KEYS = ("duration", "test_duration", "chaos_duration", "sleep")
