@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from krkn_airflow_provider.rollback import naming
@@ -52,15 +53,10 @@ class Journal:
             NONCE_LABEL: naming.new_suffix(),
         }
 
-    def record(self, undo: UndoRecord, *, sync: bool = True) -> Entry | None:
-        """Durably record ``undo``; returns the version file (``None`` on a dry run).
-
-        :param sync: ``False`` for all but the last of a burst of records written before
-            their changes are made: the file is on stable storage but its name in the run
-            folder is only once :meth:`sync` returned (group commit).
-        """
+    def record(self, undo: UndoRecord) -> Entry | None:
+        """Durably record ``undo``; returns the version file (``None`` on a dry run)."""
         prepared = self.prepare(undo)
-        return None if prepared is None else self.commit(prepared, sync=sync)
+        return None if prepared is None else self.commit(prepared)
 
     def prepare(self, undo: UndoRecord) -> Prepared | None:
         """Stamp, render and check ``undo`` (CPU work); ``None`` on a dry run, which only
@@ -77,13 +73,24 @@ class Journal:
         run_info: dict[str, Any] = {"dag_id": self.origin.dag_id, "run_id": self.origin.run_id}
         return self.store.prepare(stamped, run_info=run_info)
 
-    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
+    def commit(self, prepared: Prepared) -> Entry:
         """Write a prepared record durably (see :meth:`record`)."""
-        entry = self.store.commit(prepared, sync=sync)
+        entry = self.store.commit(prepared)
         self.recorded.append(entry)
         return entry
 
-    def sync(self) -> None:
-        """Make the names of the records written with ``sync=False`` durable."""
-        if not self.dry_run:
-            self.store.sync(self.run_uuid)
+    def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+        """Write prepared records durably, all or none (see :meth:`record_burst`)."""
+        entries = self.store.commit_many(prepared)
+        self.recorded.extend(entries)
+        return entries
+
+    def record_burst(self, undos: Sequence[UndoRecord]) -> list[Entry]:
+        """Durably record ``undos``, all before any of their changes is made (group commit).
+
+        The records are rendered and checked, then written with one journal commit for
+        their data and one folder sync for their names. When this returns every record
+        survives a crash; if it raises, none is left and none of their changes may be made.
+        """
+        prepared = [self.prepare(undo) for undo in undos]
+        return self.commit_many([item for item in prepared if item is not None])  # dry run: none

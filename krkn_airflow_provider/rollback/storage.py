@@ -80,9 +80,9 @@ class Backend(Protocol):
 
     def make_context(self, context: str) -> None: ...
 
-    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None: ...
+    def write_durable(self, context: str, name: str, data: bytes) -> None: ...
 
-    def sync_folder(self, context: str) -> None: ...
+    def write_durable_many(self, context: str, files: list[tuple[str, bytes]]) -> None: ...
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool: ...
 
@@ -175,12 +175,7 @@ class LocalBackend:
 
         _guard("create the run folder", path, make)
 
-    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None:
-        """Write ``name`` under its final name, never half: a temp file, fsync, rename.
-
-        With ``sync=False`` the folder is not synced: the name survives a crash only once
-        :meth:`sync_folder` returned (one folder sync for a burst of records).
-        """
+    def write_durable(self, context: str, name: str, data: bytes) -> None:
         folder = self.display(context)
         final = os.path.join(folder, name)
         temp = os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{name}")
@@ -195,8 +190,7 @@ class LocalBackend:
             finally:
                 os.close(fd)
             os.rename(temp, final)
-            if sync:
-                _fsync_dir(folder)  # the rename itself survives a crash
+            _fsync_dir(folder)
 
         try:
             _guard("write the rollback record", final, write)
@@ -204,9 +198,41 @@ class LocalBackend:
             _unlink_quietly(temp)
             raise
 
-    def sync_folder(self, context: str) -> None:
+    def write_durable_many(self, context: str, files: list[tuple[str, bytes]]) -> None:
+        """:meth:`write_durable` for a burst (group commit): every temp file is written,
+        then each is fsynced (the first fsync's journal commit carries the others' data, so
+        the rest are cheap), then all are renamed, then one folder fsync. All or nothing:
+        if any step fails, no file of the burst is left under its final name."""
         folder = self.display(context)
-        _guard("sync the run folder", folder, lambda: _fsync_dir(folder))
+        temps = [(os.path.join(folder, f".tmp-{secrets.token_hex(6)}-{name}"), name) for name, _ in files]
+        renamed: list[str] = []
+
+        def write() -> None:
+            fds: list[int] = []
+            try:
+                for (temp, _name), (_same, data) in zip(temps, files, strict=True):
+                    fds.append(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fds[-1], view) :]
+                for fd in fds:
+                    os.fsync(fd)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            for temp, name in temps:
+                os.rename(temp, os.path.join(folder, name))
+                renamed.append(name)
+            _fsync_dir(folder)
+
+        try:
+            _guard("write the rollback records", folder, write)
+        except StorageError:
+            for temp, _name in temps:
+                _unlink_quietly(temp)
+            for name in renamed:  # not known durable: its change is never made
+                _unlink_quietly(os.path.join(folder, name))
+            raise
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool:
         path = self.display(context, name)
@@ -405,7 +431,7 @@ class FsspecBackend:
     def make_context(self, context: str) -> None:
         pass  # prefixes appear with their first object
 
-    def write_durable(self, context: str, name: str, data: bytes, *, sync: bool = True) -> None:
+    def write_durable(self, context: str, name: str, data: bytes) -> None:
         path = self._path(context, name)
 
         def write() -> None:
@@ -414,8 +440,9 @@ class FsspecBackend:
 
         _guard("write the rollback record", self.display(context, name), write)
 
-    def sync_folder(self, context: str) -> None:
-        pass  # an object store's put is durable under its final name when it returns
+    def write_durable_many(self, context: str, files: list[tuple[str, bytes]]) -> None:
+        for name, data in files:
+            self.write_durable(context, name, data)
 
     def create_exclusive(self, context: str, name: str, data: bytes) -> bool:
         path = self._path(context, name)

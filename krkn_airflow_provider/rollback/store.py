@@ -109,6 +109,7 @@ class Store:
         self.hmac_key = hmac_key or None
         self.old_keys = tuple(key for key in old_keys if key)
         self._root_checked = False
+        self._parsed_back = False  # a record written by this store was parsed back in full
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
         self._scenario_ok: dict[str, bool] = {}
@@ -202,18 +203,13 @@ class Store:
             self.backend.ensure_root()
             self._root_checked = True
 
-    def write(
-        self, record: UndoRecord, *, run_info: dict[str, Any] | None = None, sync: bool = True
-    ) -> Entry:
+    def write(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Entry:
         """Write ``record`` durably as a new pending version file and return it.
 
         The file is rendered, parsed back and checked before it is written; when this
         returns, the record survives a crash of this process or machine.
-
-        :param sync: ``False`` in a burst of records: the file is on stable storage, its
-            name only once :meth:`sync` returned for the run (one folder sync per burst).
         """
-        return self.commit(self.prepare(record, run_info=run_info), sync=sync)
+        return self.commit(self.prepare(record, run_info=run_info))
 
     def prepare(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Prepared:
         """Name, render and check ``record``; :meth:`commit` writes it. Not thread-safe:
@@ -226,24 +222,37 @@ class Store:
         # Monotonic within the run even when workers' clocks differ a little.
         record_name = RecordName(max(time.time_ns(), newest + 1), naming.new_suffix(), record.origin.scenario)
         naming.record_stem(record_name.scenario, record_name.ts_ns, record_name.suffix)
-        text = versionfile.render(record, file_name=record_name.pending, key=self.hmac_key)
-        # Fail closed: what is written must read back as the same record.
-        parsed = versionfile.parse(text, source=record_name.pending, keys=self.keys)
-        if parsed.data != record.to_dict():
-            raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
+        # Fail closed: what is written must read back as the same record. The first record
+        # a store writes is parsed back in full; later ones get the cheaper equivalent check
+        # (versionfile.render_checked) — the template and code paths are the same for all.
+        if self._parsed_back:
+            text = versionfile.render_checked(record, file_name=record_name.pending, key=self.hmac_key)
+        else:
+            text = versionfile.render(record, file_name=record_name.pending, key=self.hmac_key)
+            parsed = versionfile.parse(text, source=record_name.pending, keys=self.keys)
+            if parsed.data != record.to_dict():
+                raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
+            self._parsed_back = True
         self._newest[run_uuid] = (context, record_name.ts_ns)
         return Prepared(Entry(record_name, context, "pending"), text.encode())
 
-    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
+    def commit(self, prepared: Prepared) -> Entry:
         """Write a prepared record durably (see :meth:`write`); I/O only."""
         entry = prepared.entry
-        self.backend.write_durable(entry.context.name, entry.file_name, prepared.data, sync=sync)
+        self.backend.write_durable(entry.context.name, entry.file_name, prepared.data)
         return entry
 
-    def sync(self, run_uuid: str) -> None:
-        """Make durable the names of the run's records written with ``sync=False``."""
-        if run_uuid in self._newest:
-            self.backend.sync_folder(self._newest[run_uuid][0].name)
+    def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+        """Write prepared records of one run durably, all or none (group commit)."""
+        if not prepared:
+            return []
+        context = prepared[0].entry.context
+        if any(item.entry.context != context for item in prepared):
+            raise JournalError("a burst of records must belong to one run folder")
+        self.backend.write_durable_many(
+            context.name, [(item.entry.file_name, item.data) for item in prepared]
+        )
+        return [item.entry for item in prepared]
 
     def _find_context(self, run_uuid: str, run_info: dict[str, Any] | None) -> tuple[ContextName, int]:
         """The run's context and its newest timestamp, listed once per store and run."""

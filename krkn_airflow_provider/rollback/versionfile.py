@@ -124,7 +124,53 @@ def render(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> s
 
     :param file_name: the pending file's name; its stem is signed as ``RECORD_ID``.
     """
+    return _render(record, record.to_dict(), file_name=file_name, key=key)[0]
+
+
+def render_checked(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> str:
+    """:func:`render`, then check, failing closed, that a reader gets ``record`` back.
+
+    The ``ROLLBACK`` literal is ``pprint`` of JSON data (the record's ``to_dict``), which
+    ``ast.literal_eval`` reads back as the same data by construction; what can go wrong is
+    the file around it. So instead of parsing the literal again (as long as rendering it),
+    this checks what :func:`parse` checks around it: the end marker, one ``DIGEST`` line,
+    the literal unchanged where a reader looks for it, the bound ``RECORD_ID``/``RUN_UUID``/
+    ``STATE`` lines, the data carried by JSON, and the data valid as a record. (The digest
+    itself was just computed by :func:`seal` over the same split: hashing it again would
+    check nothing.)
+    """
     data = record.to_dict()
+    text, literal = _render(record, data, file_name=file_name, key=key)
+    if not text.endswith(END_MARKER):
+        raise CorruptRecord(f"{file_name}: rendered file lacks its end marker")
+    if _split(text) is None:
+        raise CorruptRecord(f"{file_name}: rendered file needs exactly one DIGEST line")
+    start = text.find(ROLLBACK_PREFIX)
+    end = text.find(DIGEST_PREFIX, start)
+    if start < 0 or end < 0 or text[start + len(ROLLBACK_PREFIX) : end].strip() != literal.strip():
+        raise CorruptRecord(f"{file_name}: rendered ROLLBACK literal is not where a reader finds it")
+    expected = {
+        "RECORD_ID": file_name.removesuffix(".py"),
+        "RUN_UUID": record.origin.run_uuid if record.origin else "",
+        "STATE": STATE_WORDS["pending"],
+    }
+    head = text[: start + 1]  # with the newline that ends the line before ROLLBACK
+    for name, value in expected.items():
+        # What _BOUND finds: exactly one line ``NAME = "value"`` (plain search is cheaper).
+        if head.count(f"\n{name} = ") != 1 or f'\n{name} = "{value}"\n' not in head:
+            raise CorruptRecord(f"{file_name}: rendered {name} does not read back")
+    try:
+        canonical_json(data)
+    except (TypeError, ValueError) as error:
+        raise CorruptRecord(f"{file_name}: the record holds a value JSON cannot carry ({error})") from None
+    validate_record(data, source=file_name)
+    return text
+
+
+def _render(
+    record: UndoRecord, data: dict[str, Any], *, file_name: str, key: bytes | None
+) -> tuple[str, str]:
+    """The sealed text and the ``ROLLBACK`` literal in it."""
     origin = record.origin
     values = {
         "description": _one_line(record.description or describe(data)),
@@ -141,7 +187,7 @@ def render(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> s
         "digest": "",
         "undo_source": undo_source(),
     }
-    return seal(_template().substitute(values), key)
+    return seal(_template().substitute(values), key), values["rollback"]
 
 
 @dataclass(frozen=True)

@@ -79,18 +79,10 @@ def changes_ahead(ctx: ScenarioContext, changes: Iterable[Change[T]]) -> Iterato
 
 
 def _write_burst(ctx: ScenarioContext, prepared: list[Prepared | None]) -> tuple[int, Exception | None]:
-    """Write ``prepared`` records in order with one folder sync (``None``: a dry run's);
-    how many are durable, and the error that stopped the burst early (the ones before it
-    are still made durable)."""
-    count = 0
-    error: Exception | None = None
+    """Write a burst of prepared records (``None``: a dry run's) all or none; how many are
+    durable and the error that stopped them."""
     try:
-        for record in prepared:
-            if record is not None:
-                ctx.journal.commit(record, sync=False)
-            count += 1
-    except Exception as failed:
-        error = failed
-    if count:
-        ctx.journal.sync()  # raises if the folder cannot be synced: no change of this burst is made
-    return count, error
+        ctx.journal.commit_many([record for record in prepared if record is not None])
+    except Exception as error:
+        return 0, error
+    return len(prepared), None

@@ -150,3 +150,62 @@ def test_file_checks_its_own_digest_when_run_by_hand(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(path), "--dry-run"], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "refused: the record does not match its digest" in run.stdout
+
+
+AWKWARD = {
+    "quotes": 'it\'s "quoted" \'\'\' and """',
+    "escapes": "tab\tnewline\nnul\x00 backslash\\ bell\x07",
+    "unicode": "ünïcødé ✓ 𝄞 \u2028 line separator",
+    "long": "x" * 500 + " words " * 40,
+    "numbers": [0, -1, 2**70, 1.5, -0.0, 1e-300, 1e300, True, False, None],
+    "nested": {"empty": {}, "list": [[], [{}], {"a": [1, "b", None]}]},
+    "dollar": "$rollback ${digest} $$",
+}
+
+
+def _awkward_record(run_uuid: str) -> UndoRecord:
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "odd"}, "data": AWKWARD}
+    origin = Origin(run_uuid=run_uuid, scenario="pod_disruption_scenarios")
+    return UndoRecord(
+        action="create",
+        api_version="v1",
+        kind="ConfigMap",
+        namespace="n",
+        name="odd",
+        manifest=manifest,
+        origin=origin,
+    )
+
+
+def test_the_cheaper_write_check_accepts_only_what_a_full_parse_reads_back() -> None:
+    record = _awkward_record(new_run_uuid())
+    name = "pod_disruption_scenarios_1764460000000000000_abcdefgh.py"
+    for key in (None, b"k" * 32):
+        text = versionfile.render_checked(record, file_name=name, key=key)
+        parsed = versionfile.parse(text, source=name, keys=[key] if key else [])
+        assert parsed.data == record.to_dict() and parsed.data["manifest"]["data"] == AWKWARD
+        assert parsed.record_id == name.removesuffix(".py") and parsed.state == "pending"
+
+
+@pytest.mark.parametrize(
+    ("broken", "why"),
+    [
+        (lambda text: text.replace('\nSTATE = "pending"', '\nSTATE = "applied"'), "rendered STATE"),
+        (lambda text: text.replace("$rollback", "$rollback\nROLLBACK = {}"), "ROLLBACK literal"),
+        (lambda text: text.replace(versionfile.END_MARKER, ""), "end marker"),
+    ],
+)
+def test_the_cheaper_write_check_fails_closed_on_a_broken_render(
+    monkeypatch: pytest.MonkeyPatch, broken: object, why: str
+) -> None:
+    """A template that no longer matches what readers check: nothing is written."""
+    template = versionfile._template().template
+    assert callable(broken)
+    patched = broken(template)
+    assert patched != template, "the test's edit must apply to the template"
+    monkeypatch.setattr(versionfile, "_template", lambda: versionfile.Template(patched))
+    record = _awkward_record(new_run_uuid())
+    with pytest.raises(CorruptRecord, match=why):
+        versionfile.render_checked(
+            record, file_name="pod_disruption_scenarios_1764460000000000000_abcdefgh.py"
+        )

@@ -23,15 +23,14 @@ TYPE = "pod_disruption_scenarios"
 
 
 class NotingStore(Store):
-    """A real store that notes when each record became durable and can fail the n-th write."""
+    """A real store that notes when each record became durable and can fail the n-th record."""
 
     def __init__(self, root: str, *, fail_at: int = 0) -> None:
         super().__init__(root)
         self.fail_at = fail_at
         self.written: list[str] = []  # pod names, in write order
-        self.unsynced: list[str] = []
         self.durable_at: dict[str, float] = {}  # pod name -> time.time() once its record was durable
-        self.folder_syncs = 0
+        self.bursts: list[int] = []  # records per write
         self.pods: dict[Any, str] = {}  # record name -> pod name
 
     def prepare(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Prepared:
@@ -39,25 +38,23 @@ class NotingStore(Store):
         self.pods[prepared.entry.name] = record.name
         return prepared
 
-    def commit(self, prepared: Prepared, *, sync: bool = True) -> Entry:
-        if len(self.written) + 1 == self.fail_at:
+    def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+        if len(self.written) < self.fail_at <= len(self.written) + len(prepared):
             raise StorageError("no space left on device (the test's storage fails this write)")
-        entry = super().commit(prepared, sync=sync)
-        self.written.append(self.pods[entry.name])
-        self.unsynced.append(self.pods[entry.name])
-        if sync:
-            self._durable()
+        entries = super().commit_many(prepared)
+        self._durable([self.pods[entry.name] for entry in entries])
+        return entries
+
+    def commit(self, prepared: Prepared) -> Entry:
+        entry = super().commit(prepared)
+        self._durable([self.pods[entry.name]])
         return entry
 
-    def sync(self, run_uuid: str) -> None:
-        super().sync(run_uuid)
-        self._durable()
-
-    def _durable(self) -> None:
-        self.folder_syncs += 1
+    def _durable(self, pods: list[str]) -> None:
         now = time.time()
-        self.durable_at.update((name, now) for name in self.unsynced)
-        self.unsynced.clear()
+        self.written += pods
+        self.durable_at.update((pod, now) for pod in pods)
+        self.bursts.append(len(pods))
 
 
 def scenario(kube: Any, store: Store, **config: Any) -> tuple[Any, ScenarioContext]:
@@ -92,11 +89,12 @@ def test_a_record_that_cannot_be_written_stops_before_its_pod(kube: Any, tmp_pat
     with pytest.raises(StorageError, match="no space left"):
         chaos.inject(targets)
     order = [target.rsplit("/", 1)[1] for target in targets]
-    # Records 1 and 2 were written and their pods deleted; record 3 failed: pods 3 to 5 untouched.
-    assert list(store.durable_at) == order[:2]
-    assert len(ctx.journal.recorded) == 2 and store.written == order[:2]
-    support.wait_for(lambda: set(uids(kube)) == set(order[2:]), what="exactly the recorded pods deleted")
-    assert uids(kube) == {name: before[name] for name in order[2:]}
+    # Bursts of 1, 2 and 2 records: the first is written and its pod deleted; the second
+    # holds record 3, so none of it is written and pods 2 to 5 are untouched.
+    assert store.written == order[:1] and len(ctx.journal.recorded) == 1
+    support.wait_for(lambda: set(uids(kube)) == set(order[1:]), what="exactly the recorded pod deleted")
+    assert uids(kube) == {name: before[name] for name in order[1:]}
+    assert [r["name"] for r in support.records(ctx)] == order[:1]  # nothing of the failed burst is left
 
 
 @pytest.mark.emulator_only("reads the API server's request log to order deletes against record writes")
@@ -146,7 +144,7 @@ def test_a_burst_of_records_shares_one_folder_sync(kube: Any, tmp_path: Path) ->
     store = NotingStore(str(tmp_path / "rb"))
     chaos, ctx = scenario(kube, store, kill=7)
     chaos.inject(chaos.plan())
-    # Bursts of 1, 2 and 4 records: three folder syncs for seven durable records.
-    assert len(store.durable_at) == 7 and store.folder_syncs == 3
+    # Bursts of 1, 2 and 4 records: three group commits for seven durable records.
+    assert len(store.durable_at) == 7 and store.bursts == [1, 2, 4]
     assert uids(kube) == {}
     assert sorted(r["name"] for r in support.records(ctx)) == [f"bare-{i}" for i in range(7)]
