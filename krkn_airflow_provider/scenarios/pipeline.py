@@ -38,8 +38,9 @@ def changes_ahead(ctx: ScenarioContext, changes: Iterable[Change[T]]) -> Iterato
     to undo. The caller may do more work between two results (wait for a pod to go): the
     next records are being written meanwhile. The first burst holds one change, so the
     first change waits for one record only; each burst is at most twice the one before.
-    If record *k* cannot be written, the changes before it are made and then its error is
-    raised: change *k* and every later one are not made.
+    A burst is written all or none: if record *k* cannot be written, the changes of the
+    bursts before its own are made and then its error is raised; change *k*, the rest of
+    its burst and every later one are not made.
     """
     items = iter(changes)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="krkn-journal") as writer:
