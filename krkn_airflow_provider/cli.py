@@ -34,9 +34,46 @@ def parse_duration(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
-def open_store(location: str | None) -> Store:
-    key = os.environ.get(HMAC_ENV)
-    return Store(location, hmac_key=key.encode() if key else None)
+KEY_HINT = (
+    f"pass the journal's HMAC key with {HMAC_ENV}=<key> or --hmac-key-file PATH (under Airflow it is "
+    "the Variable named by [krkn] hmac_key_variable, default krkn_rollback_hmac_key: "
+    "`airflow variables get krkn_rollback_hmac_key`)"
+)
+
+
+def _read_key_file(path: str, option: str) -> bytes:
+    try:
+        key = Path(path).expanduser().read_bytes().strip()
+    except OSError as error:
+        raise ConfigError(f"{option} {path}: cannot read it ({error.strerror or error})") from error
+    if not key:
+        raise ConfigError(f"{option} {path}: the file is empty; it must hold the key")
+    return key
+
+
+def open_store(args: argparse.Namespace | str | None) -> Store:
+    """The journal as every component opens it (``settings.open_store``), said on stderr.
+
+    Location and storage connection: options, else Airflow's ``[krkn]`` settings when Airflow
+    is installed, else the environment. Key: ``--hmac-key-file``, else ``$KRKN_ROLLBACK_HMAC_KEY``.
+    """
+    from krkn_airflow_provider import settings
+
+    if not isinstance(args, argparse.Namespace):
+        args = argparse.Namespace(location=args)
+    key_file = getattr(args, "hmac_key_file", None)
+    old_files = getattr(args, "old_hmac_key_file", None) or []
+    store, resolved = settings.open_store(
+        location=args.location,
+        conn_id=getattr(args, "conn_id", None),
+        hmac_key=_read_key_file(key_file, "--hmac-key-file") if key_file else None,
+        old_keys=[_read_key_file(path, "--old-hmac-key-file") for path in old_files] or None,
+        use_airflow=False,  # no metadata DB from here: the key comes from a file or the environment
+    )
+    source = f"--hmac-key-file {key_file}" if key_file else resolved.key_source
+    line = resolved.describe().replace(f"key from {resolved.key_source}", f"key from {source}")
+    print(f"krkn-rollback: {line}", file=sys.stderr)
+    return store
 
 
 def _select(store: Store, args: argparse.Namespace) -> list[Entry]:
@@ -66,7 +103,7 @@ def _task_id(store: Store, entry: Entry) -> str | None:
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     """List version files by run, with their state."""
-    store = open_store(args.location)
+    store = open_store(args)
     entries = _select(store, args)
     runs: dict[Any, list[Entry]] = {}
     for entry in entries:
@@ -116,7 +153,7 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
     record_name, _ = naming.parse_record_name(stem + naming.PENDING_EXT)
     if naming.CONTEXT_RE.match(path.parent.name):
         # A path into a run folder: its root is the store, whatever --location says.
-        store = Store(str(path.parent.parent), hmac_key=store.hmac_key)
+        store = Store(str(path.parent.parent), hmac_key=store.hmac_key, old_keys=store.old_keys)
     for entry in store.entries():
         if entry.name == record_name:
             return store, entry
@@ -125,7 +162,7 @@ def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Print a version file's header and its record, verified."""
-    store, entry = _find_entry(open_store(args.location), args.file)
+    store, entry = _find_entry(open_store(args), args.file)
     parsed = store.load(entry)
     if args.format == "json":
         document = {
@@ -163,7 +200,7 @@ def dynamic_client(kubeconfig: str | None, context: str | None) -> Any:
 
 def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
     """Apply pending records, newest first; mark each that succeeds ``.executed``."""
-    store = open_store(args.location)
+    store = open_store(args)
     only = None
     if args.dag_id or args.record:
         args.state = "pending"
@@ -192,12 +229,14 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
     out.write(summary.line() + "\n")
     for result in summary.pending:
         out.write(f"still pending: {store.path(result.entry)}: {result.message}\n")
+    if not store.hmac_key and any("HMAC key" in result.message for result in summary.pending):
+        out.write(f"hint: {KEY_HINT}\n")
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
 def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     """Remove run folders older than --older-than whose records are all executed."""
-    store = open_store(args.location)
+    store = open_store(args)
     seconds = parse_duration(args.older_than)
     removed = store.prune(
         older_than_seconds=seconds, include_pending=args.include_pending, dry_run=args.dry_run
@@ -213,7 +252,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
     """Find objects the provider created that no pending record covers; --delete removes them."""
     from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
 
-    store = open_store(args.location)
+    store = open_store(args)
     client = dynamic_client(args.kubeconfig, args.context)
     leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
     failed = 0
@@ -233,7 +272,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     """Render a run's gameday report (HTML and JUnit XML) next to its version files."""
     from krkn_airflow_provider.report import write_report
 
-    store = open_store(args.location)
+    store = open_store(args)
     files = write_report(store, args.run_uuid, output=args.output)
     counts = files.report.counts
     score = files.report.score().value
@@ -259,7 +298,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--location",
         "-l",
-        help="journal root: a path or fsspec URL (default: $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
+        help="journal root: a path or fsspec URL (default: [krkn] rollback_location when Airflow is "
+        "installed, else $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
+    )
+    parser.add_argument(
+        "--conn-id",
+        help="Airflow connection for an object storage location (default: [krkn] rollback_conn_id, "
+        "else $KRKN_ROLLBACK_CONN_ID); needs Airflow installed",
+    )
+    parser.add_argument("--hmac-key-file", help=f"file holding the journal's HMAC key (default: ${HMAC_ENV})")
+    parser.add_argument(
+        "--old-hmac-key-file",
+        action="append",
+        help="file holding a retired key whose signatures are still accepted (repeatable; default: "
+        "$KRKN_ROLLBACK_HMAC_OLD_KEYS, comma-separated)",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -319,6 +371,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.debug:
             raise
         print(f"krkn-rollback: error: {error}", file=sys.stderr)
+        if "HMAC key" in str(error) and "configure" in str(error):
+            print(f"krkn-rollback: hint: {KEY_HINT}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, ConfigError | UnsafeName) else EXIT_FAILED
 
 

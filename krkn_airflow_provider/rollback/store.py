@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -75,6 +75,7 @@ class Store:
     :param location: a local path, ``file://`` URL or fsspec URL (``s3://bucket/prefix``).
     :param fs: an fsspec file system to use for ``location`` (from Airflow's ObjectStoragePath).
     :param hmac_key: sign records with HMAC-SHA256 and refuse unsigned or mis-signed ones.
+    :param old_keys: retired keys whose signatures are still accepted when reading (rotation).
     """
 
     def __init__(
@@ -83,11 +84,15 @@ class Store:
         *,
         fs: AbstractFileSystem | None = None,
         hmac_key: bytes | None = None,
+        old_keys: Sequence[bytes] = (),
         **storage_options: Any,
     ) -> None:
         self.location = resolve_location(location)
         self.backend: Backend = open_backend(self.location, fs=fs, **storage_options)
         self.hmac_key = hmac_key or None
+        self.old_keys = tuple(key for key in old_keys if key)
+        # What a record may be signed with: the current key first, then the retired ones.
+        self.read_keys = ((self.hmac_key,) if self.hmac_key else ()) + self.old_keys
         self._root_checked = False
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
@@ -196,7 +201,9 @@ class Store:
         naming.record_stem(record_name.scenario, record_name.ts_ns, record_name.suffix)
         text = versionfile.render(record, file_name=record_name.pending, key=self.hmac_key)
         # Fail closed: what is written must read back as the same record.
-        parsed = versionfile.parse(text, source=record_name.pending, key=self.hmac_key)
+        parsed = versionfile.parse(
+            text, source=record_name.pending, keys=(self.hmac_key,) if self.hmac_key else ()
+        )
         if parsed.data != record.to_dict():
             raise CorruptRecord(f"{record_name.pending}: rendered record does not read back the same")
         self.backend.write_durable(context.name, record_name.pending, text.encode())
@@ -227,7 +234,7 @@ class Store:
 
     def load(self, entry: Entry) -> versionfile.ParsedVersionFile:
         """Parse and verify one version file (never executes it)."""
-        return versionfile.parse(self.read_text(entry), source=self.path(entry), key=self.hmac_key)
+        return versionfile.parse(self.read_text(entry), source=self.path(entry), keys=self.read_keys)
 
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)

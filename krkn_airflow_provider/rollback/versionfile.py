@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import pprint
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -89,12 +90,14 @@ class ParsedVersionFile:
     header: str
 
 
-def parse(text: str, *, source: str, key: bytes | None = None) -> ParsedVersionFile:
+def parse(text: str, *, source: str, keys: Sequence[bytes] = ()) -> ParsedVersionFile:
     """Read the record of a version file and check its digest; never executes it.
 
     :param source: the file's name or path, for error messages.
-    :param key: the HMAC key; when set, unsigned records are refused too.
+    :param keys: the HMAC keys a record may be signed with (the current one first, then
+        retired ones still accepted for reading); when any is set, unsigned records are refused.
     """
+    keys = [key for key in keys if key]
     if not text.endswith(END_MARKER):
         raise CorruptRecord(f"{source}: truncated version file (the end marker is missing)")
     start = text.find(ROLLBACK_PREFIX)
@@ -109,15 +112,17 @@ def parse(text: str, *, source: str, key: bytes | None = None) -> ParsedVersionF
     stored = text[end + len(DIGEST_PREFIX) : digest_end]
     if not isinstance(data, dict):
         raise CorruptRecord(f"{source}: ROLLBACK is not a dict")
-    if stored.startswith("sha256:") and key:
+    if stored.startswith("sha256:") and keys:
         raise DigestMismatch(f"{source}: record is not signed, but an HMAC key is configured")
-    if stored.startswith("hmac-sha256:") and not key:
+    if stored.startswith("hmac-sha256:") and not keys:
         raise DigestMismatch(f"{source}: record is signed; configure the HMAC key to read it")
     try:
-        expected = digest(data, key)
+        expected = [digest(data, key) for key in keys] if keys else [digest(data)]
     except (TypeError, ValueError) as error:
         raise CorruptRecord(f"{source}: ROLLBACK holds a value JSON cannot carry ({error})") from None
-    if not hmac.compare_digest(stored, expected):
+    # Every key is compared (no early exit), so timing does not tell which one matched.
+    matches = [hmac.compare_digest(stored, candidate) for candidate in expected]
+    if not any(matches):
         raise DigestMismatch(f"{source}: record does not match its digest (edited after it was written)")
     record = validate_record(data, source=source)
     return ParsedVersionFile(record=record, data=data, digest=stored, header=text[:start])

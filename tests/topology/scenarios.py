@@ -1,0 +1,30 @@
+"""Helpers the topology tests share: release the gated chaos task, read the journal on S3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.topology.bed import BUCKET, PREFIX, Bed
+
+RELEASE = "krkn-topology-release"  # same name as in dags/topology_dags.py
+
+
+def release(kube: Any) -> None:
+    """Let the gated chaos task of ``kube.namespace`` fail (it waits for this ConfigMap)."""
+    kube.core().create_namespaced_config_map(
+        kube.namespace, {"metadata": {"name": RELEASE}, "data": {"release": "now"}}
+    )
+
+
+def run_folder(bed: Bed, run_uuid: str) -> str | None:
+    fs = bed.s3()
+    folders = [path for path in fs.ls(f"{BUCKET}/{PREFIX}", refresh=True) if path.endswith(run_uuid)]
+    return folders[0] if folders else None
+
+
+def journal_files(bed: Bed, run_uuid: str) -> dict[str, str]:
+    """Every object of the run's folder on S3: name -> text."""
+    folder = run_folder(bed, run_uuid)
+    assert folder is not None, f"no run folder for {run_uuid} in s3://{BUCKET}/{PREFIX}"
+    fs = bed.s3()
+    return {path.rsplit("/", 1)[1]: fs.cat_file(path).decode() for path in fs.ls(folder, refresh=True)}
