@@ -51,7 +51,7 @@ def _read_key_file(path: str, option: str) -> bytes:
     return key
 
 
-def open_store(args: argparse.Namespace | str | None) -> Store:
+def open_store(args: argparse.Namespace) -> Store:
     """The journal as every component opens it (``settings.open_store``), said on stderr.
 
     Location and storage connection: options, else Airflow's ``[krkn]`` settings when Airflow
@@ -59,8 +59,6 @@ def open_store(args: argparse.Namespace | str | None) -> Store:
     """
     from krkn_airflow_provider import settings
 
-    if not isinstance(args, argparse.Namespace):
-        args = argparse.Namespace(location=args)
     key_file = getattr(args, "hmac_key_file", None)
     old_files = getattr(args, "old_hmac_key_file", None) or []
     store, resolved = settings.open_store(

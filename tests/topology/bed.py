@@ -215,6 +215,50 @@ class Bed:
         argv = [AIRFLOW, "celery", "worker", "-q", name, "-c", "2", "-H", WORKERS[name]]
         self.spawn(f"worker-{name}", argv, env=env)
 
+    def worker_processes(self, name: str) -> list[int]:
+        """Live processes of worker ``name``: the worker and its descendants (pool, supervisors, tasks)."""
+        parents: dict[int, int] = {}
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                if fields[0] != "Z":  # a zombie is already dead
+                    parents[int(proc.name)] = int(fields[1])
+        found = {self.pids[f"worker-{name}"]} & set(parents)
+        grew = True
+        while grew:
+            children = {pid for pid, parent in parents.items() if parent in found} - found
+            found |= children
+            grew = bool(children)
+        return sorted(found)
+
+    def kill_worker(self, name: str) -> list[int]:
+        """SIGKILL worker ``name`` as a lost host: its process group and that of every process it started.
+
+        Task processes may run in process groups of their own, so the group of every
+        descendant is killed too. Returns the groups killed.
+        """
+        groups = {self.pids[f"worker-{name}"]}
+        for pid in self.worker_processes(name):
+            with contextlib.suppress(OSError):
+                groups.add(os.getpgid(pid))
+        for group in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pids[f"worker-{name}"], 0)
+        return sorted(groups)
+
+    def restart_worker(self, name: str) -> None:
+        """Start worker ``name`` again (after ``kill_worker``) and wait until it is ready."""
+        self.stop(f"worker-{name}")
+        log = self.log(f"worker-{name}")
+        if log.exists():
+            log.rename(log.with_suffix(f".{time.time_ns()}.log"))
+        self.start_worker(name)
+        wait_for(lambda: self.worker_ready(name), timeout=120, what=f"Celery worker {name}")
+
     def worker_ready(self, name: str) -> bool:
         log = self.log(f"worker-{name}")
         return log.exists() and f"{WORKERS[name]} ready" in log.read_text(errors="replace")
@@ -259,14 +303,39 @@ class Bed:
         return {ti["task_id"]: ti for ti in data["task_instances"]}
 
     def wait_task(
-        self, dag_id: str, run_id: str, task_id: str, states: Sequence[str], *, timeout: float = 120
+        self,
+        dag_id: str,
+        run_id: str,
+        task_id: str,
+        states: Sequence[str],
+        *,
+        timeout: float = 120,
+        min_try: int = 1,
     ) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            ti = self.task_instances(dag_id, run_id).get(task_id)
+            if ti and ti["state"] in states and int(ti.get("try_number") or 0) >= min_try:
+                return ti
+            return None
+
         return wait_for(
-            lambda: (ti := self.task_instances(dag_id, run_id).get(task_id)) and ti["state"] in states and ti,
+            check,
             timeout=timeout,
             what=f"{task_id} of {run_id} to be {'/'.join(states)}",
             interval=0.5,
         )
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """A task's log file, from the home of the worker that ran it.
+
+        (The api-server would fetch it from ``<hostname>:8793``; the bed's hostnames are
+        names, not addresses, and one machine has one port 8793.)
+        """
+        ti = self.task_instances(dag_id, run_id)[task_id]
+        worker = next(name for name, host in WORKERS.items() if host == ti["hostname"])
+        logs = Path(self.homes[f"worker-{worker}"]) / "logs"
+        relative = f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt={try_number}.log"
+        return (logs / relative).read_text(errors="replace")
 
     def clear(self, dag_id: str, run_id: str, task_ids: Sequence[str]) -> Any:
         """Clear tasks as the UI's Clear button does (``dry_run`` defaults to true in the API)."""
@@ -274,7 +343,7 @@ class Bed:
             "dag_run_id": run_id,
             "task_ids": list(task_ids),
             "dry_run": False,
-            "include_downstream": False,
+            "include_downstream": True,
             "include_upstream": False,
             "only_failed": False,
             "reset_dag_runs": True,
