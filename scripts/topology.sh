@@ -11,4 +11,4 @@ case "${1:-}" in
     down | status) ;;
     *) echo "usage: scripts/topology.sh up|down|status" >&2; exit 2 ;;
 esac
-exec env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m tests.topology.bed "$@"
+exec env PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" .venv/bin/python -m tests.topology "$@"

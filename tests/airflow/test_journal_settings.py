@@ -59,7 +59,8 @@ def test_order_argument_then_krkn_config_then_environment_then_default(
     assert (store.hmac_key, store.old_keys) == (b"configured", (b"old-1", b"old-2"))
     assert resolved.describe() == (
         f"journal {tmp_path / 'cfg'} (from [krkn] rollback_location); connection 'from_cfg' (from "
-        "[krkn] rollback_conn_id); records signed, key from Airflow Variable 'team_key' ([krkn] hmac_key_variable), 2 old key(s) accepted"
+        "[krkn] rollback_conn_id); records signed, key from Airflow Variable 'team_key' "
+        "([krkn] hmac_key_variable), 2 old key(s) accepted"
     )
     assert settings.open_store(use_airflow=True, hmac_key="arg")[0].hmac_key == b"arg"
 

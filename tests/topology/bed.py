@@ -1,7 +1,7 @@
 """The production-shaped test bed: Postgres, Redis, S3, Airflow with two Celery workers.
 
-One module for ``scripts/topology.sh up|down|status`` and for the pytest fixture
-(``tests/topology/conftest.py``), so both start exactly the same thing:
+One module for ``scripts/topology.sh up|down|status`` (``python -m tests.topology``) and for
+the pytest fixture (``tests/topology/conftest.py``), so both start exactly the same thing:
 
 * Postgres (``initdb``/``postgres`` binaries, run as user ``postgres`` when we are root)
   for the metadata DB; Redis (``redis-server``) as the Celery broker;
@@ -19,12 +19,10 @@ fetch connections through the execution API, as on separate hosts.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,75 +30,30 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+
+from tests.topology import services
+from tests.topology.services import BUCKET
+from tests.topology.waiting import free_port, wait_for
+
+__all__ = ["BUCKET", "PREFIX", "WORKERS", "Bed", "free_port", "running", "start", "wait_dags", "wait_for"]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
 DAGS = Path(__file__).resolve().parent / "dags"
 WORKERS = {"a": "worker-a.krkn.test", "b": "worker-b.krkn.test"}
-BUCKET = "krkn-journal"
 PREFIX = "gamedays"
 S3_CONN_ID = "s3_journal"
 HEARTBEAT_TIMEOUT = 12  # seconds; Airflow's default (300) would make the worker-kill test wait 5 min
-T = TypeVar("T")
 
 
 def hostname() -> str:
     """``[core] hostname_callable`` of the bed: the worker's name, as on separate hosts."""
     return os.environ.get("KRKN_BED_HOSTNAME") or socket.getfqdn()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll ``predicate`` until it returns something truthy; raise ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except Exception as error:  # not up yet
-            last = error
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
-        time.sleep(interval)
-
-
-# -- binaries --------------------------------------------------------------------------
-
-
-def postgres_bin(name: str) -> str:
-    """``initdb``/``postgres`` from PATH, /usr/local/bin or Debian's /usr/lib/postgresql/*/bin."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in [
-        Path("/usr/local/bin") / name,
-        *sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}")),
-    ]:
-        if candidate.exists():
-            return str(candidate)
-    raise FileNotFoundError(f"{name} not found: run scripts/bootstrap.sh (installs Debian's postgresql)")
-
-
-def redis_bin() -> str:
-    found = shutil.which("redis-server") or "/usr/bin/redis-server"
-    if not Path(found).exists():
-        raise FileNotFoundError(
-            "redis-server not found: run scripts/bootstrap.sh (installs Debian's redis-server)"
-        )
-    return found
 
 
 # -- state -----------------------------------------------------------------------------
@@ -369,74 +322,6 @@ def _quote(text: str) -> str:
     return quote(text, safe="")
 
 
-# -- start -----------------------------------------------------------------------------
-
-
-def _start_postgres(bed: Bed) -> str:
-    data = Path(bed.root) / "pgdata"
-    sockets = Path(bed.root) / "pgsock"
-    sockets.mkdir(exist_ok=True)
-    user = "postgres" if os.geteuid() == 0 else None
-    if user:  # initdb refuses to run as root
-        shutil.chown(bed.root, user)
-        shutil.chown(sockets, user)
-    subprocess.run(
-        [postgres_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-        user=user,
-        timeout=120,
-    )
-    port = free_port()
-    argv = [postgres_bin("postgres"), "-D", str(data), "-p", str(port), "-k", str(sockets), "-h", "127.0.0.1"]
-    argv += ["-c", "fsync=off", "-c", "max_connections=200"]
-    bed.spawn("postgres", argv, env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}, user=user)
-
-    import psycopg2
-
-    def connect() -> Any:
-        return psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres")
-
-    conn = wait_for(connect, timeout=30, what="postgres to accept connections")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute("CREATE DATABASE airflow")
-    conn.close()
-    return f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
-
-
-def _start_redis(bed: Bed) -> str:
-    port = free_port()
-    argv = [redis_bin(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    bed.spawn("redis", [*argv, "--dir", bed.root], env={"PATH": os.environ.get("PATH", "")})
-
-    def ping() -> bool:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    wait_for(ping, timeout=20, what="redis to answer PING")
-    return f"redis://127.0.0.1:{port}/0"
-
-
-def _start_s3(bed: Bed) -> str:
-    port = free_port()
-    bed.spawn("s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=dict(os.environ))
-    url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: urllib.request.urlopen(url, timeout=2).status == 200, timeout=30, what="moto S3 server")
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    return url
-
-
 def _shared_env(
     bed_root: Path, *, db: str, broker: str, api_port: int, s3_url: str, kubeconfig: str
 ) -> dict[str, str]:
@@ -494,8 +379,11 @@ def connections(s3_url: str, kubeconfig: str) -> dict[str, str]:
     }
 
 
-def start(root: str | Path, *, kubeconfig: str | Path) -> Bed:
-    """Start the whole bed under ``root`` (a fresh folder); returns it once every part is up."""
+def start(root: str | Path, *, kubeconfig: str | Path, extra_env: dict[str, str] | None = None) -> Bed:
+    """Start the whole bed under ``root`` (a fresh folder); returns it once every part is up.
+
+    :param extra_env: more settings for every Airflow component (e.g. ``AIRFLOW__...``).
+    """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
@@ -512,9 +400,9 @@ def start(root: str | Path, *, kubeconfig: str | Path) -> Bed:
     )
     bed.save()
     try:
-        bed.db_url = _start_postgres(bed)
-        bed.redis_url = _start_redis(bed)
-        bed.s3_url = _start_s3(bed)
+        bed.db_url = services.start_postgres(bed)
+        bed.redis_url = services.start_redis(bed)
+        bed.s3_url = services.start_s3(bed)
         bed.env = _shared_env(
             root,
             db=bed.db_url,
@@ -522,7 +410,7 @@ def start(root: str | Path, *, kubeconfig: str | Path) -> Bed:
             api_port=api_port,
             s3_url=bed.s3_url,
             kubeconfig=str(kubeconfig),
-        )
+        ) | (extra_env or {})
         bed.save()
         migrate = subprocess.run(
             [AIRFLOW, "db", "migrate"],
@@ -561,73 +449,12 @@ def wait_dags(bed: Bed, dag_ids: Sequence[str], *, timeout: float = 120) -> None
 
 
 @contextlib.contextmanager
-def running(root: str | Path, *, kubeconfig: str | Path) -> Iterator[Bed]:
-    bed = start(root, kubeconfig=kubeconfig)
+def running(
+    root: str | Path, *, kubeconfig: str | Path, extra_env: dict[str, str] | None = None
+) -> Iterator[Bed]:
+    """The bed for the duration of a ``with`` block; every process stopped by pid at the end."""
+    bed = start(root, kubeconfig=kubeconfig, extra_env=extra_env)
     try:
         yield bed
     finally:
         bed.stop_all()
-
-
-# -- command line (scripts/topology.sh) ---------------------------------------------------
-
-
-def _start_emulator(root: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    kubeconfig = root / "kubeconfig"
-    port = free_port()
-    log = (root / "logs").resolve()
-    log.mkdir(parents=True, exist_ok=True)
-    with (log / "emulator.log").open("ab") as out:
-        process = subprocess.Popen(
-            [str(BIN / "kube-emulator"), "--port", str(port), "--kubeconfig", str(kubeconfig)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    wait_for(kubeconfig.exists, timeout=30, what="the Kubernetes emulator's kubeconfig")
-    return process, kubeconfig
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="topology.sh", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--root", default=os.environ.get("KRKN_BED_ROOT", "/tmp/krkn-topology"))
-    args = parser.parse_args(argv)
-    root = Path(args.root)
-    if args.command == "up":
-        if (root / "state.json").exists():
-            print(f"a bed is already recorded in {root}: run `down` first", file=sys.stderr)
-            return 1
-        root.mkdir(parents=True, exist_ok=True)
-        emulator = None
-        kubeconfig_env = os.environ.get("KRKN_TEST_KUBECONFIG")
-        if kubeconfig_env:
-            kubeconfig = Path(kubeconfig_env).expanduser()
-        else:
-            emulator, kubeconfig = _start_emulator(root)
-        bed = start(root, kubeconfig=kubeconfig)
-        if emulator is not None:
-            bed.pids["kube-emulator"] = emulator.pid
-            bed.save()
-        wait_dags(bed, ["topology_gameday"])
-        print(f"up: {bed.api_url} (UI, REST; all users admin)\njournal: {bed.location} via {bed.s3_url}")
-        print(f"kubeconfig: {bed.kubeconfig}\nlogs: {root / 'logs'}\nstop: scripts/topology.sh down")
-        return 0
-    if not (root / "state.json").exists():
-        print(f"no bed recorded in {root}")
-        return 0 if args.command == "down" else 1
-    bed = Bed.load(root)
-    if args.command == "status":
-        down = [name for name in bed.pids if not bed.alive(name)]
-        for name, pid in bed.pids.items():
-            print(f"{name:14} pid {pid:<8} {'up' if bed.alive(name) else 'DOWN'}")
-        print(f"api: {bed.api_url}  journal: {bed.location} via {bed.s3_url}")
-        return 1 if down else 0
-    bed.stop_all()
-    shutil.rmtree(root, ignore_errors=True)
-    print("down")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,11 @@
 """The ``bed`` fixture: one production-shaped topology per test session (see ``bed.py``).
 
-Started once (about 20 s) and shared by every ``topology`` test; each test works in the
-fresh namespace of its ``kube`` fixture, so runs do not see each other's objects.
+Started once per session (about 20 s on an idle machine, 1-2 min on a busy one) and shared by
+every test under ``tests/topology/``; each test works in the fresh namespace of its ``kube``
+fixture, so runs do not see each other's objects. To build on it, add a test module here and
+its DAGs to ``tests/topology/dags/`` (parsed by the bed's dag-processor and both workers);
+``Bed`` has the REST helpers (trigger, wait_run, task_instances, clear, task_log), S3 access
+and the worker controls (kill_worker, restart_worker).
 """
 
 from __future__ import annotations
