@@ -1,4 +1,4 @@
-"""P6: the Kubernetes emulator's own speed: N pods created and deleted through the client.
+"""P7: the Kubernetes emulator's own speed: N pods created and deleted through the client.
 
 The emulator runs with its controllers on (scheduler, kubelets), the way the test suite
 uses it; the client runs in its own process (``python -m bench.emulator_bench KUBECONFIG N
@@ -77,7 +77,7 @@ def _client(kubeconfig: Path, n: int, kind: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def p6_emulator_pods(n: int) -> list[Result]:
+def p7_emulator_pods(n: int) -> list[Result]:
     from kube_emulator import Emulator
 
     with tempfile.TemporaryDirectory() as tmp, Emulator(nodes=3) as emu:
@@ -93,7 +93,7 @@ def p6_emulator_pods(n: int) -> list[Result]:
     client, server = cpu["pod"]
     return [
         Result(
-            f"P6 emulator: {n:,} pods created + deleted",
+            f"P7 emulator: {n:,} pods created + deleted",
             wall["pod"],
             wall["configmap"],
             target="< 10 s",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -134,15 +135,21 @@ class RollbackOperator(BaseOperator):
 
     def replay(self, context: Context) -> ReplaySummary:
         run_uuid = self.run_uuid(context)
-        try:
-            store = self.hook.store
-        except KrknError as error:
-            raise AirflowException(str(error)) from error
+        hook = self.hook
+        # The Kubernetes client (API discovery) and the journal (storage, key) take seconds
+        # each on a cold worker: open them side by side.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="krkn-client") as pool:
+            client_future = pool.submit(lambda: hook.client)
+            try:
+                store = hook.store
+            except KrknError as error:
+                raise AirflowException(str(error)) from error
+            client = client_future.result()
         self.log.info("replaying run %s from %s", run_uuid, store.backend.display())
         try:
             summary = replay(
                 store,
-                self.hook.client,
+                client,
                 run_uuid=run_uuid,
                 scenario=self.scenario or None,
                 task_id=self.chaos_task_id or None,

@@ -12,7 +12,7 @@ import pytest
 
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
 
@@ -40,7 +40,7 @@ def watching(kube: Any) -> Iterator[set[str]]:
 
 def journal_states(location: Path) -> list[tuple[str, str, int | None]]:
     """(task id, state, try number) of every record, oldest first."""
-    store = Store(str(location))
+    store = Store(str(location), hmac_key=TEST_KEY)
     result = []
     for entry in store.entries():
         origin = store.load(entry).data["origin"]
