@@ -352,6 +352,7 @@ def replay(
     log: Log | None = None,
     should_stop: Callable[[], bool] | None = None,
     batch_size: int = BATCH_SIZE,
+    wait_for_claims: bool = True,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -366,6 +367,9 @@ def replay(
     :param claim_ttl: seconds a claim protects a record from a second replay.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
         namespace among them are sent as one request. 1 applies every record alone.
+    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds;
+        ``False`` returns at once, those records pending with ``claimed_elsewhere`` set
+        (a deferrable caller waits for them in the triggerer instead).
     """
     started = time.monotonic()
     retry = retry or RetryPolicy()
@@ -411,6 +415,10 @@ def replay(
     # Records another replay was applying: wait for its claim to end, then finish them
     # here if it did not (its owner may have died).
     waiting = [result for result in results if result.claimed_elsewhere]
+    if not wait_for_claims:
+        for result in waiting:
+            replayer._report(result)
+        waiting = []
     deadline = time.monotonic() + claim_ttl + 5
     while waiting and time.monotonic() < deadline and not stop():
         time.sleep(0.05)

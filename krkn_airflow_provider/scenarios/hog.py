@@ -113,6 +113,8 @@ class Hog(Scenario[HogConfig]):
     type_name = "hog_scenarios"
     namespace_fields = ("namespace",)
     config_model = HogConfig
+    deferrable = True
+    carried = ("pods",)
 
     def __init__(self, config: HogConfig, ctx: Any) -> None:
         super().__init__(config, ctx)

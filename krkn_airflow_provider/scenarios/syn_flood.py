@@ -73,6 +73,8 @@ class SynFlood(Scenario[SynFloodConfig]):
     type_name = "syn_flood_scenarios"
     namespace_fields = ("namespace",)
     config_model = SynFloodConfig
+    deferrable = True
+    carried = ("pods",)
 
     def __init__(self, config: SynFloodConfig, ctx: Any) -> None:
         super().__init__(config, ctx)

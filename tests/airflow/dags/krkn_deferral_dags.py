@@ -1,0 +1,66 @@
+"""DAGs for the deferrable-hold tests; the scenario, probes and hold come from run conf."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from krkn_airflow_provider.operators import ChaosScenarioOperator, chaos_experiment
+
+START = datetime(2026, 1, 1)
+PARAMS = {
+    "scenario_type": Param("hog_scenarios", type="string"),
+    "config": Param({}, type=["object", "array"]),
+    "probes": Param([], type="array"),
+}
+
+# One deferrable chaos task (rollback + watcher after it).
+with DAG(
+    "krkn_deferred",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params=PARAMS,
+):
+    chaos = ChaosScenarioOperator(
+        task_id="chaos",
+        scenario_type="{{ params.scenario_type }}",
+        scenario_config="{{ params.config }}",  # type: ignore[arg-type]
+        probes="{{ params.probes }}",  # type: ignore[arg-type]
+        probe_interval=1.0,
+        recovery_timeout=30.0,
+        deferrable=True,
+        dead_man_seconds=5.0,
+        retries=0,
+    )
+    chaos_experiment([chaos], rollback_kwargs={"retries": 0})
+
+# The same, as a dry run: it must never defer.
+with DAG(
+    "krkn_deferred_dry_run",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params=PARAMS,
+):
+    ChaosScenarioOperator(
+        task_id="chaos",
+        scenario_type="{{ params.scenario_type }}",
+        scenario_config="{{ params.config }}",  # type: ignore[arg-type]
+        deferrable=True,
+        dry_run=True,
+        retries=0,
+    )
+
+
+# Another team's DAG: one short task that needs a worker slot.
+with DAG("krkn_other_team", schedule=None, start_date=START, catchup=False):
+
+    @task
+    def short() -> str:
+        return "ran"
+
+    short()

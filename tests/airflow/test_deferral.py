@@ -1,0 +1,110 @@
+"""Deferrable holds under ``dag.test()``: Airflow runs the trigger in line, as the triggerer would.
+
+The task injects, defers to ``ChaosHoldTrigger``, and resumes (from the event and the
+journal only) to undo and check recovery; a probe that fails while deferred ends the hold
+at once; a dry run never defers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krkn_airflow_provider.report.results import read_task_results
+from krkn_airflow_provider.rollback import Store, run_uuid_for
+from tests import workloads
+from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.probe_servers import FlipServer, flip_server  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.timeout(300)]
+
+
+def hog(namespace: str, hold: int) -> dict[str, Any]:
+    config = {"hog-type": "cpu", "duration": hold, "namespace": namespace, "number-of-nodes": 1}
+    return {"scenario_type": "hog_scenarios", "config": config, "probes": []}
+
+
+def test_a_deferred_hold_resumes_undoes_and_checks_recovery(
+    dagbag: Any, kube: Any, journal_dir: Path, k8s_conn: str
+) -> None:
+    api = kube.api_client()
+    run = run_dag(dagbag, "krkn_deferred", hog(kube.namespace, 3))
+
+    states = task_states(run)
+    assert states["chaos"] == "success", states
+    assert states["rollback"] == "skipped" and states["watcher"] == "success"
+    result = xcom(run, "chaos")
+    assert result["deferred_holds"] == 1
+    (record,) = result["records"]
+    assert record.startswith("hog_scenarios_")
+    assert result["entries"][0]["cleanup"].endswith("1 undone")
+    assert workloads.managed(api, kube.namespace) == []
+    store = Store(str(journal_dir))
+    assert [entry.state for entry in store.entries()] == ["executed"]
+    (written,) = read_task_results(store, run_uuid_for(run.dag_id, run.run_id))
+    assert written["status"] == "success" and written["records"] == [record]
+
+
+def test_a_probe_failing_while_deferred_ends_the_hold_and_restores(
+    dagbag: Any,
+    kube: Any,
+    journal_dir: Path,
+    k8s_conn: str,
+    flip_server: FlipServer,  # noqa: F811
+) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=1)
+    workloads.wait_ready(api, kube.namespace, "web", 1)
+    outage = {"duration": 120, "namespace": kube.namespace, "pod_selector": {"app": "web"}}
+    conf = {
+        "scenario_type": "application_outages_scenarios",
+        "config": {"application_outage": outage},
+        "probes": [{"type": "http", "url": flip_server.url, "name": "web health"}],
+    }
+    seen: list[list[str]] = []
+
+    def break_it_once_the_policy_is_in_place() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            found = workloads.managed(api, kube.namespace)
+            if found:
+                seen.append(found)
+                flip_server.answer(503)
+                return
+            time.sleep(0.2)
+
+    flipper = threading.Thread(target=break_it_once_the_policy_is_in_place, daemon=True)
+    flipper.start()
+    started = time.monotonic()
+    run = run_dag(dagbag, "krkn_deferred", conf)
+    flipper.join(5)
+
+    assert time.monotonic() - started < 90  # not the 120 s hold
+    states = task_states(run)
+    assert states["chaos"] == "failed", states
+    ((policy,),) = seen
+    assert policy.startswith("NetworkPolicy/krkn-outage-")
+    assert workloads.managed(api, kube.namespace) == []
+    store = Store(str(journal_dir))
+    assert [entry.state for entry in store.entries()] == ["executed"]
+    (written,) = read_task_results(store, run_uuid_for(run.dag_id, run.run_id))
+    assert written["status"] == "failed"
+    assert "steady state lost during the hold: web health: status 503" in written["error"]
+    hold = [(probe["phase"], probe["ok"]) for probe in written["probes"] if probe["phase"] == "hold"]
+    assert hold and hold[-1] == ("hold", False) and all(ok for _, ok in hold[:-1])
+
+
+def test_a_dry_run_never_defers(dagbag: Any, kube: Any, journal_dir: Path, k8s_conn: str) -> None:
+    since = len(kube.emulator.writes()) if kube.emulator is not None else 0
+    run = run_dag(dagbag, "krkn_deferred_dry_run", hog(kube.namespace, 1))
+
+    assert task_states(run)["chaos"] == "success"
+    result = xcom(run, "chaos")
+    assert result["dry_run"] is True and result["deferred_holds"] == 0
+    assert result["targets"] and result["records"] == []
+    if kube.emulator is not None:
+        assert kube.emulator.writes()[since:] == []
