@@ -74,8 +74,10 @@ class ChaosScenarioOperator(BaseOperator):
     :param protected_namespaces: replaces that default list.
     :param deferrable: hold the fault in the triggerer, not in a worker slot (see
         docs/deferral.md); default ``[operators] default_deferrable``. A dry run never defers.
-    :param dead_man_seconds: with ``deferrable``, how long after the hold the task has to
-        resume before the triggerer undoes the records itself (0: never).
+    :param dead_man_seconds: how long a fault may outlive its hold when the task is gone:
+        pods the scenario creates get ``activeDeadlineSeconds`` = hold + this; with
+        ``deferrable``, the triggerer undoes the records itself when the task has not
+        resumed this long after the hold (0: no watchdog).
     """
 
     template_fields: Sequence[str] = (
@@ -113,7 +115,7 @@ class ChaosScenarioOperator(BaseOperator):
         allow_protected_namespaces: bool = False,
         protected_namespaces: Sequence[str] | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        dead_man_seconds: float = 60.0,
+        dead_man_seconds: float = 120.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -251,6 +253,7 @@ class ChaosScenarioOperator(BaseOperator):
             should_stop=self._stop.is_set,
             observer=observer,
             limits=limits,
+            dead_man_seconds=self.dead_man_seconds,
         )
         self._ctx = ctx
         return ctx

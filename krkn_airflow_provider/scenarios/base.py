@@ -22,6 +22,7 @@ No Airflow here: the same scenarios run from tests and the command line.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -81,10 +82,17 @@ class ScenarioContext:
     # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
     observer: Observer | None = None
     limits: BlastRadius = field(default_factory=BlastRadius)
+    # Dead man's switch: pods a scenario creates end by themselves this long after their
+    # hold (``activeDeadlineSeconds``), even when no task is left to delete them.
+    dead_man_seconds: float = 120.0
 
     @property
     def dry_run(self) -> bool:
         return self.journal.dry_run
+
+    def pod_deadline(self, hold_seconds: float) -> int:
+        """``activeDeadlineSeconds`` for a pod that must not outlive a hold of ``hold_seconds``."""
+        return max(1, math.ceil(hold_seconds + self.dead_man_seconds))
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.client.resources.get(api_version=api_version, kind=kind)

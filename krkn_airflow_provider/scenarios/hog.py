@@ -150,6 +150,7 @@ class Hog(Scenario[HogConfig]):
             "nodeName": node,
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "activeDeadlineSeconds": self.ctx.pod_deadline(c.duration),
             "containers": [container],
         }
         if c.taints:

@@ -121,6 +121,7 @@ class SynFlood(Scenario[SynFloodConfig]):
         spec: dict[str, Any] = {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "activeDeadlineSeconds": self.ctx.pod_deadline(c.duration),
             "containers": [{"name": "attacker", "image": c.image, "command": self.command(service)}],
         }
         affinity = c.affinity()

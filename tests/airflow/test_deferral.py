@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from krkn_airflow_provider.report.results import read_task_results
-from krkn_airflow_provider.rollback import Store, run_uuid_for
+from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, run_uuid_for
 from tests import workloads
 from tests.airflow.conftest import run_dag, task_states, xcom
 from tests.probe_servers import FlipServer, flip_server  # noqa: F401  (fixture)
@@ -108,3 +108,39 @@ def test_a_dry_run_never_defers(dagbag: Any, kube: Any, journal_dir: Path, k8s_c
     assert result["targets"] and result["records"] == []
     if kube.emulator is not None:
         assert kube.emulator.writes()[since:] == []
+
+
+def test_a_deferrable_rollback_waits_for_another_replays_claim_in_the_triggerer(
+    dagbag: Any, kube: Any, journal_dir: Path, k8s_conn: str
+) -> None:
+    core = kube.core()
+    store = Store(str(journal_dir))
+    run_uuid = new_run_uuid()
+    journal = Journal(store, Origin(run_uuid=run_uuid, scenario="hog_scenarios", task_id="chaos"))
+    labels = journal.object_labels()
+    guard = UndoRecord(
+        action="delete",
+        api_version="v1",
+        kind="ConfigMap",
+        namespace=kube.namespace,
+        name="held",
+        guard=labels,
+    )
+    journal.record(guard)
+    body = {"metadata": {"name": "held", "labels": labels}, "data": {"chaos": "yes"}}
+    core.create_namespaced_config_map(kube.namespace, body)
+    (entry,) = store.entries(run_uuid=run_uuid)
+    # Another replay holds the record, then dies: its claim outlives the task's start (45 s).
+    assert store.claim(entry, owner="a replay that died", ttl=45)
+
+    run = run_dag(dagbag, "krkn_deferred_rollback", {"run_uuid": run_uuid})
+
+    assert task_states(run)["rollback"] == "success"
+    assert [e.state for e in store.entries(run_uuid=run_uuid)] == ["executed"]
+    assert [
+        cm.metadata.name
+        for cm in core.list_namespaced_config_map(kube.namespace).items
+        if cm.metadata.name == "held"
+    ] == []
+    # It waited in the triggerer (deferred), not in its worker slot.
+    assert xcom(run, "rollback")["waited_for_claims"] == [entry.id]

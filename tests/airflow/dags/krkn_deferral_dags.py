@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from krkn_airflow_provider.operators import ChaosScenarioOperator, chaos_experiment
+from krkn_airflow_provider.operators import ChaosScenarioOperator, RollbackOperator, chaos_experiment
 
 START = datetime(2026, 1, 1)
 PARAMS = {
@@ -64,3 +64,20 @@ with DAG("krkn_other_team", schedule=None, start_date=START, catchup=False):
         return "ran"
 
     short()
+
+
+# A rollback of a given run that waits for another replay's claims in the triggerer.
+with DAG(
+    "krkn_deferred_rollback",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"run_uuid": Param("", type="string")},
+):
+    RollbackOperator(
+        task_id="rollback",
+        target_run_uuid="{{ params.run_uuid }}",
+        trigger_rule="all_done",
+        deferrable=True,
+        retries=0,
+    )
