@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from krkn_airflow_provider.operators.chaos import ChaosScenarioOperator
     from krkn_airflow_provider.scenarios import Scenario, ScenarioContext
 
-# The defer timeout beyond the hold, when the triggerer is gone: the task then fails and
-# the rollback restores the cluster.
-MIN_TIMEOUT_MARGIN = 60.0
+# The defer timeout is the hold + dead_man_seconds (at least this margin): when the
+# triggerer is gone, the task then fails and the rollback restores the cluster.
+MIN_TIMEOUT_MARGIN = 10.0
 
 
 def _entry(data: dict[str, Any]) -> EntryResult:

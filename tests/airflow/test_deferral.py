@@ -144,3 +144,41 @@ def test_a_deferrable_rollback_waits_for_another_replays_claim_in_the_triggerer(
     ] == []
     # It waited in the triggerer (deferred), not in its worker slot.
     assert xcom(run, "rollback")["waited_for_claims"] == [entry.id]
+
+
+def test_the_triggers_serialize_what_they_were_built_with() -> None:
+    from airflow.sdk._shared.module_loading import import_string
+
+    from krkn_airflow_provider.triggers.claims import ClaimsReleasedTrigger
+    from krkn_airflow_provider.triggers.hold import ChaosHoldTrigger
+
+    hold = ChaosHoldTrigger(
+        run_uuid="38345bc1-2947-513e-8515-019b74ffb22a",
+        record_ids=["hog_scenarios_1_abcdefgh"],
+        hold_until=1_800_000_000.5,
+        kubernetes_conn_id="k8s",
+        rollback_location="/srv/journal",
+        storage_conn_id=None,
+        probes=[{"type": "http", "url": "http://web/healthz"}],
+        probe_interval=2.0,
+        dead_man_seconds=30.0,
+        resume={"entry": 0},
+    )
+    classpath, kwargs = hold.serialize()
+    assert classpath == "krkn_airflow_provider.triggers.hold.ChaosHoldTrigger"
+    assert kwargs == {
+        "run_uuid": "38345bc1-2947-513e-8515-019b74ffb22a",
+        "record_ids": ["hog_scenarios_1_abcdefgh"],
+        "hold_until": 1_800_000_000.5,
+        "kubernetes_conn_id": "k8s",
+        "rollback_location": "/srv/journal",
+        "storage_conn_id": None,
+        "probes": [{"type": "http", "url": "http://web/healthz"}],
+        "probe_interval": 2.0,
+        "dead_man_seconds": 30.0,
+        "resume": {"entry": 0},
+    }
+    claims = ClaimsReleasedTrigger(run_uuid="r", record_ids=["a"], rollback_location="s3://b")
+    for trigger in (hold, claims):
+        classpath, kwargs = trigger.serialize()
+        assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
+from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
@@ -56,14 +58,21 @@ with DAG(
     )
 
 
-# Another team's DAG: one short task that needs a worker slot.
-with DAG("krkn_other_team", schedule=None, start_date=START, catchup=False):
+# Another team's DAG: one task that needs a worker slot (for ``seconds``).
+with DAG(
+    "krkn_other_team",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"seconds": Param(0, type="integer")},
+):
 
     @task
-    def short() -> str:
+    def busy(params: dict[str, Any] | None = None) -> str:
+        time.sleep(int((params or {}).get("seconds", 0)))
         return "ran"
 
-    short()
+    busy()
 
 
 # A rollback of a given run that waits for another replay's claims in the triggerer.
