@@ -69,6 +69,7 @@ def entries_from(
     *,
     source: str,
 ) -> ScenarioSummary:
+    """Run the entries from ``start`` on; a deferrable entry's hold leaves for the triggerer."""
     for index in range(start, len(scenarios)):
         scenario = scenarios[index]
         targets = first if index == start else None
@@ -128,6 +129,8 @@ def defer_hold(
         len(result.records),
     )
     timeout = timedelta(seconds=hold + max(op.dead_man_seconds, MIN_TIMEOUT_MARGIN))
+    if observer is not None:
+        observer.close()  # its pod sampler starts again on resume
     op.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
 
