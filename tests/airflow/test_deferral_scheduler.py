@@ -3,7 +3,9 @@
 One Airflow bed for the module (api-server, scheduler, dag-processor, triggerer on a fresh
 AIRFLOW_HOME and free port), each process in its own process group, stopped by pid. With
 one executor slot, "another DAG's task runs meanwhile" shows the deferred hold holds no
-slot. Holds are short (10-20 s); the module takes about 7 minutes on a busy 2-core machine.
+slot; a task held back by a busy slot stands in for a dead worker when the hold ends (the
+dead man's switch), and a SIGKILLed in-worker hold shows the pods' own deadline. Holds are
+short (10-30 s); the module takes about 8 minutes on a busy 2-core machine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tests.airflow.test_scheduler import airflow, free_port, poll, query, rest
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 DAG_ID = "krkn_deferred"
 OTHER = "krkn_other_team"
+IN_WORKER = "krkn_in_worker"
 
 
 @dataclass
@@ -136,8 +139,8 @@ def bed(tmp_path_factory: pytest.TempPathFactory, kube_session_emulator: Any) ->
     bed.start("dag-processor", "dag-processor")
     bed.start("triggerer", "triggerer")
     try:
-        sql = "select count(*) from dag where dag_id in (?, ?)"
-        poll(lambda: query(env, sql, DAG_ID, OTHER) == [(2,)], "the DAGs to be parsed", 240)
+        sql = "select count(*) from dag where dag_id in (?, ?, ?)"
+        poll(lambda: query(env, sql, DAG_ID, OTHER, IN_WORKER) == [(3,)], "the DAGs to be parsed", 240)
         poll(lambda: api_ready(env), "the api-server to answer", 120)
         yield bed
     finally:
@@ -248,3 +251,34 @@ def test_when_the_task_cannot_resume_the_trigger_removes_the_policy(bed: Bed, ku
 
     # Once it resumes, its own cleanup finds nothing left to undo and the run succeeds.
     assert bed.run_state(DAG_ID, run_id, 240) == "success"
+
+
+# Last in the module: the killed task keeps the only executor slot until Airflow notices.
+def test_a_dead_worker_leaves_hog_pods_that_end_by_their_own_deadline(bed: Bed, kube: Any) -> None:
+    import psutil
+
+    core = kube.core()
+    run_id = bed.trigger(IN_WORKER, hog(kube.namespace, 30))  # deadline: 30 s + 5 s
+    bed.wait_state(IN_WORKER, run_id, "chaos", {"running"}, 180)
+
+    def hog_running() -> Any:
+        pods = core.list_namespaced_pod(kube.namespace, label_selector="krkn.io/hog").items
+        return len(pods) == 1 and pods[0].status.phase == "Running" and pods[0]
+
+    pod = poll(hog_running, "the hog pod to run", 120)
+    sql = "select pid from task_instance where dag_id = ? and run_id = ? and task_id = 'chaos'"
+    ((pid,),) = query(bed.env, sql, IN_WORKER, run_id)
+    # The worker dies mid-hold: the task process and the executor worker supervising it.
+    worker = psutil.Process(pid).ppid()
+    os.kill(pid, signal.SIGKILL)
+    os.kill(worker, signal.SIGKILL)
+
+    def ended() -> Any:
+        current = core.read_namespaced_pod(pod.metadata.name, kube.namespace)
+        return current.status.phase in ("Succeeded", "Failed") and current
+
+    done = poll(ended, "the hog pod to end by itself", 120)
+    if kube.emulator is not None or done.status.phase == "Failed":
+        assert done.status.reason == "DeadlineExceeded"
+    # Airflow has not failed the task yet: that takes [scheduler] task_instance_heartbeat_timeout.
+    assert bed.state(IN_WORKER, run_id, "chaos") == "running"

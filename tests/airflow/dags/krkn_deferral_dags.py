@@ -90,3 +90,22 @@ with DAG(
         deferrable=True,
         retries=0,
     )
+
+
+# The same chaos task holding in its worker (not deferrable): for a worker that dies.
+with DAG(
+    "krkn_in_worker",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    render_template_as_native_obj=True,
+    params=PARAMS,
+):
+    ChaosScenarioOperator(
+        task_id="chaos",
+        scenario_type="{{ params.scenario_type }}",
+        scenario_config="{{ params.config }}",  # type: ignore[arg-type]
+        deferrable=False,
+        dead_man_seconds=5.0,
+        retries=0,
+    )
