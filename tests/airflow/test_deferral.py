@@ -18,7 +18,7 @@ from krkn_airflow_provider.report.results import read_task_results
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, run_uuid_for
 from tests import workloads
 from tests.airflow.conftest import run_dag, task_states, xcom
-from tests.probe_servers import FlipServer, flip_server  # noqa: F401  (fixture)
+from tests.probe_servers import FlipServer, Prometheus, flip_server, prometheus  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.timeout(300)]
 
@@ -182,3 +182,34 @@ def test_the_triggers_serialize_what_they_were_built_with() -> None:
     for trigger in (hold, claims):
         classpath, kwargs = trigger.serialize()
         assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)
+
+
+def test_pod_and_prometheus_probes_are_checked_from_the_trigger(
+    dagbag: Any,
+    kube: Any,
+    journal_dir: Path,
+    k8s_conn: str,
+    prometheus: Prometheus,  # noqa: F811
+) -> None:
+    api = kube.api_client()
+    workloads.deploy(api, kube.namespace, "web", replicas=2)
+    workloads.wait_ready(api, kube.namespace, "web", 2)
+    prometheus.series["up{job='web'}"] = [1.0, 1.0]
+    conf = hog(kube.namespace, 3)
+    conf["probes"] = [
+        {"type": "pods", "namespace": kube.namespace, "label_selector": "app=web", "min_ready": 2},
+        {"type": "prometheus", "url": prometheus.url, "query": "up{job='web'}"},
+    ]
+    run = run_dag(dagbag, "krkn_deferred", conf)
+
+    assert task_states(run)["chaos"] == "success"
+    (written,) = read_task_results(Store(str(journal_dir)), run_uuid_for(run.dag_id, run.run_id))
+    hold = [
+        (probe["type"], probe["ok"], probe["message"])
+        for probe in written["probes"]
+        if probe["phase"] == "hold"
+    ]
+    assert {kind for kind, _, _ in hold} == {"pods", "prometheus"}
+    assert all(ok for _, ok, _ in hold), hold
+    assert ("pods", True, "2 ready of 2 (need 2)") in hold
+    assert ("prometheus", True, "2 sample(s), all non-zero") in hold
