@@ -9,7 +9,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import BaseOperator, TriggerRule, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
@@ -19,6 +19,10 @@ from krkn_airflow_provider.report import tables, write_replay_outcomes, write_re
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
 from krkn_airflow_provider.rollback.naming import check_run_uuid
 from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
+from krkn_airflow_provider.triggers.claims import ClaimsReleasedTrigger
+
+# How long a deferred rollback waits for another replay's claims (a claim lives 300 s).
+CLAIM_WAIT = timedelta(seconds=330)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -55,6 +59,9 @@ class RollbackOperator(BaseOperator):
     :param steal_expired: take over records whose claim its owner stopped renewing (a
         replay that died); with ``False`` they stay pending and the task fails naming the
         owner, for a person to look first.
+    :param deferrable: records another replay holds are waited for in the triggerer (the
+        worker slot is free meanwhile), then replayed again; default
+        ``[operators] default_deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -88,6 +95,7 @@ class RollbackOperator(BaseOperator):
         sweep: bool = False,
         sweep_namespace: str | None = None,
         steal_expired: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
@@ -110,6 +118,7 @@ class RollbackOperator(BaseOperator):
         self.sweep = sweep
         self.sweep_namespace = sweep_namespace
         self.steal_expired = steal_expired
+        self.deferrable = deferrable
         self._stop = threading.Event()
 
     @cached_property
@@ -158,9 +167,20 @@ class RollbackOperator(BaseOperator):
                 log=self._log_line,
                 should_stop=self._stop.is_set,
                 steal_expired=self.steal_expired,
+                wait_for_claims=not self.deferrable or self.is_dry_run,
             )
         except (KrknError, OSError) as error:
             raise AirflowException(f"cannot read the rollback journal: {error}") from error
+        held = [result.entry.id for result in summary.results if result.claimed_elsewhere]
+        if held:
+            self.log.info("%d record(s) held by another replay: waiting in the triggerer", len(held))
+            trigger = ClaimsReleasedTrigger(
+                run_uuid=run_uuid,
+                record_ids=held,
+                rollback_location=self.hook.location,
+                storage_conn_id=self.storage_conn_id,
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=CLAIM_WAIT)
         self.log.info("%s", summary.line())
         self._report(context, store, run_uuid, summary)
         return summary
@@ -186,6 +206,16 @@ class RollbackOperator(BaseOperator):
         result = summary.to_dict()
         if swept is not None:
             result["swept"] = swept
+        return result
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The other replay let go: replay again (what it finished counts as done)."""
+        event = event or {}
+        if event.get("status") != "released":
+            raise AirflowException(f"waiting for another replay's claims failed: {event.get('message')}")
+        self.log.info("%s; replaying again", event.get("message"))
+        result = self.execute(context)
+        result["waited_for_claims"] = list(event.get("record_ids") or [])
         return result
 
     def sweep_leftovers(self, context: Context) -> list[dict[str, str]]:
