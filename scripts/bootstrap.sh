@@ -11,5 +11,3 @@ if [ ! -x .venv/bin/uv ]; then
     .venv/bin/python -m pip install --quiet uv
 fi
 .venv/bin/uv pip install --quiet --python .venv/bin/python -e '.[test]'
-# Postgres and Redis for the topology test bed (tests/topology, scripts/topology.sh).
-bash scripts/system-packages.sh

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
-    up) bash scripts/bootstrap.sh ;;
+    up) bash scripts/bootstrap.sh && bash scripts/system-packages.sh ;;
     down | status) ;;
     *) echo "usage: scripts/topology.sh up|down|status" >&2; exit 2 ;;
 esac
