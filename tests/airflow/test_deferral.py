@@ -17,7 +17,7 @@ import pytest
 from krkn_airflow_provider.report.results import read_task_results
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, run_uuid_for
 from tests import workloads
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 from tests.probe_servers import FlipServer, Prometheus, flip_server, prometheus  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.timeout(300)]
@@ -43,7 +43,7 @@ def test_a_deferred_hold_resumes_undoes_and_checks_recovery(
     assert record.startswith("hog_scenarios_")
     assert result["entries"][0]["cleanup"].endswith("1 undone")
     assert workloads.managed(api, kube.namespace) == []
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     assert [entry.state for entry in store.entries()] == ["executed"]
     (written,) = read_task_results(store, run_uuid_for(run.dag_id, run.run_id))
     assert written["status"] == "success" and written["records"] == [record]
@@ -89,7 +89,7 @@ def test_a_probe_failing_while_deferred_ends_the_hold_and_restores(
     ((policy,),) = seen
     assert policy.startswith("NetworkPolicy/krkn-outage-")
     assert workloads.managed(api, kube.namespace) == []
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     assert [entry.state for entry in store.entries()] == ["executed"]
     (written,) = read_task_results(store, run_uuid_for(run.dag_id, run.run_id))
     assert written["status"] == "failed"
@@ -114,7 +114,7 @@ def test_a_deferrable_rollback_waits_for_another_replays_claim_in_the_triggerer(
     dagbag: Any, kube: Any, journal_dir: Path, k8s_conn: str
 ) -> None:
     core = kube.core()
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     run_uuid = new_run_uuid()
     journal = Journal(store, Origin(run_uuid=run_uuid, scenario="hog_scenarios", task_id="chaos"))
     labels = journal.object_labels()
@@ -203,7 +203,9 @@ def test_pod_and_prometheus_probes_are_checked_from_the_trigger(
     run = run_dag(dagbag, "krkn_deferred", conf)
 
     assert task_states(run)["chaos"] == "success"
-    (written,) = read_task_results(Store(str(journal_dir)), run_uuid_for(run.dag_id, run.run_id))
+    (written,) = read_task_results(
+        Store(str(journal_dir), hmac_key=TEST_KEY), run_uuid_for(run.dag_id, run.run_id)
+    )
     hold = [
         (probe["type"], probe["ok"], probe["message"])
         for probe in written["probes"]

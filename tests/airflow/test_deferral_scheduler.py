@@ -25,7 +25,7 @@ import pytest
 
 from krkn_airflow_provider.rollback import Store, run_uuid_for
 from tests import workloads
-from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH
+from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH, TEST_KEY
 from tests.airflow.test_scheduler import airflow, free_port, poll, query, rest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -91,7 +91,7 @@ class Bed:
         return str(state)
 
     def store(self) -> Store:
-        return Store(str(self.journal))
+        return Store(str(self.journal), hmac_key=TEST_KEY)
 
 
 @pytest.fixture(scope="module")
