@@ -1,4 +1,4 @@
-"""P6: the Kubernetes emulator's own speed: N pods created and deleted through the client.
+"""P7: the Kubernetes emulator's own speed: N pods created and deleted through the client.
 
 The emulator runs with its controllers on (scheduler, kubelets), the way the test suite
 uses it; the client runs in its own process (``python -m bench.emulator_bench KUBECONFIG N
@@ -79,10 +79,10 @@ def _client(kubeconfig: Path, n: int, kind: str) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def p6_emulator_pods(n: int) -> list[Result]:
+def p7_emulator_pods(n: int) -> list[Result]:
     given = os.environ.get("KRKN_TEST_KUBECONFIG")
     if given:
-        return _p6_real(Path(given), n)
+        return _p7_real(Path(given), n)
     from kube_emulator import Emulator
 
     with tempfile.TemporaryDirectory() as tmp, Emulator(nodes=3) as emu:
@@ -98,7 +98,7 @@ def p6_emulator_pods(n: int) -> list[Result]:
     client, server = cpu["pod"]
     return [
         Result(
-            f"P6 emulator: {n:,} pods created + deleted",
+            f"P7 emulator: {n:,} pods created + deleted",
             wall["pod"],
             wall["configmap"],
             target="< 10 s",
@@ -111,12 +111,12 @@ def p6_emulator_pods(n: int) -> list[Result]:
     ]
 
 
-def _p6_real(kubeconfig: Path, n: int) -> list[Result]:
-    """The same rounds against KRKN_TEST_KUBECONFIG's cluster: the figure P6 is judged against."""
+def _p7_real(kubeconfig: Path, n: int) -> list[Result]:
+    """The same rounds against KRKN_TEST_KUBECONFIG's cluster: the figure P7 is judged against."""
     wall = {kind: _client(kubeconfig, n, kind) for kind in ("configmap", "pod")}
     return [
         Result(
-            f"P6 real cluster: {n:,} pods created + deleted",
+            f"P7 real cluster: {n:,} pods created + deleted",
             wall["pod"]["wall"],
             wall["configmap"]["wall"],
             note=f"baseline: {n:,} ConfigMaps on the same cluster; client CPU {wall['pod']['cpu']:.2f} s",

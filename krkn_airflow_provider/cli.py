@@ -57,26 +57,52 @@ def parse_duration(text: str) -> float:
     return seconds
 
 
-def open_store(location: str | None, *, must_exist: bool = False) -> Store:
-    """The journal at ``location``; bad locations are bad input (exit 2), said up front.
+KEY_HINT = (
+    f"pass the journal's HMAC key with {HMAC_ENV}=<key> or --hmac-key-file PATH (under Airflow it is "
+    "the Variable named by [krkn] hmac_key_variable, default krkn_rollback_hmac_key: "
+    "`airflow variables get krkn_rollback_hmac_key`)"
+)
+
+
+def _read_key_file(path: str, option: str) -> bytes:
+    try:
+        key = Path(path).expanduser().read_bytes().strip()
+    except OSError as error:
+        raise ConfigError(f"{option} {path}: cannot read it ({error.strerror or error})") from error
+    if not key:
+        raise ConfigError(f"{option} {path}: the file is empty; it must hold the key")
+    return key
+
+
+def open_store(args: argparse.Namespace, *, must_exist: bool = False) -> Store:
+    """The journal as every component opens it (``settings.open_store``), said on stderr.
+
+    Location and storage connection: options, else Airflow's ``[krkn]`` settings when Airflow
+    is installed, else the environment. Key: ``--hmac-key-file``, else ``$KRKN_ROLLBACK_HMAC_KEY``.
+    A bad location is bad input (exit 2), said before anything is read.
 
     :param must_exist: refuse a local location that does not exist (a typo must not look
         like a journal with nothing pending).
     """
+    from krkn_airflow_provider import settings
+
+    location = args.location
     if location is not None and not location.strip():
         raise ConfigError(
             "--location is empty: give a path or URL, or leave it out for $KRKN_ROLLBACK_LOCATION"
         )
-    key = os.environ.get(HMAC_ENV)
-    try:
-        store = Store(location, hmac_key=key.encode() if key else None)
-    except ImportError as error:
-        scheme = (location or "").partition("://")[0]
-        raise ConfigError(
-            f"location {location!r}: the fsspec library for {scheme}:// is not installed ({error})"
-        ) from error
-    except ValueError as error:
-        raise ConfigError(f"location {location!r}: {error}") from error
+    key_file = getattr(args, "hmac_key_file", None)
+    old_files = getattr(args, "old_hmac_key_file", None) or []
+    store, resolved = settings.open_store(
+        location=location,
+        conn_id=getattr(args, "conn_id", None),
+        hmac_key=_read_key_file(key_file, "--hmac-key-file") if key_file else None,
+        old_keys=[_read_key_file(path, "--old-hmac-key-file") for path in old_files] or None,
+        use_airflow=False,  # no metadata DB from here: the key comes from a file or the environment
+    )
+    source = f"--hmac-key-file {key_file}" if key_file else resolved.key_source
+    line = resolved.describe().replace(f"key from {resolved.key_source}", f"key from {source}")
+    print(f"krkn-rollback: {line}", file=sys.stderr)
     if isinstance(store.backend, LocalBackend):
         root = Path(store.backend.root)
         if root.exists() and not root.is_dir():
@@ -184,7 +210,7 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     -o tree (default) groups them by run folder; -o table prints one row per file with
     DAG, RUN ID and AGE; -o wide adds the task, try and what each record undoes.
     """
-    store = open_store(args.location)
+    store = open_store(args)
     entries = _select(store, args)
     runs: dict[Any, list[Entry]] = {}
     for entry in entries:
@@ -282,7 +308,7 @@ def _run_uuid(text: str) -> str | None:
 )
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     """Print a version file's header and its record, verified; or a run: its records and verdict."""
-    store = open_store(args.location)
+    store = open_store(args)
     run_uuid = _run_uuid(args.target)
     if run_uuid is not None:
         return _show_run(store, run_uuid, args, out)
@@ -339,7 +365,7 @@ def _show_run(store: Store, run_uuid: str, args: argparse.Namespace, out: TextIO
 )
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     """Check version files before anyone runs them: digest, run and state, replay policy."""
-    store = open_store(args.location)
+    store = open_store(args)
     if bool(args.file) == bool(args.run_uuid):
         raise ConfigError("verify: give a FILE (path, file name or record id) or --run-uuid, one of them")
     if args.file:
@@ -418,7 +444,7 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
         )
     if args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: must be at least 1")
-    store = open_store(args.location, must_exist=True)
+    store = open_store(args, must_exist=True)
     _require_match(store, args)
     only = None
     if args.dag_id or args.run_id or args.record:
@@ -456,6 +482,8 @@ def cmd_execute(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"still pending: {store.path(result.entry)}: {result.message}\n")
     for where in reports:
         out.write(f"gameday report: {where}\n")
+    if not store.hmac_key and any("HMAC key" in result.message for result in summary.pending):
+        out.write(f"hint: {KEY_HINT}\n")
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
@@ -491,7 +519,7 @@ def _record_replay(store: Store, summary: dict[str, Any]) -> list[str]:
 )
 def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
     """Remove run folders older than --older-than whose records are all executed."""
-    store = open_store(args.location)
+    store = open_store(args)
     seconds = parse_duration(args.older_than)
     removed = store.prune(
         older_than_seconds=seconds, include_pending=args.include_pending, dry_run=args.dry_run
@@ -524,7 +552,7 @@ def cmd_sweep(args: argparse.Namespace, out: TextIO) -> int:
         raise ConfigError(
             f"--namespace {args.namespace[:80]!r} is not a namespace name (lowercase DNS label)"
         )
-    store = open_store(args.location)
+    store = open_store(args)
     client = dynamic_client(args.kubeconfig, args.context)
     leftovers = find_leftovers(store, client, run_uuid=args.run_uuid, namespace=args.namespace)
     failed, found = 0, []
@@ -551,7 +579,7 @@ def cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     """Render a run's gameday report (HTML and JUnit XML) next to its version files."""
     from krkn_airflow_provider.report import write_report
 
-    store = open_store(args.location)
+    store = open_store(args)
     if not store.contexts(naming.check_run_uuid(args.run_uuid)):
         raise ConfigError(f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`")
     if args.output_dir is not None and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
@@ -632,6 +660,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if args.debug:
             raise
         print(f"krkn-rollback: error: {error}", file=sys.stderr)
+        if "HMAC key" in str(error) and "configure" in str(error):
+            print(f"krkn-rollback: hint: {KEY_HINT}", file=sys.stderr)
         return EXIT_BAD_INPUT if isinstance(error, ConfigError | UnsafeName) else EXIT_FAILED
     except KeyboardInterrupt:
         if args.debug:

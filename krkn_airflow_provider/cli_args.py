@@ -115,7 +115,26 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--location",
         "-l",
         default=default,
-        help="journal root: a path or fsspec URL (default: $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
+        help="journal root: a path or fsspec URL (default: [krkn] rollback_location when Airflow is "
+        "installed, else $KRKN_ROLLBACK_LOCATION, else ~/.krkn/rollback)",
+    )
+    parser.add_argument(
+        "--conn-id",
+        default=default,
+        help="Airflow connection for an object storage location (default: [krkn] rollback_conn_id, "
+        "else $KRKN_ROLLBACK_CONN_ID); needs Airflow installed",
+    )
+    parser.add_argument(
+        "--hmac-key-file",
+        default=default,
+        help="file holding the journal's HMAC key (default: $KRKN_ROLLBACK_HMAC_KEY)",
+    )
+    parser.add_argument(
+        "--old-hmac-key-file",
+        action="append",
+        default=default,
+        help="file holding a retired key whose signatures are still accepted (repeatable; default: "
+        "$KRKN_ROLLBACK_HMAC_OLD_KEYS, comma-separated)",
     )
     parser.add_argument(
         "--debug",

@@ -56,7 +56,8 @@ def get_provider_info() -> dict[str, Any]:
                     "rollback_conn_id": {
                         "description": (
                             "Airflow connection used to reach an object storage ``rollback_location`` "
-                            "(passed to ``ObjectStoragePath``). Empty: fsspec's own credentials.\n"
+                            "(passed to ``ObjectStoragePath``). Empty: ``$KRKN_ROLLBACK_CONN_ID``, else "
+                            "fsspec's own credentials.\n"
                         ),
                         "version_added": "0.1.0",
                         "type": "string",
@@ -65,13 +66,26 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "hmac_key_variable": {
                         "description": (
-                            "Name of an Airflow Variable (or secrets backend entry) holding a key; when set, "
-                            "records are signed with HMAC-SHA256 and unsigned or mis-signed records are "
-                            "refused. The key itself is never stored in the configuration.\n"
+                            "Name of an Airflow Variable (or secrets backend entry) holding the key that "
+                            "signs records (HMAC-SHA256); unsigned or mis-signed records are then refused. "
+                            "Empty: ``$KRKN_ROLLBACK_HMAC_KEY`` if set, else the Variable "
+                            "``krkn_rollback_hmac_key``, created with a random key by the first task that "
+                            "needs it. The key itself is never stored in the configuration.\n"
                         ),
                         "version_added": "0.1.0",
                         "type": "string",
                         "example": "krkn_rollback_hmac_key",
+                        "default": "",
+                    },
+                    "hmac_old_keys_variable": {
+                        "description": (
+                            "Name of an Airflow Variable holding retired keys (comma or newline "
+                            "separated) whose signatures are still accepted when reading: key rotation. "
+                            "Empty: ``$KRKN_ROLLBACK_HMAC_OLD_KEYS``.\n"
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "krkn_rollback_hmac_old_keys",
                         "default": "",
                     },
                 },

@@ -1411,6 +1411,8 @@ class Controllers:
             return
         if phase in ("Succeeded", "Failed"):
             return
+        if self._deadline_passed(pod, key):
+            return
         if phase == "Pending":
             if condition(pod, "PodScheduled") != "True" or not status.get("containerStatuses"):
                 new = deep_copy(pod)
@@ -1436,6 +1438,35 @@ class Controllers:
             new = deep_copy(pod)
             self._set_ready(new, True)
             self.api.write(POD, new)
+
+    def _deadline_passed(self, pod: Obj, key: Key) -> bool:
+        """``spec.activeDeadlineSeconds`` from ``status.startTime``: once past, the pod fails."""
+        deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
+        started = _kinds.parse_time((pod.get("status") or {}).get("startTime"))
+        if not isinstance(deadline, int) or started is None:
+            return False
+        left = started + deadline - time.time()
+        if left > 0:
+            if ("kubelet", key) not in self.timers:
+                self.after(left, "kubelet", key)
+            return False
+        new = deep_copy(pod)
+        finished = _kinds.now()
+        status = new.setdefault("status", {})
+        for c in status.get("containerStatuses") or []:
+            started_at = ((c.get("state") or {}).get("running") or {}).get("startedAt", finished)
+            ended = {"exitCode": 137, "reason": "Error", "startedAt": started_at, "finishedAt": finished}
+            c["state"] = {"terminated": ended}
+            c["ready"] = False
+            c["started"] = False
+        status["phase"] = "Failed"
+        status["reason"] = "DeadlineExceeded"
+        status["message"] = "Pod was active on the node longer than the specified deadline"
+        set_condition(new, "Ready", "False", "PodFailed")
+        set_condition(new, "ContainersReady", "False", "PodFailed")
+        self.kubelet_due.pop(pod["metadata"]["uid"], None)
+        self.api.write(POD, new)
+        return True
 
     def _is_batch(self, pod: Obj) -> bool:
         ref = controller_ref(pod)

@@ -7,25 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from krkn_airflow_provider.errors import ConfigError
-from krkn_airflow_provider.rollback import Store, resolve_location
+from krkn_airflow_provider.settings import JournalSettings, open_store, resolve_location
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
     from kubernetes.dynamic import DynamicClient
 
-CONFIG_SECTION = "krkn"
-
-
-def _config(key: str) -> str:
-    from airflow.sdk import conf
-
-    value = conf.get(CONFIG_SECTION, key, fallback="")
-    return str(value or "").strip()
-
-
-def _is_remote(location: str) -> bool:
-    return "://" in location and not location.startswith("file://")
+    from krkn_airflow_provider.rollback import Store
 
 
 class KrknHook(BaseHook):
@@ -33,9 +21,9 @@ class KrknHook(BaseHook):
 
     The client comes from the cncf.kubernetes ``KubernetesHook`` (its ``kubernetes``
     connection type: ``kube_config_path``, ``kube_config``, ``in_cluster``...). The journal
-    location is the ``rollback_location`` argument, else ``[krkn] rollback_location``, else
-    ``$KRKN_ROLLBACK_LOCATION``, else ``~/.krkn/rollback``. Nothing here touches the network
-    or the storage until a property is used.
+    is opened by ``settings.open_store``: arguments, else ``[krkn]``, else the environment,
+    else the defaults; records are signed by default. Nothing here touches the network or
+    the storage until a property is used.
 
     :param kubernetes_conn_id: the ``kubernetes`` connection to the target cluster.
     :param rollback_location: journal root: a path shared by all workers, or an object
@@ -43,7 +31,8 @@ class KrknHook(BaseHook):
     :param storage_conn_id: connection for an object storage location, passed to
         ``ObjectStoragePath``; default ``[krkn] rollback_conn_id``.
     :param hmac_key: key to sign and verify records; default the Airflow Variable named by
-        ``[krkn] hmac_key_variable``.
+        ``[krkn] hmac_key_variable``, else ``$KRKN_ROLLBACK_HMAC_KEY``, else the Variable
+        ``krkn_rollback_hmac_key`` (created by the first task that needs it).
     """
 
     hook_name = "Krkn chaos"
@@ -84,38 +73,27 @@ class KrknHook(BaseHook):
         return self.client
 
     @cached_property
+    def _opened(self) -> tuple[Store, JournalSettings]:
+        store, resolved = open_store(
+            location=self.rollback_location,
+            conn_id=self.storage_conn_id,
+            hmac_key=self.hmac_key,
+            use_airflow=True,
+            create_key=True,
+        )
+        self.log.info("%s", resolved.describe())
+        return store, resolved
+
+    @cached_property
     def location(self) -> str:
-        return resolve_location(self.rollback_location or _config("rollback_location") or None)
+        return resolve_location(self.rollback_location)[0]
 
-    def _hmac_key(self) -> bytes | None:
-        key = self.hmac_key
-        if key is None:
-            variable = _config("hmac_key_variable")
-            if variable:
-                from airflow.sdk import Variable
-
-                key = Variable.get(variable)
-        if not key:
-            return None
-        return key.encode() if isinstance(key, str) else key
+    @property
+    def journal_settings(self) -> JournalSettings:
+        """What the journal was opened with: location, connection, key source."""
+        return self._opened[1]
 
     @cached_property
     def store(self) -> Store:
-        """The journal; with an object storage URL, its file system comes from ``ObjectStoragePath``."""
-        location = self.location
-        conn_id = self.storage_conn_id or _config("rollback_conn_id") or None
-        fs = None
-        if _is_remote(location) and conn_id:
-            from airflow.sdk import ObjectStoragePath
-
-            try:
-                fs = ObjectStoragePath(location, conn_id=conn_id).fs
-            except (ValueError, ImportError) as error:
-                raise ConfigError(
-                    f"rollback location {location} with connection {conn_id!r}: {error} "
-                    "(is the provider for this storage installed, e.g. apache-airflow-providers-amazon?)"
-                ) from error
-        try:
-            return Store(location, fs=fs, hmac_key=self._hmac_key())
-        except (ValueError, ImportError) as error:
-            raise ConfigError(f"rollback location {location}: {error}") from error
+        """The journal, opened as every component opens it (``krkn_airflow_provider.settings``)."""
+        return self._opened[0]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from jinja2.exceptions import SecurityError
 
 from krkn_airflow_provider.errors import ConfigError, KrknError
 from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.operators import deferral
 from krkn_airflow_provider.operators.report_link import GamedayReportLink
 from krkn_airflow_provider.operators.templating import sandboxed_env
 from krkn_airflow_provider.report import tables, write_report, write_task_result
@@ -26,8 +27,8 @@ from krkn_airflow_provider.scenarios import (
     BlastRadiusExceeded,
     ScenarioContext,
     ScenarioInterrupted,
+    ScenarioSummary,
     load_configs,
-    run_scenario,
 )
 from krkn_airflow_provider.scenarios.files import parse_scenario_text, read_scenario_file
 from krkn_airflow_provider.scenarios.observe import Observer
@@ -77,6 +78,12 @@ class ChaosScenarioOperator(BaseOperator):
     :param record_secret_values: delete a bare pod (or a workload, for service disruption)
         whose manifest holds literal credentials, recording them in the journal; refused by
         default (docs/safety.md, "What the journal stores").
+    :param deferrable: hold the fault in the triggerer, not in a worker slot (see
+        docs/deferral.md); default ``[operators] default_deferrable``. A dry run never defers.
+    :param dead_man_seconds: how long a fault may outlive its hold when the task is gone:
+        pods the scenario creates get ``activeDeadlineSeconds`` = hold + this; with
+        ``deferrable``, the triggerer undoes the records itself when the task has not
+        resumed this long after the hold (0: no watchdog).
     """
 
     template_fields: Sequence[str] = (
@@ -114,6 +121,8 @@ class ChaosScenarioOperator(BaseOperator):
         allow_protected_namespaces: bool = False,
         protected_namespaces: Sequence[str] | None = None,
         record_secret_values: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        dead_man_seconds: float = 120.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +151,14 @@ class ChaosScenarioOperator(BaseOperator):
         self.record_secret_values = record_secret_values
         self._observer: Observer | None = None
         self._run_uuid: str | None = None
+        self.deferrable = deferrable
+        self.dead_man_seconds = dead_man_seconds
+        # Records of earlier entries and of the held one, when resumed after a deferral.
+        self._earlier_records: list[str] = []
+        self._replayed: list[str] = []
+        self._recovery_before: list[dict[str, Any]] = []
+        self._deferred_holds = 0
+        self._started = datetime.now(UTC)
 
     @cached_property
     def hook(self) -> KrknHook:
@@ -182,8 +199,11 @@ class ChaosScenarioOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         started = datetime.now(UTC)
+        self._started = started
         try:
             result = self._execute_scenario(context)
+        except TaskDeferred:
+            raise  # the hold goes on in the triggerer; the result is written on resume
         except BaseException as error:
             self._write_result(context, started, None, error)
             raise
@@ -192,6 +212,32 @@ class ChaosScenarioOperator(BaseOperator):
 
     def _execute_scenario(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
+        document, source, observer, limits = self._inputs()
+        run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
+        self._run_uuid = run_uuid
+        try:
+            store = self.hook.store
+            store.check_writable()
+        except KrknError as error:
+            raise AirflowException(f"rollback location not writable, nothing changed: {error}") from error
+        self.log.info("rollback journal: %s (run %s)", store.backend.display(), run_uuid)
+        client = self.hook.client
+        replayed = self._replay_earlier_tries(store, client, run_uuid, ti)
+        self._replayed = replayed
+        ctx = self._scenario_context(store, client, run_uuid, ti, observer, limits)
+        return self._drive(
+            lambda: deferral.run_entries(self, document, ctx, source=source),
+            store=store,
+            observer=observer,
+            replayed=replayed,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after a deferred hold (see ``operators/deferral.py``)."""
+        return deferral.execute_complete(self, context, event)
+
+    def _inputs(self) -> tuple[Any, str, Observer, BlastRadius]:
+        """The scenario document, its name for messages, the probes' observer, the limits."""
         try:
             document, source = self._document()
             load_configs(self.scenario_type, document, source=source)  # fail before any I/O
@@ -204,16 +250,11 @@ class ChaosScenarioOperator(BaseOperator):
         except ConfigError as error:
             raise self._refused(error) from None
         self._observer = observer
-        run_uuid = run_uuid_for(ti.dag_id, ti.run_id)
-        self._run_uuid = run_uuid
-        try:
-            store = self.hook.store
-            store.check_writable()
-        except KrknError as error:
-            raise AirflowException(f"rollback location not writable, nothing changed: {error}") from error
-        self.log.info("rollback journal: %s (run %s)", store.backend.display(), run_uuid)
-        client = self.hook.client
-        replayed = self._replay_earlier_tries(store, client, run_uuid, ti)
+        return document, source, observer, limits
+
+    def _scenario_context(
+        self, store: Store, client: Any, run_uuid: str, ti: Any, observer: Observer, limits: BlastRadius
+    ) -> ScenarioContext:
         origin = Origin(
             run_uuid=run_uuid,
             scenario=self.scenario_type,
@@ -233,10 +274,17 @@ class ChaosScenarioOperator(BaseOperator):
             observer=observer,
             limits=limits,
             allow_secret_values=self.record_secret_values,
+            dead_man_seconds=self.dead_man_seconds,
         )
         self._ctx = ctx
+        return ctx
+
+    def _drive(
+        self, run: Callable[[], ScenarioSummary], *, store: Store, observer: Observer, replayed: list[str]
+    ) -> dict[str, Any]:
+        """Run the scenario steps ``run()``; map errors to Airflow's and build the summary."""
         try:
-            summary = run_scenario(self.scenario_type, document, ctx, source=source)
+            summary = run()
         except ScenarioInterrupted as error:
             self._undo_own(deadline=time.monotonic() + self.kill_grace_seconds)
             raise AirflowException(
@@ -253,8 +301,9 @@ class ChaosScenarioOperator(BaseOperator):
         result = summary.to_dict()
         result["rollback_location"] = store.backend.display()
         result["replayed_earlier_tries"] = replayed
-        result["recovery"] = observer.recovery()
+        result["recovery"] = self._recovery_before + observer.recovery()
         result["probes"] = observer.probe_results()
+        result["deferred_holds"] = self._deferred_holds
         self.log.info("summary of %s:\n%s", self.task_id, tables.scenario_table(result))
         return result
 
@@ -325,7 +374,8 @@ class ChaosScenarioOperator(BaseOperator):
             "started_at": started.isoformat(),
             "ended_at": datetime.now(UTC).isoformat(),
             "targets": (result or {}).get("targets") or [],
-            "records": [entry.id for entry in journal.recorded] if journal is not None else [],
+            "records": self._earlier_records
+            + ([entry.id for entry in journal.recorded] if journal is not None else []),
             "recovery": observer.recovery() if observer is not None else [],
             "probes": observer.probe_results() if observer is not None else [],
         }
@@ -371,9 +421,11 @@ class ChaosScenarioOperator(BaseOperator):
 
     def _undo_own(self, *, deadline: float) -> None:
         journal = self._journal
-        if journal is None or not journal.recorded:
+        if journal is None:
             return
-        ids = [entry.id for entry in journal.recorded]
+        ids = self._earlier_records + [entry.id for entry in journal.recorded]
+        if not ids:
+            return
         self.log.warning("undoing %d record(s) of this try", len(ids))
         try:
             summary = replay(

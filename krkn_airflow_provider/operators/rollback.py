@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, TriggerRule
+from airflow.sdk import BaseOperator, TriggerRule, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
@@ -18,6 +19,10 @@ from krkn_airflow_provider.report import tables, write_replay_outcomes, write_re
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
 from krkn_airflow_provider.rollback.naming import check_run_uuid
 from krkn_airflow_provider.rollback.sweep import find_leftovers, remove_leftover
+from krkn_airflow_provider.triggers.claims import ClaimsReleasedTrigger
+
+# How long a deferred rollback waits for another replay's claims (a claim lives 300 s).
+CLAIM_WAIT = timedelta(seconds=330)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -54,6 +59,9 @@ class RollbackOperator(BaseOperator):
     :param steal_expired: take over records whose claim its owner stopped renewing (a
         replay that died); with ``False`` they stay pending and the task fails naming the
         owner, for a person to look first.
+    :param deferrable: records another replay holds are waited for in the triggerer (the
+        worker slot is free meanwhile), then replayed again; default
+        ``[operators] default_deferrable``.
     """
 
     template_fields: Sequence[str] = (
@@ -87,6 +95,7 @@ class RollbackOperator(BaseOperator):
         sweep: bool = False,
         sweep_namespace: str | None = None,
         steal_expired: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", TriggerRule.ONE_FAILED)
@@ -109,6 +118,7 @@ class RollbackOperator(BaseOperator):
         self.sweep = sweep
         self.sweep_namespace = sweep_namespace
         self.steal_expired = steal_expired
+        self.deferrable = deferrable
         self._stop = threading.Event()
 
     @cached_property
@@ -134,15 +144,21 @@ class RollbackOperator(BaseOperator):
 
     def replay(self, context: Context) -> ReplaySummary:
         run_uuid = self.run_uuid(context)
-        try:
-            store = self.hook.store
-        except KrknError as error:
-            raise AirflowException(str(error)) from error
+        hook = self.hook
+        # The Kubernetes client (API discovery) and the journal (storage, key) take seconds
+        # each on a cold worker: open them side by side.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="krkn-client") as pool:
+            client_future = pool.submit(lambda: hook.client)
+            try:
+                store = hook.store
+            except KrknError as error:
+                raise AirflowException(str(error)) from error
+            client = client_future.result()
         self.log.info("replaying run %s from %s", run_uuid, store.backend.display())
         try:
             summary = replay(
                 store,
-                self.hook.client,
+                client,
                 run_uuid=run_uuid,
                 scenario=self.scenario or None,
                 task_id=self.chaos_task_id or None,
@@ -151,9 +167,20 @@ class RollbackOperator(BaseOperator):
                 log=self._log_line,
                 should_stop=self._stop.is_set,
                 steal_expired=self.steal_expired,
+                wait_for_claims=not self.deferrable or self.is_dry_run,
             )
         except (KrknError, OSError) as error:
             raise AirflowException(f"cannot read the rollback journal: {error}") from error
+        held = [result.entry.id for result in summary.results if result.claimed_elsewhere]
+        if held:
+            self.log.info("%d record(s) held by another replay: waiting in the triggerer", len(held))
+            trigger = ClaimsReleasedTrigger(
+                run_uuid=run_uuid,
+                record_ids=held,
+                rollback_location=self.hook.location,
+                storage_conn_id=self.storage_conn_id,
+            )
+            self.defer(trigger=trigger, method_name="execute_complete", timeout=CLAIM_WAIT)
         self.log.info("%s", summary.line())
         self._report(context, store, run_uuid, summary)
         return summary
@@ -179,6 +206,16 @@ class RollbackOperator(BaseOperator):
         result = summary.to_dict()
         if swept is not None:
             result["swept"] = swept
+        return result
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The other replay let go: replay again (what it finished counts as done)."""
+        event = event or {}
+        if event.get("status") != "released":
+            raise AirflowException(f"waiting for another replay's claims failed: {event.get('message')}")
+        self.log.info("%s; replaying again", event.get("message"))
+        result = self.execute(context)
+        result["waited_for_claims"] = list(event.get("record_ids") or [])
         return result
 
     def sweep_leftovers(self, context: Context) -> list[dict[str, str]]:

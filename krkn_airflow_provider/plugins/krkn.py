@@ -2,8 +2,8 @@
 
 A FastAPI app mounted at ``/krkn`` on the api-server, behind Airflow's authentication
 (any signed-in user; the page is read-only), and a navigation entry that shows it. The
-journal is ``[krkn] rollback_location``, else ``$KRKN_ROLLBACK_LOCATION``, else
-``~/.krkn/rollback``.
+journal is opened by ``settings.open_store`` exactly as tasks open it (location, storage
+connection, HMAC keys).
 
 Every Airflow process loads plugins (workers too), so this module imports nothing heavy:
 the app is built the first time the api-server asks for it.
@@ -23,12 +23,11 @@ if TYPE_CHECKING:
 
 
 def journal() -> Store:
-    from airflow.configuration import conf
+    # Opened as the workers open it: same location, storage connection and keys.
+    from krkn_airflow_provider.settings import open_store
 
-    from krkn_airflow_provider.rollback import Store, resolve_location
-
-    location = str(conf.get("krkn", "rollback_location", fallback="") or "").strip()
-    return Store(resolve_location(location or None))
+    store, _ = open_store(use_airflow=True)
+    return store
 
 
 @cache

@@ -214,8 +214,10 @@ class _Replayer:
         batch_size: int,
         policy: ReplayPolicy,
         keeper: ClaimKeeper,
+        wait_for_claims: bool = True,
     ) -> None:
         self.store = store
+        self.wait_for_claims = wait_for_claims
         self.policy = policy
         self.keeper = keeper
         self.client = client
@@ -254,14 +256,27 @@ class _Replayer:
             return [result for result in found if result is not None]
         results: list[RecordResult] = []
         group: list[_Claimed] = []
+        held_elsewhere = False
         try:
             for entry in chain:
                 started = time.monotonic()
                 if self.should_stop():
                     results.append(self._report(RecordResult(entry, SKIPPED, "replay stopped")))
                     continue
+                if held_elsewhere:
+                    # Older than a record another replay holds: applying it now would break
+                    # the newest-first order; the caller waits (deferred) and replays again.
+                    why = "waits for a newer record another replay holds"
+                    results.append(self._report(RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)))
+                    continue
                 # Claim before reading: another replay may mark the file at any moment.
                 claim = self.keeper.try_claim(entry)
+                if claim is None and not self.wait_for_claims:
+                    self._flush(group)
+                    held_elsewhere = True
+                    why = "claimed by another replay; waiting for it outside this task"
+                    results.append(self._report(RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)))
+                    continue
                 if claim is None:
                     self._flush(group)  # what we hold is newer: apply it before waiting
                     waited = self.keeper.wait_for(entry)
@@ -432,6 +447,7 @@ def replay(
     batch_size: int = BATCH_SIZE,
     policy: ReplayPolicy | None = None,
     steal_expired: bool = True,
+    wait_for_claims: bool = True,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -451,6 +467,9 @@ def replay(
         checked before any request, and one refused stays pending.
     :param steal_expired: take over claims their owner stopped renewing (it died); when
         false, such records stay pending with a message naming the owner.
+    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds;
+        ``False`` returns at once, those records pending with ``claimed_elsewhere`` set
+        (a deferrable caller waits for them in the triggerer instead).
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be at least 1")
@@ -487,6 +506,7 @@ def replay(
         batch_size=batch_size,
         policy=policy or ReplayPolicy(),
         keeper=keeper,
+        wait_for_claims=wait_for_claims,
     )
 
     def run_all(chain: list[Entry]) -> list[RecordResult]:

@@ -238,6 +238,7 @@ def parse(text: str, *, source: str, keys: Sequence[bytes] = ()) -> ParsedVersio
     :param source: the file's name or path, for error messages.
     :param keys: the HMAC keys accepted; when any is given, unsigned records are refused.
     """
+    keys = [key for key in keys if key]
     if not text.endswith(END_MARKER):
         raise CorruptRecord(f"{source}: truncated version file (the end marker is missing)")
     stored = check_digest(text, source=source, keys=keys)

@@ -47,6 +47,8 @@ class ApplicationOutageEntry(ScenarioConfig):
 class ApplicationOutage(Scenario[ApplicationOutageEntry]):
     type_name = "application_outages_scenarios"
     config_model = ApplicationOutageEntry
+    deferrable = True
+    carried = ("policy_name", "ready_before")
 
     def __init__(self, config: ApplicationOutageEntry, ctx: Any) -> None:
         super().__init__(config, ctx)

@@ -22,6 +22,7 @@ No Airflow here: the same scenarios run from tests and the command line.
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -86,10 +87,17 @@ class ScenarioContext:
     limits: BlastRadius = field(default_factory=BlastRadius)
     # Record manifests holding literal credentials (scenarios/sensitive.py); refused by default.
     allow_secret_values: bool = False
+    # Dead man's switch: pods a scenario creates end by themselves this long after their
+    # hold (``activeDeadlineSeconds``), even when no task is left to delete them.
+    dead_man_seconds: float = 120.0
 
     @property
     def dry_run(self) -> bool:
         return self.journal.dry_run
+
+    def pod_deadline(self, hold_seconds: float) -> int:
+        """``activeDeadlineSeconds`` for a pod that must not outlive a hold of ``hold_seconds``."""
+        return max(1, math.ceil(hold_seconds + self.dead_man_seconds))
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.client.resources.get(api_version=api_version, kind=kind)
@@ -170,6 +178,11 @@ class Scenario(ABC, Generic[ConfigT]):
     # Config fields naming a namespace the scenario writes into besides its targets'
     # (helper pods, policies); the runner refuses a protected one.
     namespace_fields: ClassVar[tuple[str, ...]] = ()
+    # Attributes ``recover`` needs after the hold (JSON values). A deferred hold carries
+    # them to the resumed task, which may run on another worker; a type that sets
+    # ``deferrable = False`` holds in the worker instead.
+    carried: ClassVar[tuple[str, ...]] = ()
+    deferrable: ClassVar[bool] = False
 
     def __init__(self, config: ConfigT, ctx: ScenarioContext) -> None:
         self.config = config
@@ -214,6 +227,16 @@ class Scenario(ABC, Generic[ConfigT]):
     def recover(self, targets: list[str]) -> float:
         """Check the system recovered after cleanup; return the seconds it took."""
         return 0.0
+
+    def carry(self) -> dict[str, Any]:
+        """The ``carried`` attributes, for a deferred hold."""
+        return {name: getattr(self, name) for name in self.carried}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Set the ``carried`` attributes from ``carry()``'s output (unknown keys ignored)."""
+        for name in self.carried:
+            if name in state:
+                setattr(self, name, state[name])
 
 
 _REGISTRY: dict[str, type[Scenario[Any]]] = {}
@@ -368,10 +391,10 @@ def cleanup(ctx: ScenarioContext, record_ids: list[str]) -> ReplaySummary:
     )
 
 
-def run_scenario(
+def plan_entries(
     type_name: str, document: Any, ctx: ScenarioContext, *, source: str = "scenario config"
-) -> ScenarioSummary:
-    """Run every entry of a scenario document: plan all, then inject, hold, clean up, check."""
+) -> tuple[list[Scenario[Any]], list[str]]:
+    """Build every entry of a document and plan them all (no change); the first entry's targets."""
     cls = scenario_class(type_name)
     configs = load_configs(type_name, document, source=source)
     scenarios = [cls(config, ctx) for config in configs]
@@ -384,44 +407,69 @@ def run_scenario(
         except ScenarioError as error:
             where = f"{source}, entry {index + 1}" if len(scenarios) > 1 else source
             raise type(error)(f"{where}: {error}") from error  # keeps BlastRadiusExceeded
+    return scenarios, plans[0]
+
+
+def inject_entry(
+    type_name: str,
+    scenarios: list[Scenario[Any]],
+    index: int,
+    ctx: ScenarioContext,
+    *,
+    targets: list[str] | None = None,
+    source: str = "scenario config",
+) -> EntryResult:
+    """Inject one entry (planning it again unless ``targets`` is given); the hold comes next."""
+    scenario = scenarios[index]
+    if targets is None:
+        # Later entries plan again: earlier ones changed the cluster.
+        targets = scenario.plan()
+        try:
+            scenario.check_blast_radius(targets)
+        except ScenarioError as error:
+            raise type(error)(f"{source}, entry {index + 1}: {error}") from error
+    result = EntryResult(index, targets)
+    ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(targets)} target(s)")
+    for target in targets:
+        ctx.log(f"  target {target}")
+    already = len(ctx.journal.recorded)
+    if ctx.observer is not None:
+        ctx.observer.before_inject(ctx, index, targets)
+    scenario.inject(targets)
+    result.records = [entry.id for entry in ctx.journal.recorded[already:]]
+    if ctx.observer is not None:
+        ctx.observer.after_inject(ctx, index)
+    return result
+
+
+def finish_entry(type_name: str, scenario: Scenario[Any], result: EntryResult, ctx: ScenarioContext) -> None:
+    """After the hold: undo the entry's own records, then check the system recovered."""
+    if ctx.observer is not None:
+        ctx.observer.before_cleanup(ctx, result.index)
+    if result.records:
+        ctx.log(f"cleanup: undoing {len(result.records)} record(s) of this entry")
+        replayed = cleanup(ctx, result.records)
+        result.cleanup = replayed.line()
+        ctx.log(replayed.line())
+        replayed.raise_if_incomplete()
+    if ctx.dry_run:
+        return
+    result.recovery_seconds = scenario.recover(result.targets)
+    ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
+    if ctx.observer is not None:
+        ctx.observer.after_recover(ctx, result.index, result.recovery_seconds)
+
+
+def run_scenario(
+    type_name: str, document: Any, ctx: ScenarioContext, *, source: str = "scenario config"
+) -> ScenarioSummary:
+    """Run every entry of a scenario document: plan all, then inject, hold, clean up, check."""
+    scenarios, first = plan_entries(type_name, document, ctx, source=source)
     summary = ScenarioSummary(type_name, ctx.journal.run_uuid, ctx.dry_run)
     for index, scenario in enumerate(scenarios):
-        # Later entries plan again: earlier ones changed the cluster.
-        if index == 0:
-            targets = plans[index]
-        else:
-            targets = scenario.plan()
-            try:
-                scenario.check_blast_radius(targets)
-            except ScenarioError as error:
-                raise type(error)(f"{source}, entry {index + 1}: {error}") from error
-        result = EntryResult(index, targets)
+        targets = first if index == 0 else None
+        result = inject_entry(type_name, scenarios, index, ctx, targets=targets, source=source)
         summary.entries.append(result)
-        ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(targets)} target(s)")
-        for target in targets:
-            ctx.log(f"  target {target}")
-        already = len(ctx.journal.recorded)
-        if ctx.observer is not None:
-            ctx.observer.before_inject(ctx, index, targets)
-        scenario.inject(targets)
-        mine = [entry.id for entry in ctx.journal.recorded[already:]]
-        result.records = mine
-        if ctx.observer is not None:
-            ctx.observer.after_inject(ctx, index)
-        scenario_hold = scenario.hold_seconds()
-        ctx.wait(scenario_hold, f"{type_name} entry {index + 1}")
-        if ctx.observer is not None:
-            ctx.observer.before_cleanup(ctx, index)
-        if mine:
-            ctx.log(f"cleanup: undoing {len(mine)} record(s) of this entry")
-            replayed = cleanup(ctx, mine)
-            result.cleanup = replayed.line()
-            ctx.log(replayed.line())
-            replayed.raise_if_incomplete()
-        if ctx.dry_run:
-            continue
-        result.recovery_seconds = scenario.recover(targets)
-        ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
-        if ctx.observer is not None:
-            ctx.observer.after_recover(ctx, index, result.recovery_seconds)
+        ctx.wait(scenario.hold_seconds(), f"{type_name} entry {index + 1}")
+        finish_entry(type_name, scenario, result, ctx)
     return summary

@@ -114,6 +114,8 @@ class Hog(Scenario[HogConfig]):
     type_name = "hog_scenarios"
     namespace_fields = ("namespace",)
     config_model = HogConfig
+    deferrable = True
+    carried = ("pods",)
 
     def __init__(self, config: HogConfig, ctx: Any) -> None:
         super().__init__(config, ctx)
@@ -150,6 +152,7 @@ class Hog(Scenario[HogConfig]):
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,  # stress-ng never calls the API
+            "activeDeadlineSeconds": self.ctx.pod_deadline(c.duration),
             "containers": [container],
         }
         if c.taints:

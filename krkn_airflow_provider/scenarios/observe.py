@@ -288,10 +288,13 @@ class Observer:
         bad = [result for result in results if not result.ok]
         if not bad:
             return
-        self._holding = False
         reason = "; ".join(f"{result.probe}: {result.message}" for result in bad)
+        self.hold_failed(ctx, reason, [entry.id for entry in ctx.journal.recorded[self._already :]])
+
+    def hold_failed(self, ctx: ScenarioContext, reason: str, mine: list[str]) -> None:
+        """A probe failed during the hold: undo the entry's records ``mine`` now and raise."""
+        self._holding = False
         ctx.log(f"probe FAILED during the hold: {reason}; aborting and undoing this entry now")
-        mine = [entry.id for entry in ctx.journal.recorded[self._already :]]
         message = f"steady state lost during the hold: {reason}"
         if mine:
             from krkn_airflow_provider.scenarios.base import cleanup
@@ -302,6 +305,39 @@ class Observer:
         if self._watch is not None:
             self._watch.stop()
         raise ProbeFailed(message)
+
+    def resume(
+        self,
+        ctx: ScenarioContext,
+        index: int,
+        targets: list[str],
+        *,
+        injected_at: str,
+        hold_results: list[dict[str, Any]],
+    ) -> None:
+        """Pick up an entry after a deferred hold: the probes' hold results, the injection time.
+
+        The pod sampler starts now (the process that injected may be gone), so replacement
+        times are seen from here on, still counted from the injection.
+        """
+        for item in hold_results:
+            self._keep([ProbeResult(**item)])
+        self._current = Recovery(index, injected_at=injected_at)
+        self.recoveries.append(self._current)
+        try:
+            elapsed = max(0.0, (datetime.now(UTC) - datetime.fromisoformat(injected_at)).total_seconds())
+        except ValueError:
+            elapsed = 0.0
+        self._injected = time.monotonic() - elapsed
+        self._watch = None
+        if not ctx.dry_run:
+            self._watch = _PodWatch(ctx.client, targets)
+            self._current.pod_targets = self._watch.pod_targets
+            self._watch.start(self._injected)
+
+    def injected_at(self) -> str:
+        """When the current entry was injected (ISO time), for a deferred hold."""
+        return self._current.injected_at if self._current is not None else _now()
 
     def before_cleanup(self, ctx: ScenarioContext, index: int) -> None:
         self._holding = False

@@ -75,6 +75,8 @@ class SynFlood(Scenario[SynFloodConfig]):
     type_name = "syn_flood_scenarios"
     namespace_fields = ("namespace",)
     config_model = SynFloodConfig
+    deferrable = True
+    carried = ("pods",)
 
     def __init__(self, config: SynFloodConfig, ctx: Any) -> None:
         super().__init__(config, ctx)
@@ -133,6 +135,7 @@ class SynFlood(Scenario[SynFloodConfig]):
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
             "automountServiceAccountToken": False,  # hping3 never calls the API
+            "activeDeadlineSeconds": self.ctx.pod_deadline(c.duration),
             "containers": [{"name": "attacker", "image": c.image, "command": self.command(service)}],
         }
         affinity = c.affinity()

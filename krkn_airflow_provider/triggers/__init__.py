@@ -1,1 +1,1 @@
-"""Triggers (none yet: holds run in the worker, checking the stop flag)."""
+"""Triggers: deferred chaos holds (``hold``) and waits for another replay's claims (``claims``)."""

@@ -72,11 +72,17 @@ def dagbag(airflow_db: Path) -> Any:
     return bag
 
 
+# Records are signed under Airflow; the tests give the key through the environment so
+# they can read the journal themselves (``Store(..., hmac_key=TEST_KEY)``).
+TEST_KEY = b"krkn-test-hmac-key"
+
+
 @pytest.fixture
 def journal_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh rollback location, used through ``$KRKN_ROLLBACK_LOCATION``."""
+    """A fresh rollback location, used through ``$KRKN_ROLLBACK_LOCATION``, signed with ``TEST_KEY``."""
     location = tmp_path / "rollback"
     monkeypatch.setenv("KRKN_ROLLBACK_LOCATION", str(location))
+    monkeypatch.setenv("KRKN_ROLLBACK_HMAC_KEY", TEST_KEY.decode())
     return location
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
 
@@ -40,7 +40,7 @@ def watching(kube: Any) -> Iterator[set[str]]:
 
 def journal_states(location: Path) -> list[tuple[str, str, int | None]]:
     """(task id, state, try number) of every record, oldest first."""
-    store = Store(str(location))
+    store = Store(str(location), hmac_key=TEST_KEY)
     result = []
     for entry in store.entries():
         origin = store.load(entry).data["origin"]
@@ -50,7 +50,7 @@ def journal_states(location: Path) -> list[tuple[str, str, int | None]]:
 
 def journal_records(location: Path) -> list[dict[str, Any]]:
     """Every record's data, oldest first."""
-    store = Store(str(location))
+    store = Store(str(location), hmac_key=TEST_KEY)
     return [store.load(entry).data for entry in store.entries()]
 
 
@@ -147,7 +147,7 @@ def test_retried_chaos_task_first_replays_its_earlier_try(dagbag: Any, kube: Any
     assert task_states(dag_run) == {"flaky_hog": "success", "rollback": "skipped", "watcher": "success"}
     records = journal_states(journal_dir)
     assert records == [("flaky_hog", "executed", 1), ("flaky_hog", "executed", 2)]
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     first_try = store.entries()[0].id
     assert xcom(dag_run, "flaky_hog")["replayed_earlier_tries"] == [first_try]
     assert workloads.managed(kube.api_client(), kube.namespace) == []
@@ -188,7 +188,7 @@ def test_bad_input_fails_before_any_change(
     assert states["chaos"] == "failed"
     assert states["watcher"] == "failed"
     assert workloads.managed(kube.api_client(), kube.namespace) == []
-    assert Store(str(journal_dir)).entries() == []
+    assert Store(str(journal_dir), hmac_key=TEST_KEY).entries() == []
     if kube.emulator is not None:
         assert kube.emulator.writes()[before:] == []
 

@@ -55,6 +55,7 @@ def test_provider_info_is_discovered(airflow_db: Path) -> None:
         "rollback_location",
         "rollback_conn_id",
         "hmac_key_variable",
+        "hmac_old_keys_variable",
     }
 
 

@@ -16,7 +16,7 @@ import pytest
 from krkn_airflow_provider.report import REPORT_HTML, build_report
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import DAGS, run_dag, task_states, xcom
+from tests.airflow.conftest import DAGS, TEST_KEY, run_dag, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
 
@@ -67,7 +67,7 @@ def test_worker_killed_during_hold_then_replay_restores(
         "application_outage": {"duration": 600, "namespace": kube.namespace, "pod_selector": {"app": "web"}}
     }
     conf = {"scenario_type": "application_outages_scenarios", "config": config}
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     child = start_child(conf, airflow_env, tmp_path / "child.log")
     try:
         # The hold has begun once the policy exists (its record was written before it).
@@ -131,7 +131,7 @@ def test_sigterm_during_hold_undoes_and_fails_the_task(
     assert "chaos task killed: stopping and undoing what it can" in text
     assert "DagRun Finished: dag_id=krkn_single" in text
     assert workloads.managed(api, kube.namespace) == []
-    assert [e.state for e in Store(str(journal_dir)).entries()] == ["executed"]
+    assert [e.state for e in Store(str(journal_dir), hmac_key=TEST_KEY).entries()] == ["executed"]
 
 
 @pytest.mark.emulator_only
@@ -155,7 +155,7 @@ def test_rollback_failing_while_apiserver_is_down_then_rerun_does_the_rest(
         "rollback": "failed",
         "watcher": "failed",
     }
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     assert sorted((e.name.scenario, e.state) for e in store.entries()) == [
         ("fail_after_inject_scenarios", "pending"),
         ("failing_outage_scenarios", "executed"),

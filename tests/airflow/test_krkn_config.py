@@ -13,7 +13,7 @@ import pytest
 from krkn_airflow_provider.errors import ConfigError
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 from tests.scenarios import catalogue_support as support
 
 TYPES = [
@@ -76,7 +76,7 @@ def test_five_types_run_end_to_end_in_krkn_order(dagbag: Any, kube: Any, journal
     assert [task_id for _, task_id in started] == expected_chain()
     assert all(xcom(dag_run, f"wait_before_{t}") == 1.0 for t in CHAOS[1:])
     # Every record every chaos task wrote was undone by its own cleanup.
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     entries = store.entries()
     assert entries and {entry.state for entry in entries} == {"executed"}
     writers = {store.load(entry).data["origin"]["task_id"] for entry in entries}

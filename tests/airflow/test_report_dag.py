@@ -13,7 +13,7 @@ import pytest
 from krkn_airflow_provider.report import REPORT_HTML, REPORT_XML, build_report, read_task_results
 from krkn_airflow_provider.rollback import Store, run_uuid_for
 from tests import workloads
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 from tests.probe_servers import FlipServer, Prometheus
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
@@ -87,7 +87,7 @@ def test_probe_abort_fails_the_task_and_the_report_shows_it(
     assert prom_conn.queries and set(prom_conn.queries) == {"up == 1"}
 
     run_uuid = run_uuid_for(dag_run.dag_id, dag_run.run_id)
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     results = {result["task_id"]: result for result in read_task_results(store, run_uuid)}
     assert (
         results["kill_web"]["status"] == "success" and results["kill_web"]["recovery"] == summary["recovery"]
@@ -128,7 +128,7 @@ def test_mapped_chaos_task_is_as_good_as_its_worst_instance(
     assert dag_run.state == "failed"
     assert workloads.managed(api, kube.namespace) == []
     run_uuid = run_uuid_for(dag_run.dag_id, dag_run.run_id)
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     (context,) = store.contexts(run_uuid)
     states = json.loads((journal_dir / context.name / "task-states.json").read_text())["states"]
     assert states == {"outages": "failed"}  # from outages_0 success and outages_1 failed

@@ -26,7 +26,7 @@ import pytest
 from krkn_airflow_provider.report import build_report
 from krkn_airflow_provider.rollback import Store
 from tests import workloads
-from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH
+from tests.airflow.conftest import AIRFLOW_BIN, ROOT, SUBPROCESS_PYTHONPATH, TEST_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 DAG_ID = "krkn_fail_after_inject"
@@ -156,7 +156,7 @@ def test_failing_gameday_under_the_scheduler(
 
     assert state == "failed"
     assert workloads.managed(api, kube.namespace) == []
-    store = Store(str(journal_dir))
+    store = Store(str(journal_dir), hmac_key=TEST_KEY)
     entries = store.entries()
     assert entries and all(entry.state == "executed" for entry in entries)
     rows = query(

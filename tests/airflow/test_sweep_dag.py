@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from tests.airflow.conftest import run_dag, task_states, xcom
+from tests.airflow.conftest import TEST_KEY, run_dag, task_states, xcom
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "k8s_conn")
 
@@ -44,14 +44,16 @@ def test_pending_records_after_a_reported_success_fail_the_run_and_are_undone(
 
     assert task_states(dag_run) == {"looks_fine": "success", "rollback": "skipped", "watcher": "failed"}
     assert dag_run.state == "failed"
-    assert [entry.state for entry in Store(str(journal_dir)).entries()] == ["executed"]
+    assert [entry.state for entry in Store(str(journal_dir), hmac_key=TEST_KEY).entries()] == ["executed"]
     names = [cm.metadata.name for cm in core.list_namespaced_config_map(kube.namespace).items]
     assert "left" not in names
     # The report does not call it a pass: the watcher had to undo what the task left.
     from krkn_airflow_provider.report import build_report
     from krkn_airflow_provider.rollback import run_uuid_for
 
-    verdict = build_report(Store(str(journal_dir)), run_uuid_for(dag_run.dag_id, dag_run.run_id)).verdict()
+    verdict = build_report(
+        Store(str(journal_dir), hmac_key=TEST_KEY), run_uuid_for(dag_run.dag_id, dag_run.run_id)
+    ).verdict()
     assert verdict.word == "FAILED"
     assert verdict.text == (
         "1 record(s) were still pending and were undone by watcher; all 1 change(s) were undone"

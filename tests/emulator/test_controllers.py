@@ -372,3 +372,21 @@ def test_eviction_respects_pod_disruption_budget(kube: KubeTarget) -> None:
         return p.metadata.deletion_timestamp is not None
 
     kube.wait_for(evicted, message="evicted pod deleted")
+
+
+def test_active_deadline_fails_a_running_pod(kube: KubeTarget) -> None:
+    core, ns = kube.core(), kube.namespace
+    body = pod("bounded")
+    body["spec"]["activeDeadlineSeconds"] = 3
+    body["spec"]["restartPolicy"] = "Never"
+    core.create_namespaced_pod(ns, body)
+    running = lambda: core.read_namespaced_pod("bounded", ns).status.phase == "Running"  # noqa: E731
+    kube.wait_for(running, 60, 0.2, "the pod to run")
+    failed = kube.wait_for(
+        lambda: (p := core.read_namespaced_pod("bounded", ns)).status.phase == "Failed" and p,
+        60,
+        0.2,
+        "the deadline to fail the pod",
+    )
+    assert failed.status.reason == "DeadlineExceeded"
+    assert not any(c.type == "Ready" and c.status == "True" for c in failed.status.conditions)
