@@ -77,8 +77,11 @@ def airflow_option(option: str) -> str:
     return str(conf.get(SECTION, option, fallback="") or "").strip()
 
 
-def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
-    for value, source in candidates:
+def _first(*candidates: tuple[str | Callable[[], str] | None, str]) -> tuple[str | None, str]:
+    # A callable is asked only when nothing before it answered: reading Airflow's
+    # configuration imports Airflow (seconds), which the CLI must not pay for nothing.
+    for candidate, source in candidates:
+        value = candidate() if callable(candidate) else candidate
         if value:
             return value, source
     return None, "none"
@@ -92,7 +95,7 @@ def resolve_location(location: str | None = None) -> tuple[str, str]:
     """The journal root and where it came from: argument > ``[krkn]`` > environment > default."""
     value, source = _first(
         (location, "argument"),
-        (airflow_option("rollback_location"), f"[{SECTION}] rollback_location"),
+        (lambda: airflow_option("rollback_location"), f"[{SECTION}] rollback_location"),
         (os.environ.get(ENV_LOCATION), f"${ENV_LOCATION}"),
     )
     return (value, source) if value else (DEFAULT_LOCATION, "default")
@@ -102,7 +105,7 @@ def resolve_conn_id(conn_id: str | None = None) -> tuple[str | None, str]:
     """The storage connection: argument > ``[krkn] rollback_conn_id`` > environment."""
     return _first(
         (conn_id, "argument"),
-        (airflow_option("rollback_conn_id"), f"[{SECTION}] rollback_conn_id"),
+        (lambda: airflow_option("rollback_conn_id"), f"[{SECTION}] rollback_conn_id"),
         (os.environ.get(ENV_CONN_ID), f"${ENV_CONN_ID}"),
     )
 
@@ -115,6 +118,7 @@ def settings(
     old_keys: Sequence[bytes] | None = None,
     key_variable: Callable[[str, bool], str | None] | None = None,
     create_key: Callable[[str], None] | None = None,
+    connection_unused: bool = False,
 ) -> JournalSettings:
     """Resolve location, storage connection and signing keys in the documented order.
 
@@ -126,9 +130,11 @@ def settings(
     :param key_variable: reads an Airflow Variable (name, required) -> value or None. Given
         under Airflow; without it (the CLI) no Variable is read.
     :param create_key: called with the default Variable's name when it does not exist yet.
+    :param connection_unused: no connection can be used (a local location, no Airflow
+        access): none is looked up.
     """
     where, where_from = resolve_location(location)
-    conn, conn_from = resolve_conn_id(conn_id)
+    conn, conn_from = (None, "none") if connection_unused else resolve_conn_id(conn_id)
     key, key_from = _resolve_key(hmac_key, key_variable, create_key)
     if old_keys is None:
         old_keys = _resolve_old_keys(key_variable)
@@ -142,7 +148,8 @@ def _resolve_key(
 ) -> tuple[bytes | None, str]:
     if hmac_key:
         return (hmac_key.encode() if isinstance(hmac_key, str) else hmac_key), "argument"
-    configured = airflow_option("hmac_key_variable")
+    # Only read when a Variable can be read at all (not from the CLI).
+    configured = airflow_option("hmac_key_variable") if key_variable is not None else ""
     if configured and key_variable is not None:
         value = key_variable(configured, True)
         return (value or "").encode(), f"Airflow Variable {configured!r} ([{SECTION}] hmac_key_variable)"
@@ -161,7 +168,7 @@ def _resolve_key(
 
 
 def _resolve_old_keys(key_variable: Callable[[str, bool], str | None] | None) -> tuple[bytes, ...]:
-    name = airflow_option("hmac_old_keys_variable")
+    name = airflow_option("hmac_old_keys_variable") if key_variable is not None else ""
     if name and key_variable is not None:
         return _split_keys(key_variable(name, True) or "")
     return _split_keys(os.environ.get(ENV_OLD_KEYS, ""))
@@ -297,7 +304,9 @@ def open_store(
     """
     airflow = airflow_installed() if use_airflow is None else use_airflow
     where, where_from = resolve_location(location)
-    conn, conn_from = resolve_conn_id(conn_id)
+    # The CLI on a local journal needs no connection: do not import Airflow to look one up.
+    unused = not airflow and not conn_id and not _is_remote(where)
+    conn, conn_from = (None, "none") if unused else resolve_conn_id(conn_id)
     fs = None
     if conn and _is_remote(where):
         if not airflow_installed():
@@ -320,6 +329,7 @@ def open_store(
         old_keys=old_keys,
         key_variable=read_variable if airflow else None,
         create_key=key_creator(unsigned) if airflow and create_key else None,
+        connection_unused=unused,
     )
     resolved = JournalSettings(
         where, where_from, conn, conn_from, resolved.key, resolved.old_keys, resolved.key_source
