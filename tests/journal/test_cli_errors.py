@@ -40,7 +40,10 @@ def assert_clean(result: object, code: int, *needles: str) -> None:
     stderr = result.stderr  # type: ignore[attr-defined]
     assert result.returncode == code, (result.returncode, stderr)  # type: ignore[attr-defined]
     assert "Traceback" not in stderr and "Traceback" not in result.stdout  # type: ignore[attr-defined]
-    assert stderr.startswith("krkn-rollback: error: "), stderr
+    # At most the line saying which journal was opened, then the one error line.
+    lines = [line for line in stderr.splitlines() if line]
+    assert lines[-1].startswith("krkn-rollback: error: "), stderr
+    assert all(line.startswith("krkn-rollback: ") for line in lines) and len(lines) <= 2, stderr
     for needle in needles:
         assert needle in stderr, stderr
 
