@@ -201,6 +201,7 @@ def test_execute_needs_a_selection_or_all(journal_root: tuple[Path, Store, list[
 
 
 def test_help_lists_every_verb_without_markup() -> None:
+    import krkn_airflow_provider.cli  # noqa: F401  (importing it registers the verbs)
     from krkn_airflow_provider.cli_args import COMMANDS
 
     top = cli("--help").stdout
