@@ -9,7 +9,8 @@ the pytest fixture (``tests/topology/conftest.py``), so both start exactly the s
   ``s3://<bucket>/<prefix>`` through ``[krkn] rollback_location`` / ``rollback_conn_id``;
 * Airflow api-server, scheduler, dag-processor, triggerer, and two Celery workers (``a``
   and ``b``), each Airflow process with its own ``AIRFLOW_HOME`` and temp dir, each worker
-  with its own hostname (``[core] hostname_callable``), log server port and queue;
+  with its own hostname (``[core] hostname_callable``), log server port, queue and number
+  of task slots (``CONCURRENCY``: two on A, one on B);
 * a Kubernetes target given by a kubeconfig (the emulator, or ``KRKN_TEST_KUBECONFIG``).
 
 Every process runs in its own process group; its pid is kept in ``state.json`` and it is
@@ -39,13 +40,26 @@ from tests.topology import services
 from tests.topology.services import BUCKET
 from tests.topology.waiting import free_port, wait_for
 
-__all__ = ["BUCKET", "PREFIX", "WORKERS", "Bed", "free_port", "running", "start", "wait_dags", "wait_for"]
+__all__ = [
+    "BUCKET",
+    "CONCURRENCY",
+    "PREFIX",
+    "WORKERS",
+    "Bed",
+    "free_port",
+    "running",
+    "start",
+    "wait_dags",
+    "wait_for",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRFLOW = str(BIN / "airflow")
 DAGS = Path(__file__).resolve().parent / "dags"
 WORKERS = {"a": "worker-a.krkn.test", "b": "worker-b.krkn.test"}
+# Task slots per worker. B has one: a deferred hold on queue ``b`` must leave it to another task.
+CONCURRENCY = {"a": 2, "b": 1}
 PREFIX = "gamedays"
 S3_CONN_ID = "s3_journal"
 HEARTBEAT_TIMEOUT = 12  # seconds; Airflow's default (300) would make the worker-kill test wait 5 min
@@ -73,6 +87,7 @@ class Bed:
     env: dict[str, str]
     pids: dict[str, int] = field(default_factory=dict)
     homes: dict[str, str] = field(default_factory=dict)
+    concurrency: dict[str, int] = field(default_factory=lambda: dict(CONCURRENCY))
 
     @property
     def state_file(self) -> Path:
@@ -165,7 +180,17 @@ class Bed:
             KRKN_BED_HOSTNAME=WORKERS[name],
             AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(port),
         )
-        argv = [AIRFLOW, "celery", "worker", "-q", name, "-c", "2", "-H", WORKERS[name]]
+        argv = [
+            AIRFLOW,
+            "celery",
+            "worker",
+            "-q",
+            name,
+            "-c",
+            str(self.concurrency[name]),
+            "-H",
+            WORKERS[name],
+        ]
         self.spawn(f"worker-{name}", argv, env=env)
 
     def worker_processes(self, name: str) -> list[int]:
@@ -379,10 +404,17 @@ def connections(s3_url: str, kubeconfig: str) -> dict[str, str]:
     }
 
 
-def start(root: str | Path, *, kubeconfig: str | Path, extra_env: dict[str, str] | None = None) -> Bed:
+def start(
+    root: str | Path,
+    *,
+    kubeconfig: str | Path,
+    extra_env: dict[str, str] | None = None,
+    concurrency: dict[str, int] | None = None,
+) -> Bed:
     """Start the whole bed under ``root`` (a fresh folder); returns it once every part is up.
 
     :param extra_env: more settings for every Airflow component (e.g. ``AIRFLOW__...``).
+    :param concurrency: task slots of some workers (``{"a": 4}``); the others keep ``CONCURRENCY``.
     """
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -397,6 +429,7 @@ def start(root: str | Path, *, kubeconfig: str | Path, extra_env: dict[str, str]
         kubeconfig=str(kubeconfig),
         location=f"s3://{BUCKET}/{PREFIX}",
         env={},
+        concurrency={**CONCURRENCY, **(concurrency or {})},
     )
     bed.save()
     try:
@@ -450,10 +483,14 @@ def wait_dags(bed: Bed, dag_ids: Sequence[str], *, timeout: float = 120) -> None
 
 @contextlib.contextmanager
 def running(
-    root: str | Path, *, kubeconfig: str | Path, extra_env: dict[str, str] | None = None
+    root: str | Path,
+    *,
+    kubeconfig: str | Path,
+    extra_env: dict[str, str] | None = None,
+    concurrency: dict[str, int] | None = None,
 ) -> Iterator[Bed]:
     """The bed for the duration of a ``with`` block; every process stopped by pid at the end."""
-    bed = start(root, kubeconfig=kubeconfig, extra_env=extra_env)
+    bed = start(root, kubeconfig=kubeconfig, extra_env=extra_env, concurrency=concurrency)
     try:
         yield bed
     finally:

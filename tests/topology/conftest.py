@@ -21,7 +21,13 @@ import pytest
 
 from tests.topology.bed import Bed, running, wait_dags
 
-DAG_IDS = ["topology_gameday", "topology_scheduled", "topology_handoff"]
+DAG_IDS = [
+    "topology_gameday",
+    "topology_scheduled",
+    "topology_handoff",
+    "topology_deferred",
+    "topology_other_team",
+]
 
 
 @pytest.fixture(scope="session")
