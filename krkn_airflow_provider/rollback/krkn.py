@@ -472,17 +472,9 @@ class KrknStore(Store):
             state=entry.state,
         )
 
-    def mark_executed(self, entry: Entry, *, verified_text: str | None = None) -> Entry:
-        """Rename the file ``.executed`` as Krkn does; its text stays Krkn's (no seal to renew)."""
-        try:
-            text = self.read_text(entry.name_in("pending"))
-            self.backend.mark_executed(
-                entry.context.name, entry.name.pending, entry.name.executed, text.encode()
-            )
-        except JournalError:
-            if not self.is_executed(entry):
-                raise
-        return Entry(entry.name, entry.context, "executed")
+    def _executed_text(self, entry: Entry, verified_text: str | None) -> str:
+        """Krkn's file is renamed ``.executed`` as Krkn does; its text stays Krkn's (no seal)."""
+        return self.read_text(entry.name_in("pending"))
 
 
 @dataclass(frozen=True)

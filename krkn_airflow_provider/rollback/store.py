@@ -321,11 +321,7 @@ class Store:
             reading and checking it again).
         """
         try:
-            text = verified_text
-            if text is None:
-                text = self.read_text(entry.name_in("pending"))
-                versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
-            executed = versionfile.with_state(text, "executed", self.hmac_key)
+            executed = self._executed_text(entry, verified_text)
             self.backend.mark_executed(
                 entry.context.name, entry.name.pending, entry.name.executed, executed.encode()
             )
@@ -333,6 +329,14 @@ class Store:
             if not self.is_executed(entry):
                 raise
         return Entry(entry.name, entry.context, "executed")
+
+    def _executed_text(self, entry: Entry, verified_text: str | None) -> str:
+        """What the ``.executed`` file holds: the record sealed again as applied."""
+        text = verified_text
+        if text is None:
+            text = self.read_text(entry.name_in("pending"))
+            versionfile.check_digest(text, source=self.path(entry), keys=self.keys)
+        return versionfile.with_state(text, "executed", self.hmac_key)
 
     # -- claims ------------------------------------------------------------------------
 
