@@ -17,11 +17,11 @@ from aiohttp import WSMsgType, web
 
 from . import _errors, _resources, _tables
 from ._api import SCALABLE, Api
-from ._controllers import SIGNALS, Controllers
 from ._resources import NAMESPACE, POD, SERVICEACCOUNT, ResourceType
 from ._selectors import FieldRequirement, parse_field_selector, parse_label_selector
 from ._store import Event, Obj
 from ._types import ExecRecord, ExecReply, Fault, RequestRecord
+from .controllers import SIGNALS, Controllers
 
 log = logging.getLogger("kube_emulator.server")
 
