@@ -38,6 +38,11 @@ trap cleanup EXIT
 if [ -z "${KUBECONFIG:-}" ]; then
     KUBECONFIG="$WORK/kubeconfig"
     echo "== starting the Kubernetes API emulator (sample workload in namespace $NAMESPACE)"
+    # The emulator is its own distribution (emulator/), installed by the provider's test extra.
+    python -c 'import kube_emulator' 2>/dev/null || {
+        echo "the Kubernetes API emulator is not installed in $VENV: pip install -e '$ROOT/emulator'"
+        exit 1
+    }
     python -m kube_emulator --kubeconfig "$KUBECONFIG" --sample-workload >"$WORK/emulator.log" 2>&1 &
     EMULATOR_PID=$!
     # It prints "kubeconfig: PATH" once the sample workload has settled.

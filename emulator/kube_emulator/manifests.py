@@ -47,55 +47,38 @@ def template(labels: dict[str, str], **spec: Any) -> dict[str, Any]:
     return {"metadata": {"labels": labels}, "spec": {"containers": [container()], **_camel(spec)}}
 
 
-def deployment(name: str, replicas: int = 2, **spec: Any) -> dict[str, Any]:
+def _apps(
+    kind: str, name: str, lead: dict[str, Any], rest: dict[str, Any], pod_spec: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An apps/v1 workload whose pods carry ``app=<name>``: ``lead``, selector, template, ``rest``."""
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": kind,
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": replicas,
+            **lead,
             "selector": {"matchLabels": labels},
-            "template": template(labels),
-            **spec,
+            "template": template(labels, **(pod_spec or {})),
+            **rest,
         },
     }
+
+
+def deployment(name: str, replicas: int = 2, **spec: Any) -> dict[str, Any]:
+    return _apps("Deployment", name, {"replicas": replicas}, spec)
 
 
 def replicaset(name: str, replicas: int = 2) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": template(labels)},
-    }
+    return _apps("ReplicaSet", name, {"replicas": replicas}, {})
 
 
 def statefulset(name: str, replicas: int = 3, **spec: Any) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "StatefulSet",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "serviceName": name,
-            "selector": {"matchLabels": labels},
-            "template": template(labels),
-            **spec,
-        },
-    }
+    return _apps("StatefulSet", name, {"replicas": replicas, "serviceName": name}, spec)
 
 
 def daemonset(name: str, **pod_spec: Any) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "DaemonSet",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"selector": {"matchLabels": labels}, "template": template(labels, **pod_spec)},
-    }
+    return _apps("DaemonSet", name, {}, {}, pod_spec)
 
 
 def job(name: str, completions: int = 1, parallelism: int = 1) -> dict[str, Any]:

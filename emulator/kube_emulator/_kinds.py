@@ -85,6 +85,21 @@ def parse_time(value: str | None) -> float | None:
 # -- decoding checks (the apiserver answers 400 when the JSON does not fit the Go types) ---------
 
 
+def _check_string_map(values: Any, field: str, map_type: str) -> None:
+    """A ``map[string]...`` field the JSON must fill with an object of strings (or nulls)."""
+    if values is None:
+        return
+    if not isinstance(values, dict):
+        raise _errors.bad_request(
+            f"json: cannot unmarshal {_json_type(values)} into Go struct field {field} of type {map_type}"
+        )
+    for v in values.values():
+        if not isinstance(v, str) and v is not None:
+            raise _errors.bad_request(
+                f"json: cannot unmarshal {_json_type(v)} into Go struct field {field} of type string"
+            )
+
+
 def check_types(rt: ResourceType, obj: dict[str, Any]) -> None:
     """Reject bodies the apiserver could not decode (a number where a string must be...)."""
     meta = obj.get("metadata")
@@ -95,36 +110,11 @@ def check_types(rt: ResourceType, obj: dict[str, Any]) -> None:
         )
     meta = meta or {}
     for fld in ("labels", "annotations"):
-        values = meta.get(fld)
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise _errors.bad_request(
-                f"json: cannot unmarshal {_json_type(values)} into Go struct field ObjectMeta.metadata.{fld} "
-                "of type map[string]string"
-            )
-        for v in values.values():
-            if not isinstance(v, str) and v is not None:
-                raise _errors.bad_request(
-                    f"json: cannot unmarshal {_json_type(v)} into Go struct field ObjectMeta.metadata.{fld} "
-                    "of type string"
-                )
+        _check_string_map(meta.get(fld), f"ObjectMeta.metadata.{fld}", "map[string]string")
     if rt.kind in ("ConfigMap", "Secret"):
         for fld in ("data", "stringData"):
-            values = obj.get(fld)
-            if values is None:
-                continue
-            if not isinstance(values, dict):
-                raise _errors.bad_request(
-                    f"json: cannot unmarshal {_json_type(values)} into Go struct field {rt.kind}.{fld} "
-                    f"of type map[string]{'string' if fld != 'data' or rt.kind == 'ConfigMap' else '[]uint8'}"
-                )
-            for v in values.values():
-                if not isinstance(v, str) and v is not None:
-                    raise _errors.bad_request(
-                        f"json: cannot unmarshal {_json_type(v)} into Go struct field {rt.kind}.{fld} "
-                        "of type string"
-                    )
+            value_type = "string" if fld != "data" or rt.kind == "ConfigMap" else "[]uint8"
+            _check_string_map(obj.get(fld), f"{rt.kind}.{fld}", f"map[string]{value_type}")
         if rt.kind == "Secret":
             for v in (obj.get("data") or {}).values():
                 try:

@@ -17,11 +17,11 @@ from aiohttp import WSMsgType, web
 
 from . import _errors, _resources, _tables
 from ._api import SCALABLE, Api
-from ._controllers import SIGNALS, Controllers
 from ._resources import NAMESPACE, POD, SERVICEACCOUNT, ResourceType
 from ._selectors import FieldRequirement, parse_field_selector, parse_label_selector
 from ._store import Event, Obj
 from ._types import ExecRecord, ExecReply, Fault, RequestRecord
+from .controllers import SIGNALS, Controllers
 
 log = logging.getLogger("kube_emulator.server")
 
@@ -55,6 +55,15 @@ PATCH_TYPES = (
 
 def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def _dry_run(q: Any) -> bool:
+    return bool(q.get("dryRun") == "All")
+
+
+def _ctype(request: web.Request) -> str:
+    """The request's Content-Type, which names the patch flavour."""
+    return request.headers.get("Content-Type", "")
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -390,123 +399,121 @@ class Server:
     async def _resource(
         self, request: web.Request, route: Route, verb: str, body: Any, ts: float
     ) -> web.StreamResponse:
-        rt, ns, name, sub = route.rt, route.namespace, route.name, route.subresource
-        q = request.query
-        dry_run = q.get("dryRun") == "All"
-        method = request.method
+        rt, sub = route.rt, route.subresource
         if sub in ("exec", "attach"):
             return await self._exec(request, route, body, ts)
         if sub == "log":
-            if method != "GET":
+            if request.method != "GET":
                 raise _errors.method_not_allowed()
-            return self._log(route, q)
+            return self._log(route, request.query)
         if verb == "watch":
             return await self._watch(request, route, ts)
-        if name is None:
-            if route.watch_prefix:
-                raise _errors.method_not_allowed()
-            if verb == "list":
-                self._check_list_version(q)
-                listed = self.api.list(
-                    rt,
-                    ns,
-                    label_selector=q.get("labelSelector"),
-                    field_selector=q.get("fieldSelector"),
-                    limit=int(q["limit"]) if q.get("limit", "").isdigit() else None,
-                    continue_token=q.get("continue"),
-                )
-                if self._wants_table(request):
-                    items = [{"apiVersion": rt.api_version, "kind": rt.kind, **o} for o in listed["items"]]
-                    return _json_response(
-                        200,
-                        _tables.to_table(rt, items, listed["metadata"], q.get("includeObject", "Metadata")),
-                    )
-                return _json_response(200, listed)
-            if verb == "create":
-                if rt.namespaced and ns is None:
-                    raise _errors.method_not_allowed()
-                obj = self.api.create(rt, ns, body, dry_run=dry_run)
-                return _json_response(201, obj)
-            if verb == "deletecollection":
-                if "deletecollection" not in rt.verbs:
-                    raise _errors.method_not_allowed()
-                options = self._delete_options(q, body)
-                out = self.api.delete_collection(
-                    rt,
-                    ns,
-                    options,
-                    label_selector=q.get("labelSelector"),
-                    field_selector=q.get("fieldSelector"),
-                    dry_run=dry_run,
-                )
-                return _json_response(200, out)
-            raise _errors.method_not_allowed()
+        if route.name is None:
+            return self._collection(request, route, verb, body)
         if sub is None:
-            if verb == "get":
-                obj = self.api.get(rt, ns, name)
-                if self._wants_table(request):
-                    return _json_response(
-                        200,
-                        _tables.to_table(
-                            rt,
-                            [obj],
-                            {"resourceVersion": obj["metadata"]["resourceVersion"]},
-                            q.get("includeObject", "Metadata"),
-                        ),
-                    )
-                return _json_response(200, obj)
-            if verb == "update":
-                return _json_response(200, self.api.update(rt, ns, name, body, dry_run=dry_run))
-            if verb == "patch":
-                return _json_response(
-                    200,
-                    self.api.patch(
-                        rt, ns, name, body, request.headers.get("Content-Type", ""), dry_run=dry_run
-                    ),
-                )
-            if verb == "delete":
-                code, out = self.api.delete(rt, ns, name, self._delete_options(q, body), dry_run=dry_run)
-                return _json_response(code, out)
-            raise _errors.method_not_allowed()
+            return self._object(request, route, verb, body)
         if sub in ("status", "finalize"):
-            if verb == "get":
-                return _json_response(200, self.api.get(rt, ns, name))
-            if verb == "update":
-                if sub == "finalize":
-                    return _json_response(200, self._finalize_namespace(name, body))
-                return _json_response(
-                    200, self.api.update(rt, ns, name, body, subresource="status", dry_run=dry_run)
-                )
-            if verb == "patch":
-                return _json_response(
-                    200,
-                    self.api.patch(
-                        rt,
-                        ns,
-                        name,
-                        body,
-                        request.headers.get("Content-Type", ""),
-                        subresource="status",
-                        dry_run=dry_run,
-                    ),
-                )
-            raise _errors.method_not_allowed()
+            return self._status(request, route, verb, body)
         if sub == "scale" and rt in SCALABLE:
-            if verb == "get":
-                return _json_response(200, self.api.scale_of(rt, self.api.get(rt, ns, name)))
-            if verb == "update":
-                return _json_response(200, self.api.update_scale(rt, ns, name, body, dry_run=dry_run))
-            if verb == "patch":
+            return self._scale(request, route, verb, body)
+        return self._action(request, route, verb, body)
+
+    def _collection(self, request: web.Request, route: Route, verb: str, body: Any) -> web.Response:
+        """list, create and deletecollection on a resource type."""
+        rt, ns, q = route.rt, route.namespace, request.query
+        if route.watch_prefix:
+            raise _errors.method_not_allowed()
+        if verb == "list":
+            self._check_list_version(q)
+            listed = self.api.list(
+                rt,
+                ns,
+                label_selector=q.get("labelSelector"),
+                field_selector=q.get("fieldSelector"),
+                limit=int(q["limit"]) if q.get("limit", "").isdigit() else None,
+                continue_token=q.get("continue"),
+            )
+            if self._wants_table(request):
+                items = [{"apiVersion": rt.api_version, "kind": rt.kind, **o} for o in listed["items"]]
                 return _json_response(
                     200,
-                    self.api.patch_scale(
-                        rt, ns, name, body, request.headers.get("Content-Type", ""), dry_run=dry_run
-                    ),
+                    _tables.to_table(rt, items, listed["metadata"], q.get("includeObject", "Metadata")),
                 )
-            raise _errors.method_not_allowed()
+            return _json_response(200, listed)
+        if verb == "create":
+            if rt.namespaced and ns is None:
+                raise _errors.method_not_allowed()
+            return _json_response(201, self.api.create(rt, ns, body, dry_run=_dry_run(q)))
+        if verb == "deletecollection":
+            if "deletecollection" not in rt.verbs:
+                raise _errors.method_not_allowed()
+            out = self.api.delete_collection(
+                rt,
+                ns,
+                self._delete_options(q, body),
+                label_selector=q.get("labelSelector"),
+                field_selector=q.get("fieldSelector"),
+                dry_run=_dry_run(q),
+            )
+            return _json_response(200, out)
+        raise _errors.method_not_allowed()
+
+    def _object(self, request: web.Request, route: Route, verb: str, body: Any) -> web.Response:
+        """get, update, patch and delete on one object."""
+        rt, ns, name, q = route.rt, route.namespace, route.name or "", request.query
+        dry_run = _dry_run(q)
+        if verb == "get":
+            obj = self.api.get(rt, ns, name)
+            if self._wants_table(request):
+                rv = {"resourceVersion": obj["metadata"]["resourceVersion"]}
+                return _json_response(
+                    200, _tables.to_table(rt, [obj], rv, q.get("includeObject", "Metadata"))
+                )
+            return _json_response(200, obj)
+        if verb == "update":
+            return _json_response(200, self.api.update(rt, ns, name, body, dry_run=dry_run))
+        if verb == "patch":
+            return _json_response(200, self.api.patch(rt, ns, name, body, _ctype(request), dry_run=dry_run))
+        if verb == "delete":
+            code, out = self.api.delete(rt, ns, name, self._delete_options(q, body), dry_run=dry_run)
+            return _json_response(code, out)
+        raise _errors.method_not_allowed()
+
+    def _status(self, request: web.Request, route: Route, verb: str, body: Any) -> web.Response:
+        """The ``status`` subresource, and a namespace's ``finalize``."""
+        rt, ns, name, dry_run = route.rt, route.namespace, route.name or "", _dry_run(request.query)
+        if verb == "get":
+            return _json_response(200, self.api.get(rt, ns, name))
+        if verb == "update" and route.subresource == "finalize":
+            return _json_response(200, self._finalize_namespace(name, body))
+        if verb == "update":
+            return _json_response(
+                200, self.api.update(rt, ns, name, body, subresource="status", dry_run=dry_run)
+            )
+        if verb == "patch":
+            out = self.api.patch(rt, ns, name, body, _ctype(request), subresource="status", dry_run=dry_run)
+            return _json_response(200, out)
+        raise _errors.method_not_allowed()
+
+    def _scale(self, request: web.Request, route: Route, verb: str, body: Any) -> web.Response:
+        """The ``scale`` subresource of Deployments, ReplicaSets and StatefulSets."""
+        rt, ns, name, dry_run = route.rt, route.namespace, route.name or "", _dry_run(request.query)
+        if verb == "get":
+            return _json_response(200, self.api.scale_of(rt, self.api.get(rt, ns, name)))
+        if verb == "update":
+            return _json_response(200, self.api.update_scale(rt, ns, name, body, dry_run=dry_run))
+        if verb == "patch":
+            return _json_response(
+                200, self.api.patch_scale(rt, ns, name, body, _ctype(request), dry_run=dry_run)
+            )
+        raise _errors.method_not_allowed()
+
+    def _action(self, request: web.Request, route: Route, verb: str, body: Any) -> web.Response:
+        """POSTs to a subresource: a pod's eviction or binding, a ServiceAccount's token."""
+        rt, ns, name, sub = route.rt, route.namespace, route.name or "", route.subresource
         if verb == "create" and rt is POD and sub == "eviction":
             assert ns is not None
-            return _json_response(201, self.api.evict(ns, name, body, dry_run=dry_run))
+            return _json_response(201, self.api.evict(ns, name, body, dry_run=_dry_run(request.query)))
         if verb == "create" and rt is POD and sub == "binding":
             assert ns is not None
             return _json_response(201, self.api.bind(ns, name, body))

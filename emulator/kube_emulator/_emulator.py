@@ -23,11 +23,11 @@ from aiohttp import web
 
 from . import _kinds, _tls
 from ._api import Api, Settings
-from ._controllers import Controllers
 from ._resources import NAMESPACE, NODE, POD, SERVICE, ResourceType, resolve
 from ._server import Server
 from ._store import Store, deep_copy
 from ._types import ExecRecord, ExecReply, Fault, RequestRecord
+from .controllers import Controllers
 
 T = TypeVar("T")
 
@@ -394,7 +394,7 @@ class Emulator:
             if name is None:
                 obj = self._api.get(POD, namespace, pod)
                 name = ((obj.get("spec") or {}).get("containers") or [{}])[0].get("name", "")
-            self._controllers.custom_logs[(namespace, pod, str(name))] = text
+            self._controllers.kubelet.custom_logs[(namespace, pod, str(name))] = text
 
         self.call(run)
 
@@ -448,7 +448,7 @@ class Emulator:
         self._settings.namespace_terminate_delay = float(value)
 
         def recheck() -> None:  # terminating namespaces may be due now
-            for name in list(self._controllers.namespace_hold):
+            for name in list(self._controllers.namespaces.hold):
                 self._controllers.enqueue("namespace", name)
 
         self.call(recheck)
