@@ -27,7 +27,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -35,9 +35,6 @@ from krkn_airflow_provider.errors import ConfigError, ScenarioError
 from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
 from krkn_airflow_provider.scenarios.fields import MAX_RUNS
 from krkn_airflow_provider.scenarios.safety import BlastRadius, check_plan
-
-if TYPE_CHECKING:
-    from krkn_airflow_provider.scenarios.observe import Observer
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -61,6 +58,42 @@ def _discard(line: str) -> None:
     pass
 
 
+class EntryObserver(Protocol):
+    """What ``run_scenario`` tells at four points of every entry (scenarios/observe.py).
+
+    ``during_hold`` runs on every tick of a hold and may raise to end it early.
+    """
+
+    def before_inject(self, ctx: ScenarioContext, index: int, targets: list[str]) -> None: ...
+
+    def after_inject(self, ctx: ScenarioContext, index: int) -> None: ...
+
+    def during_hold(self, ctx: ScenarioContext) -> None: ...
+
+    def before_cleanup(self, ctx: ScenarioContext, index: int) -> None: ...
+
+    def after_recover(self, ctx: ScenarioContext, index: int, recovery_seconds: float | None) -> None: ...
+
+
+class NoObserver:
+    """The observer of a run without probes: every call does nothing."""
+
+    def before_inject(self, ctx: ScenarioContext, index: int, targets: list[str]) -> None:
+        pass
+
+    def after_inject(self, ctx: ScenarioContext, index: int) -> None:
+        pass
+
+    def during_hold(self, ctx: ScenarioContext) -> None:
+        pass
+
+    def before_cleanup(self, ctx: ScenarioContext, index: int) -> None:
+        pass
+
+    def after_recover(self, ctx: ScenarioContext, index: int, recovery_seconds: float | None) -> None:
+        pass
+
+
 @dataclass
 class ScenarioContext:
     """What a scenario gets: a Kubernetes client, the journal, a log and a stop flag.
@@ -82,8 +115,8 @@ class ScenarioContext:
     should_stop: Callable[[], bool] = _never
     poll_interval: float = 0.5
     changing: bool = field(default=False, init=False)
-    # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
-    observer: Observer | None = None
+    # Steady-state probes and recovery times (scenarios/observe.py); by default none.
+    observer: EntryObserver = field(default_factory=NoObserver)
     limits: BlastRadius = field(default_factory=BlastRadius)
     # Record manifests holding literal credentials (scenarios/sensitive.py); refused by default.
     allow_secret_values: bool = False
@@ -142,13 +175,24 @@ class ScenarioContext:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.check_stop()
-            if self.observer is not None:
-                self.observer.during_hold(self)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
+            self.observer.during_hold(self)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             time.sleep(min(self.poll_interval, left))
         self.check_stop()
+
+    def undo(self, record_ids: list[str], *, check: bool = True) -> ReplaySummary:
+        """Undo the given records of this run now (newest first), as a rollback would.
+
+        Logs the replay's line; raises ``ReplayIncomplete`` when a record stays pending,
+        unless ``check`` is false (the caller raises its own error naming the line).
+        """
+        replayed = cleanup(self, record_ids)
+        self.log(replayed.line())
+        if check:
+            replayed.raise_if_incomplete()
+        return replayed
 
     def poll(self, check: Callable[[], bool], *, timeout: float, what: str) -> float:
         """Wait until ``check()`` is true; returns the seconds it took, raises on timeout."""
@@ -433,31 +477,24 @@ def inject_entry(
     for target in targets:
         ctx.log(f"  target {target}")
     already = len(ctx.journal.recorded)
-    if ctx.observer is not None:
-        ctx.observer.before_inject(ctx, index, targets)
+    ctx.observer.before_inject(ctx, index, targets)
     scenario.inject(targets)
     result.records = [entry.id for entry in ctx.journal.recorded[already:]]
-    if ctx.observer is not None:
-        ctx.observer.after_inject(ctx, index)
+    ctx.observer.after_inject(ctx, index)
     return result
 
 
 def finish_entry(type_name: str, scenario: Scenario[Any], result: EntryResult, ctx: ScenarioContext) -> None:
     """After the hold: undo the entry's own records, then check the system recovered."""
-    if ctx.observer is not None:
-        ctx.observer.before_cleanup(ctx, result.index)
+    ctx.observer.before_cleanup(ctx, result.index)
     if result.records:
         ctx.log(f"cleanup: undoing {len(result.records)} record(s) of this entry")
-        replayed = cleanup(ctx, result.records)
-        result.cleanup = replayed.line()
-        ctx.log(replayed.line())
-        replayed.raise_if_incomplete()
+        result.cleanup = ctx.undo(result.records).line()
     if ctx.dry_run:
         return
     result.recovery_seconds = scenario.recover(result.targets)
     ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
-    if ctx.observer is not None:
-        ctx.observer.after_recover(ctx, result.index, result.recovery_seconds)
+    ctx.observer.after_recover(ctx, result.index, result.recovery_seconds)
 
 
 def run_scenario(

@@ -40,7 +40,7 @@ from pydantic import Field, field_validator, model_validator
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, node_jobs, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, cleanup, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
 from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds, StrictBool
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-network-chaos:latest"
@@ -411,9 +411,7 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
             ids = self.inject_one(target)
             self.ctx.wait(float(self.config.test_duration), f"{self.config.id} on {target}")
             if ids:
-                done = cleanup(self.ctx, ids)
-                self.ctx.log(done.line())
-                done.raise_if_incomplete()
+                self.ctx.undo(ids)
 
     def hold_seconds(self) -> float:
         return float(self.config.test_duration) if self.config.execution == "parallel" else 0.0

@@ -19,10 +19,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from krkn_airflow_provider.errors import KrknError
 from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios.base import ScenarioContext
 from krkn_airflow_provider.scenarios.probes import (
     HttpProbe,
     PodsProbe,
@@ -31,9 +32,6 @@ from krkn_airflow_provider.scenarios.probes import (
     PrometheusProbe,
     check_all,
 )
-
-if TYPE_CHECKING:
-    from krkn_airflow_provider.scenarios.base import ScenarioContext
 
 Spec = PodsProbe | HttpProbe | PrometheusProbe
 MAX_PROBE_RESULTS = 500
@@ -297,11 +295,7 @@ class Observer:
         ctx.log(f"probe FAILED during the hold: {reason}; aborting and undoing this entry now")
         message = f"steady state lost during the hold: {reason}"
         if mine:
-            from krkn_airflow_provider.scenarios.base import cleanup
-
-            replayed = cleanup(ctx, mine)
-            ctx.log(replayed.line())
-            message += f"; {replayed.line()}"
+            message += f"; {ctx.undo(mine, check=False).line()}"
         if self._watch is not None:
             self._watch.stop()
         raise ProbeFailed(message)
