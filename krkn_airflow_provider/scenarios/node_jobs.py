@@ -123,7 +123,7 @@ def finish(ctx: ScenarioContext, namespace: str, jobs: list[tuple[str, dict[str,
                 _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except Exception as error:
-            if getattr(error, "status", None) != 404:
+            if kube.status_of(error) != 404:
                 raise kube.api_error(
                     "deletecollection", "batch/v1", "Job", f"{namespace}/{name}", error
                 ) from error

@@ -270,7 +270,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                 )
                 return True
             except Exception as error:
-                status = getattr(error, "status", None)
+                status = kube.status_of(error)
                 if status == 404:
                     return True
                 if namespace_going(error):

@@ -12,7 +12,7 @@ from typing import Any
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, marks, reverse_merge_patch
 from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
-from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
+from krkn_airflow_provider.rollback.undo import UndoFailed, exec_stream
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
 from krkn_airflow_provider.scenarios.sensitive import secret_fields
@@ -176,7 +176,7 @@ def delete_object(
                 _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except Exception as error:
-            if getattr(error, "status", None) != 404:
+            if kube.status_of(error) != 404:
                 raise kube.api_error("delete", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"delete {kind} {where(namespace, name)}", delete)
@@ -209,32 +209,13 @@ def exec_in(
 ) -> tuple[int | None, str, str]:
     """Run ``command`` in a container through ``pods/exec``; returns (exit code, stdout, stderr)."""
     from kubernetes import client as k8s
-    from kubernetes.stream import stream
 
     metadata = pod["metadata"]
     core = k8s.CoreV1Api(ctx.client.client)
     try:
-        session = stream(
-            core.connect_get_namespaced_pod_exec,
-            metadata["name"],
-            metadata["namespace"],
-            container=container,
-            command=command,
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
-        )
-        session.run_forever(timeout=timeout)
-        code = exec_exit_code(
-            session, f"Pod {metadata['namespace']}/{metadata['name']} container {container}"
-        )
-        out, err = session.read_stdout(), session.read_stderr()
-        session.close()
+        return exec_stream(core, metadata["name"], metadata["namespace"], container, command, timeout=timeout)
     except UndoFailed as error:
         raise ScenarioError(str(error)) from None
     except Exception as error:
         where = f"{metadata['namespace']}/{metadata['name']} container {container}"
         raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
-    return code, out, err
