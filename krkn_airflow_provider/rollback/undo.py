@@ -162,16 +162,14 @@ def _resource(client: Any, record: dict[str, Any]) -> Any:
         raise _fail("discovery", record, error) from error
 
 
+def _scope(record: dict[str, Any]) -> dict[str, Any]:
+    """The namespace and the time bound of every request made for ``record``."""
+    return {"namespace": record.get("namespace"), "_request_timeout": _timeout(record)}
+
+
 def _get(client: Any, resource: Any, record: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        return as_dict(
-            client.get(
-                resource,
-                name=record["name"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
-        )
+        return as_dict(client.get(resource, name=record["name"], **_scope(record)))
     except Exception as error:
         if status_of(error) == 404:
             return None
@@ -200,21 +198,15 @@ def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             # labels: the check and the delete cannot be split by someone else's change.
             deleted = client.delete(
                 resource,
-                namespace=record.get("namespace"),
                 label_selector=selector_string(guard),
                 field_selector=f"metadata.name={record['name']}",
-                _request_timeout=_timeout(record),
                 serialize=False,
+                **_scope(record),
             )
             if _deleted_items(deleted):
                 return UNDONE
         else:
-            client.delete(
-                resource,
-                name=record["name"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
+            client.delete(resource, name=record["name"], **_scope(record))
             return UNDONE
     except Exception as error:
         if status_of(error) == 404:
@@ -238,13 +230,7 @@ def undo_delete_batch(client: Any, records: list[dict[str, Any]], *, key: str) -
     nonces = f"{key} in ({','.join(values)})"
     selector = f"{selector_string(common)},{nonces}" if common else nonces
     try:
-        deleted = client.delete(
-            resource,
-            namespace=first.get("namespace"),
-            label_selector=selector,
-            _request_timeout=_timeout(first),
-            serialize=False,
-        )
+        deleted = client.delete(resource, label_selector=selector, serialize=False, **_scope(first))
     except Exception as error:
         raise _fail("deletecollection", first, error) from error
     gone = {
@@ -275,9 +261,8 @@ def undo_patch(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             resource,
             body=body,
             name=record["name"],
-            namespace=record.get("namespace"),
             content_type="application/merge-patch+json",
-            _request_timeout=_timeout(record),
+            **_scope(record),
         )
     except Exception as error:
         if status_of(error) == 404:
@@ -295,12 +280,7 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     deadline = time.monotonic() + _timeout(record)
     while True:
         try:
-            client.create(
-                resource,
-                body=record["manifest"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
+            client.create(resource, body=record["manifest"], **_scope(record))
             return UNDONE
         except Exception as error:
             if namespace_going(error):

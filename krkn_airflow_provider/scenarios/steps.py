@@ -18,6 +18,7 @@ from krkn_airflow_provider.scenarios.base import ScenarioContext
 from krkn_airflow_provider.scenarios.sensitive import secret_fields
 
 MERGE_PATCH = "application/merge-patch+json"
+EXEC_TIMEOUT = 60
 # What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
 OBJECT_LABELS = (MANAGED_BY_LABEL, RUN_LABEL, NONCE_LABEL)
 
@@ -138,16 +139,47 @@ def refuse_secret_values(ctx: ScenarioContext, objects: list[dict[str, Any]]) ->
         )
 
 
-def recreate_record(obj: dict[str, Any]) -> UndoRecord:
-    """A ``create`` record holding the cleaned manifest of ``obj`` (before deleting it)."""
+def address(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``api_version``, ``kind``, ``namespace`` and ``name`` of a record about ``obj``."""
+    metadata = obj["metadata"]
+    return {
+        "api_version": obj["apiVersion"],
+        "kind": obj["kind"],
+        "namespace": metadata.get("namespace"),
+        "name": metadata["name"],
+    }
+
+
+def recreate_record(obj: dict[str, Any], api_version: str = "", kind: str = "") -> UndoRecord:
+    """A ``create`` record holding the cleaned manifest of ``obj`` (before deleting it).
+
+    :param api_version: and ``kind``: for an object read from a list (items lack them).
+    """
     metadata = obj["metadata"]
     return UndoRecord(
         action="create",
-        api_version=obj["apiVersion"],
-        kind=obj["kind"],
+        api_version=api_version or obj["apiVersion"],
+        kind=kind or obj["kind"],
         namespace=metadata.get("namespace"),
         name=metadata["name"],
         manifest=clean_manifest(obj),
+    )
+
+
+def exec_record(
+    pod: dict[str, Any], container: str, script: str, *, timeout: int = EXEC_TIMEOUT
+) -> UndoRecord:
+    """An ``exec`` record that runs ``script`` (``/bin/sh -c``) in ``container`` of ``pod``."""
+    metadata = pod["metadata"]
+    return UndoRecord(
+        action="exec",
+        api_version="v1",
+        kind="Pod",
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        container=container,
+        command=["/bin/sh", "-c", script],
+        timeout_seconds=timeout,
     )
 
 
@@ -194,9 +226,6 @@ def gone(ctx: ScenarioContext, obj: dict[str, Any]) -> bool:
 def typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     """``obj`` with ``apiVersion`` and ``kind`` set (list items may lack them)."""
     return {**obj, "apiVersion": obj.get("apiVersion") or api_version, "kind": obj.get("kind") or kind}
-
-
-EXEC_TIMEOUT = 60
 
 
 def exec_in(
