@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from krkn_airflow_provider.operators.chaos import ChaosScenarioOperator
-    from krkn_airflow_provider.scenarios import Scenario, ScenarioContext
+    from krkn_airflow_provider.scenarios import Plan, Scenario, ScenarioContext
 
 # The defer timeout is the hold + dead_man_seconds (at least this margin): when the
 # triggerer is gone, the task then fails and the rollback restores the cluster.
@@ -63,7 +63,7 @@ def entries_from(
     op: ChaosScenarioOperator,
     scenarios: list[Scenario[Any]],
     start: int,
-    first: list[str] | None,
+    first: Plan | None,
     ctx: ScenarioContext,
     summary: ScenarioSummary,
     *,

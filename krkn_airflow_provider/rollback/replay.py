@@ -28,6 +28,7 @@ from krkn_airflow_provider.rollback.undo import (
     DIVERGED,
     NOT_OURS,
     PLANNED,
+    RETRYABLE_STATUS,
     UNDONE,
     UndoFailed,
     apply_undo,
@@ -35,7 +36,6 @@ from krkn_airflow_provider.rollback.undo import (
     undo_delete_batch,
 )
 
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 # At most this many adjacent guarded deletes are claimed together and sent as one request.
 BATCH_SIZE = 50
 # Seconds a claim lives without renewal; the heartbeat renews every third of it.

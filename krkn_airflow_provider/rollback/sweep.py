@@ -18,7 +18,7 @@ from krkn_airflow_provider.errors import JournalError
 from krkn_airflow_provider.rollback.marks import Mark, parse_marks
 from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Store
-from krkn_airflow_provider.rollback.undo import ALREADY_CLEAN, UndoFailed, apply_undo, matches
+from krkn_airflow_provider.rollback.undo import ALREADY_CLEAN, UndoFailed, apply_undo, matches, status_of
 
 # The kinds the shipped scenarios patch (mark annotations).
 MARKED_KINDS: tuple[tuple[str, str], ...] = (("v1", "Node"), ("v1", "Service"))
@@ -162,7 +162,7 @@ def revert_mark(client: Any, leftover: Leftover) -> str:
     try:
         current = client.get(resource, name=leftover.name, namespace=leftover.namespace).to_dict()
     except Exception as error:
-        if getattr(error, "status", None) == 404:
+        if status_of(error) == 404:
             return ALREADY_CLEAN
         return f"failed: {error}"
     key = mark.key

@@ -1,12 +1,15 @@
-# Undo code for one rollback record.
+# Undo code for one rollback record, and the Kubernetes plumbing the scenarios share.
 #
 # This module is embedded verbatim in every version file, so that a file can be run by
 # hand with nothing but Python and the `kubernetes` package installed. Keep it
 # self-contained: standard library and `kubernetes` imports only, no package-relative
-# imports, no provider names.
+# imports, no provider names. scenarios/kube.py imports its plumbing from here (object to
+# dict, status codes, resource names, RBAC text, selectors, retries, exec streaming), so
+# the two sides cannot drift apart.
 from __future__ import annotations
 
 import json
+import random
 import shlex
 import time
 from typing import Any
@@ -57,9 +60,60 @@ def matches(obj: Any, merge_patch: Any) -> bool:
     return True
 
 
-def _status(error: Exception) -> int | None:
+# Statuses worth another try: throttled, or the server (or a proxy before it) failed.
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+def status_of(error: BaseException) -> int | None:
+    """The HTTP status of an API error (``None``: no answer, e.g. a lost connection)."""
     status = getattr(error, "status", None)
     return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
+
+
+def retryable(error: BaseException) -> bool:
+    """True for a 429/5xx answer, a timeout or a lost connection: the same request may pass."""
+    status = status_of(error)
+    if status is not None:
+        return status in RETRYABLE_STATUS
+    import urllib3
+
+    return isinstance(error, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+
+
+def backoff_delay(attempt: int, base_delay: float, max_delay: float = 5.0) -> float:
+    """Seconds to wait before try ``attempt + 1``: exponential, capped, with jitter."""
+    return float(min(max_delay, base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A client answer (a ``ResourceInstance`` or a mapping) as a plain dict."""
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def plural(kind: str) -> str:
+    """The resource name of a kind (``NetworkPolicy`` -> ``networkpolicies``)."""
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    if lower.endswith("s"):
+        return lower + "es"
+    return lower + "s"
+
+
+def selector_string(labels: dict[str, str]) -> str:
+    """A label selector matching exactly ``labels`` (``a=1,b=2``, sorted)."""
+    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def error_detail(error: BaseException) -> str:
+    """``": <the server's message>"`` from an API error's body, or ``""`` without one."""
+    body = getattr(error, "body", None)
+    if not body:
+        return ""
+    try:
+        return ": " + str(json.loads(body).get("message", ""))
+    except (ValueError, AttributeError, TypeError):
+        return ": " + str(body)[:200]
 
 
 def namespace_going(error: Exception) -> bool:
@@ -69,7 +123,7 @@ def namespace_going(error: Exception) -> bool:
     (A namespace that does not exist is another matter: it may be created again, so a
     record for it stays pending.)
     """
-    if _status(error) != 403:
+    if status_of(error) != 403:
         return False
     try:
         body = json.loads(getattr(error, "body", None) or "{}")
@@ -80,21 +134,13 @@ def namespace_going(error: Exception) -> bool:
 
 
 def _fail(verb: str, record: dict[str, Any], error: Exception) -> UndoFailed:
-    status = _status(error)
+    status = status_of(error)
     reason = getattr(error, "reason", None) or type(error).__name__
-    body = getattr(error, "body", None)
-    detail = ""
-    if body:
-        try:
-            detail = ": " + json.loads(body).get("message", "")
-        except (ValueError, AttributeError, TypeError):
-            detail = ": " + str(body)[:200]
     hint = ""
     if status in (401, 403):
-        plural = record["kind"].lower() + ("es" if record["kind"].endswith("s") else "s")
-        group = record["api_version"].rpartition("/")[0] or '""'
-        hint = f" (RBAC: allow verb {verb!r} on {plural} in apiGroup {group} for the rollback identity)"
-    message = f"{verb} failed for {describe(record)}: {status or ''} {reason}{detail}{hint}"
+        resource, group = plural(record["kind"]), record["api_version"].rpartition("/")[0] or '""'
+        hint = f" (RBAC: allow verb {verb!r} on {resource} in apiGroup {group} for the rollback identity)"
+    message = f"{verb} failed for {describe(record)}: {status or ''} {reason}{error_detail(error)}{hint}"
     return UndoFailed(message.strip(), status)
 
 
@@ -116,22 +162,16 @@ def _resource(client: Any, record: dict[str, Any]) -> Any:
         raise _fail("discovery", record, error) from error
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+def _scope(record: dict[str, Any]) -> dict[str, Any]:
+    """The namespace and the time bound of every request made for ``record``."""
+    return {"namespace": record.get("namespace"), "_request_timeout": _timeout(record)}
 
 
 def _get(client: Any, resource: Any, record: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        return _as_dict(
-            client.get(
-                resource,
-                name=record["name"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
-        )
+        return as_dict(client.get(resource, name=record["name"], **_scope(record)))
     except Exception as error:
-        if _status(error) == 404:
+        if status_of(error) == 404:
             return None
         raise _fail("get", record, error) from error
 
@@ -147,10 +187,6 @@ def _deleted_items(answer: Any) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _selector(labels: dict[str, str]) -> str:
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
-
-
 def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     resource = _resource(client, record)
     guard = record.get("guard") or {}
@@ -162,24 +198,18 @@ def undo_delete(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             # labels: the check and the delete cannot be split by someone else's change.
             deleted = client.delete(
                 resource,
-                namespace=record.get("namespace"),
-                label_selector=_selector(guard),
+                label_selector=selector_string(guard),
                 field_selector=f"metadata.name={record['name']}",
-                _request_timeout=_timeout(record),
                 serialize=False,
+                **_scope(record),
             )
             if _deleted_items(deleted):
                 return UNDONE
         else:
-            client.delete(
-                resource,
-                name=record["name"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
+            client.delete(resource, name=record["name"], **_scope(record))
             return UNDONE
     except Exception as error:
-        if _status(error) == 404:
+        if status_of(error) == 404:
             return ALREADY_CLEAN
         raise _fail("deletecollection" if guard else "delete", record, error) from error
     # Nothing carried the guard: either the object is gone, or it is not ours.
@@ -197,17 +227,10 @@ def undo_delete_batch(client: Any, records: list[dict[str, Any]], *, key: str) -
     resource = _resource(client, first)
     common = {name: value for name, value in first["guard"].items() if name != key}
     values = sorted({record["guard"][key] for record in records})
-    selector = (
-        f"{_selector(common)},{key} in ({','.join(values)})" if common else f"{key} in ({','.join(values)})"
-    )
+    nonces = f"{key} in ({','.join(values)})"
+    selector = f"{selector_string(common)},{nonces}" if common else nonces
     try:
-        deleted = client.delete(
-            resource,
-            namespace=first.get("namespace"),
-            label_selector=selector,
-            _request_timeout=_timeout(first),
-            serialize=False,
-        )
+        deleted = client.delete(resource, label_selector=selector, serialize=False, **_scope(first))
     except Exception as error:
         raise _fail("deletecollection", first, error) from error
     gone = {
@@ -238,12 +261,11 @@ def undo_patch(client: Any, record: dict[str, Any], dry_run: bool) -> str:
             resource,
             body=body,
             name=record["name"],
-            namespace=record.get("namespace"),
             content_type="application/merge-patch+json",
-            _request_timeout=_timeout(record),
+            **_scope(record),
         )
     except Exception as error:
-        if _status(error) == 404:
+        if status_of(error) == 404:
             return ALREADY_CLEAN
         raise _fail("patch", record, error) from error
     return UNDONE
@@ -258,17 +280,12 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     deadline = time.monotonic() + _timeout(record)
     while True:
         try:
-            client.create(
-                resource,
-                body=record["manifest"],
-                namespace=record.get("namespace"),
-                _request_timeout=_timeout(record),
-            )
+            client.create(resource, body=record["manifest"], **_scope(record))
             return UNDONE
         except Exception as error:
             if namespace_going(error):
                 return ALREADY_CLEAN  # its namespace is being deleted: nothing to bring back
-            if _status(error) != 409:
+            if status_of(error) != 409:
                 raise _fail("create", record, error) from error
         current = _get(client, resource, record)
         if current is not None and not (current.get("metadata") or {}).get("deletionTimestamp"):
@@ -280,35 +297,25 @@ def undo_create(client: Any, record: dict[str, Any], dry_run: bool) -> str:
 
 def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     from kubernetes import client as k8s
-    from kubernetes.stream import stream
 
     core = k8s.CoreV1Api(client.client)
     try:
         core.read_namespaced_pod(record["name"], record["namespace"], _request_timeout=_timeout(record))
     except Exception as error:
-        if _status(error) == 404:
+        if status_of(error) == 404:
             return ALREADY_CLEAN  # the pod and whatever it held are gone
         raise _fail("exec", record, error) from error
     if dry_run:
         return PLANNED
     try:
-        session = stream(
-            core.connect_get_namespaced_pod_exec,
+        code, _, errors = exec_stream(
+            core,
             record["name"],
             record["namespace"],
-            container=record.get("container"),
-            command=record["command"],
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
+            record.get("container"),
+            record["command"],
+            timeout=record.get("timeout_seconds") or 60,
         )
-        session.run_forever(timeout=record.get("timeout_seconds") or 60)
-        where = f"Pod {record['namespace']}/{record['name']} container {record.get('container') or '-'}"
-        code = exec_exit_code(session, where)
-        errors = session.read_stderr()
-        session.close()
     except UndoFailed:
         raise
     except Exception as error:
@@ -316,6 +323,35 @@ def undo_exec(client: Any, record: dict[str, Any], dry_run: bool) -> str:
     if code not in (0, None):
         raise UndoFailed(f"exec failed for {describe(record)}: exit code {code}: {errors.strip()[:300]}")
     return UNDONE
+
+
+def exec_stream(
+    core: Any, name: str, namespace: str, container: str | None, command: list[str], *, timeout: float
+) -> tuple[int | None, str, str]:
+    """Run ``command`` in a container through ``pods/exec``: (exit code, stdout, stderr).
+
+    :param core: a ``kubernetes.client.CoreV1Api``.
+    :param timeout: seconds the session may run; the exit code is ``None`` past it.
+    """
+    from kubernetes.stream import stream
+
+    session = stream(
+        core.connect_get_namespaced_pod_exec,
+        name,
+        namespace,
+        container=container,
+        command=command,
+        stderr=True,
+        stdin=False,
+        stdout=True,
+        tty=False,
+        _preload_content=False,
+    )
+    session.run_forever(timeout=timeout)
+    code = exec_exit_code(session, f"Pod {namespace}/{name} container {container or '-'}")
+    out, err = session.read_stdout(), session.read_stderr()
+    session.close()
+    return code, out, err
 
 
 def exec_exit_code(session: Any, where: str) -> int | None:

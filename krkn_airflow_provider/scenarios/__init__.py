@@ -33,17 +33,20 @@ from krkn_airflow_provider.scenarios.base import (
     scenario_class,
 )
 from krkn_airflow_provider.scenarios.files import read_scenario_file
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 from krkn_airflow_provider.scenarios.safety import BlastRadius, BlastRadiusExceeded
 
 __all__ = [
     "BlastRadius",
     "BlastRadiusExceeded",
     "EntryResult",
+    "Plan",
     "Scenario",
     "ScenarioConfig",
     "ScenarioContext",
     "ScenarioInterrupted",
     "ScenarioSummary",
+    "Target",
     "application_outage",
     "container",
     "hog",

@@ -14,11 +14,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
-from krkn_airflow_provider.scenarios import kube
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios import kube, steps
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioContext, register
 from krkn_airflow_provider.scenarios.fields import Seconds
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 
 POLICY_API = "networking.k8s.io/v1"
 Direction = Literal["Ingress", "Egress"]
@@ -50,7 +50,7 @@ class ApplicationOutage(Scenario[ApplicationOutageEntry]):
     deferrable = True
     carried = ("policy_name", "ready_before")
 
-    def __init__(self, config: ApplicationOutageEntry, ctx: Any) -> None:
+    def __init__(self, config: ApplicationOutageEntry, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
         self.settings = config.application_outage
         self.policy_name = ""
@@ -73,7 +73,7 @@ class ApplicationOutage(Scenario[ApplicationOutageEntry]):
         exclude = self._exclude()
         return [pod for pod in pods if not kube.has_label(pod, exclude)]
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         s = self.settings
         if kube.get(self.ctx.client, "v1", "Namespace", s.namespace, None) is None:
             raise ScenarioError(f"namespace {s.namespace!r} does not exist")
@@ -81,7 +81,7 @@ class ApplicationOutage(Scenario[ApplicationOutageEntry]):
         if not pods:
             raise ScenarioError(f"pod_selector {s.pod_selector} matches no pod in namespace {s.namespace!r}")
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
-        return [kube.pod_key(pod) for pod in pods]
+        return Plan(tuple(Target.of(pod, "Pod") for pod in pods))
 
     def policy(self, labels: dict[str, str]) -> dict[str, Any]:
         s = self.settings
@@ -97,40 +97,20 @@ class ApplicationOutage(Scenario[ApplicationOutageEntry]):
             "spec": {"podSelector": selector, "policyTypes": list(s.block)},
         }
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         s = self.settings
         labels = self.ctx.journal.object_labels()
         self.policy_name = f"krkn-outage-{labels[NONCE_LABEL]}"
-        body = self.policy(labels)
-        undo = UndoRecord(
-            action="delete",
-            api_version=POLICY_API,
-            kind="NetworkPolicy",
-            namespace=s.namespace,
-            name=self.policy_name,
-            guard=labels,
-        )
-        resource = self.ctx.resource(POLICY_API, "NetworkPolicy")
-
-        def create() -> None:
-            try:
-                self.ctx.client.create(
-                    resource, body=body, namespace=s.namespace, _request_timeout=kube.REQUEST_TIMEOUT
-                )
-            except Exception as error:
-                where = f"{s.namespace}/{self.policy_name}"
-                raise kube.api_error("create", POLICY_API, "NetworkPolicy", where, error) from error
-
         blocked = "+".join(s.block)
         where = f"{s.namespace}/{self.policy_name}"
-        what = f"create NetworkPolicy {where} blocking {blocked} of {len(targets)} pod(s)"
-        self.ctx.change(undo, what, create)
+        what = f"create NetworkPolicy {where} blocking {blocked} of {len(plan)} pod(s)"
+        steps.create_object(self.ctx, self.policy(labels), what)
         self.created_at = time.monotonic()
 
     def hold_seconds(self) -> float:
         return float(self.settings.duration)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         s = self.settings
 
         def recovered() -> bool:

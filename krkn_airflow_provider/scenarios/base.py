@@ -5,10 +5,11 @@ config key (``@register``). The runner drives it through the same steps every ti
 
     validate config -> plan (read only) -> inject -> hold -> own cleanup -> recovery check
 
-* ``plan()`` only reads the cluster and returns the targets; a selector that matches
-  nothing raises ``ScenarioError`` there, before any change. Every entry of a file is
-  planned before the first entry injects anything.
-* ``inject()`` makes changes only through ``self.ctx.change(undo, what, apply)``, which
+* ``plan()`` only reads the cluster and returns a ``Plan`` (scenarios/plan.py): the
+  targets as objects, and how many the selection matched when it picked a subset; a
+  selector that matches nothing raises ``ScenarioError`` there, before any change. Every
+  entry of a file is planned before the first entry injects anything.
+* ``inject(plan)`` makes changes only through ``self.ctx.change(undo, what, apply)``, which
   writes the undo record durably first and skips ``apply`` on a dry run.
 * the hold is ``hold_seconds()`` long and ends early (raising ``ScenarioInterrupted``) when
   the stop callable says so; every wait loop goes through ``ctx.wait``/``ctx.poll``.
@@ -27,17 +28,15 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
 from krkn_airflow_provider.rollback import Journal, ReplaySummary, UndoRecord, replay
 from krkn_airflow_provider.scenarios.fields import MAX_RUNS
+from krkn_airflow_provider.scenarios.plan import Plan
 from krkn_airflow_provider.scenarios.safety import BlastRadius, check_plan
-
-if TYPE_CHECKING:
-    from krkn_airflow_provider.scenarios.observe import Observer
 
 Log = Callable[[str], None]
 T = TypeVar("T")
@@ -61,6 +60,42 @@ def _discard(line: str) -> None:
     pass
 
 
+class EntryObserver(Protocol):
+    """What ``run_scenario`` tells at four points of every entry (scenarios/observe.py).
+
+    ``during_hold`` runs on every tick of a hold and may raise to end it early.
+    """
+
+    def before_inject(self, ctx: ScenarioContext, index: int, plan: Plan) -> None: ...
+
+    def after_inject(self, ctx: ScenarioContext, index: int) -> None: ...
+
+    def during_hold(self, ctx: ScenarioContext) -> None: ...
+
+    def before_cleanup(self, ctx: ScenarioContext, index: int) -> None: ...
+
+    def after_recover(self, ctx: ScenarioContext, index: int, recovery_seconds: float | None) -> None: ...
+
+
+class NoObserver:
+    """The observer of a run without probes: every call does nothing."""
+
+    def before_inject(self, ctx: ScenarioContext, index: int, plan: Plan) -> None:
+        pass
+
+    def after_inject(self, ctx: ScenarioContext, index: int) -> None:
+        pass
+
+    def during_hold(self, ctx: ScenarioContext) -> None:
+        pass
+
+    def before_cleanup(self, ctx: ScenarioContext, index: int) -> None:
+        pass
+
+    def after_recover(self, ctx: ScenarioContext, index: int, recovery_seconds: float | None) -> None:
+        pass
+
+
 @dataclass
 class ScenarioContext:
     """What a scenario gets: a Kubernetes client, the journal, a log and a stop flag.
@@ -82,8 +117,8 @@ class ScenarioContext:
     should_stop: Callable[[], bool] = _never
     poll_interval: float = 0.5
     changing: bool = field(default=False, init=False)
-    # Steady-state probes and recovery times (scenarios/observe.py); None: not observed.
-    observer: Observer | None = None
+    # Steady-state probes and recovery times (scenarios/observe.py); by default none.
+    observer: EntryObserver = field(default_factory=NoObserver)
     limits: BlastRadius = field(default_factory=BlastRadius)
     # Record manifests holding literal credentials (scenarios/sensitive.py); refused by default.
     allow_secret_values: bool = False
@@ -142,13 +177,24 @@ class ScenarioContext:
         deadline = time.monotonic() + seconds
         while (left := deadline - time.monotonic()) > 0:
             self.check_stop()
-            if self.observer is not None:
-                self.observer.during_hold(self)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
+            self.observer.during_hold(self)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             time.sleep(min(self.poll_interval, left))
         self.check_stop()
+
+    def undo(self, record_ids: list[str], *, check: bool = True) -> ReplaySummary:
+        """Undo the given records of this run now (newest first), as a rollback would.
+
+        Logs the replay's line; raises ``ReplayIncomplete`` when a record stays pending,
+        unless ``check`` is false (the caller raises its own error naming the line).
+        """
+        replayed = cleanup(self, record_ids)
+        self.log(replayed.line())
+        if check:
+            replayed.raise_if_incomplete()
+        return replayed
 
     def poll(self, check: Callable[[], bool], *, timeout: float, what: str) -> float:
         """Wait until ``check()`` is true; returns the seconds it took, raises on timeout."""
@@ -187,15 +233,12 @@ class Scenario(ABC, Generic[ConfigT]):
     def __init__(self, config: ConfigT, ctx: ScenarioContext) -> None:
         self.config = config
         self.ctx = ctx
-        # (chosen, matched), set by ``plan()`` when it picks a subset of what the selection
-        # matched; ``max_percent`` is checked against it. None: every match is a target.
-        self.selected: tuple[int, int] | None = None
 
-    def check_blast_radius(self, targets: list[str]) -> None:
+    def check_blast_radius(self, plan: Plan) -> None:
         """Refuse a plan beyond ``ctx.limits``; the runner calls it before ``inject``."""
         values = (getattr(self.config, name, None) for name in self.namespace_fields)
         namespaces = tuple(value for value in values if isinstance(value, str))
-        check_plan(self.ctx.limits, targets, selected=self.selected, namespaces=namespaces)
+        check_plan(self.ctx.limits, plan, namespaces=namespaces)
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
@@ -210,22 +253,25 @@ class Scenario(ABC, Generic[ConfigT]):
         return entry
 
     @abstractmethod
-    def plan(self) -> list[str]:
-        """Read the cluster and return the targets, as ``kind ns/name`` strings.
+    def plan(self) -> Plan:
+        """Read the cluster and return the targets (``plan.pick`` for a random subset).
 
         Raise ``ScenarioError`` when nothing matches. Must not change anything.
         """
 
     @abstractmethod
-    def inject(self, targets: list[str]) -> None:
-        """Make the changes, each through ``self.ctx.change(undo, what, apply)``."""
+    def inject(self, plan: Plan) -> None:
+        """Make the changes to ``plan``'s targets, each through ``self.ctx.change(undo, what, apply)``."""
 
     def hold_seconds(self) -> float:
         """How long the fault stays in place before cleanup."""
         return 0.0
 
-    def recover(self, targets: list[str]) -> float:
-        """Check the system recovered after cleanup; return the seconds it took."""
+    def recover(self) -> float:
+        """Check the system recovered after cleanup; return the seconds it took.
+
+        Uses what ``inject`` kept (and ``carried`` across a deferred hold), not the plan.
+        """
         return 0.0
 
     def carry(self) -> dict[str, Any]:
@@ -259,6 +305,17 @@ def _same_source(one: type, other: type) -> bool:
         return one.__qualname__ == other.__qualname__ and inspect.getfile(one) == inspect.getfile(other)
     except (TypeError, OSError):
         return False
+
+
+def entries_under(document: Any, key: str) -> list[Any]:
+    """The entries of a Krkn file shaped ``{key: [entry, ...]}``.
+
+    A document of another shape comes back whole, for the config model to refuse by name.
+    """
+    if isinstance(document, dict) and set(document) == {key}:
+        entries = document[key]
+        return list(entries) if isinstance(entries, list) else [entries]
+    return [document]
 
 
 def entries_with_runs(document: Any, key: str) -> list[Any]:
@@ -343,13 +400,14 @@ def load_configs(type_name: str, document: Any, *, source: str = "scenario confi
 
 @dataclass
 class EntryResult:
-    """What one entry did: its targets, records, cleanup and recovery."""
+    """What one entry did: its targets (as shown), records, cleanup and recovery."""
 
     index: int
     targets: list[str]
     records: list[str] = field(default_factory=list)
     cleanup: str = ""
     recovery_seconds: float | None = None
+    plan: Plan | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -393,17 +451,17 @@ def cleanup(ctx: ScenarioContext, record_ids: list[str]) -> ReplaySummary:
 
 def plan_entries(
     type_name: str, document: Any, ctx: ScenarioContext, *, source: str = "scenario config"
-) -> tuple[list[Scenario[Any]], list[str]]:
-    """Build every entry of a document and plan them all (no change); the first entry's targets."""
+) -> tuple[list[Scenario[Any]], Plan]:
+    """Build every entry of a document and plan them all (no change); the first entry's plan."""
     cls = scenario_class(type_name)
     configs = load_configs(type_name, document, source=source)
     scenarios = [cls(config, ctx) for config in configs]
     plans = []
     for index, scenario in enumerate(scenarios):
         try:
-            targets = scenario.plan()
-            scenario.check_blast_radius(targets)
-            plans.append(targets)
+            plan = scenario.plan()
+            scenario.check_blast_radius(plan)
+            plans.append(plan)
         except ScenarioError as error:
             where = f"{source}, entry {index + 1}" if len(scenarios) > 1 else source
             raise type(error)(f"{where}: {error}") from error  # keeps BlastRadiusExceeded
@@ -416,48 +474,42 @@ def inject_entry(
     index: int,
     ctx: ScenarioContext,
     *,
-    targets: list[str] | None = None,
+    targets: Plan | None = None,
     source: str = "scenario config",
 ) -> EntryResult:
     """Inject one entry (planning it again unless ``targets`` is given); the hold comes next."""
     scenario = scenarios[index]
-    if targets is None:
+    plan = targets
+    if plan is None:
         # Later entries plan again: earlier ones changed the cluster.
-        targets = scenario.plan()
+        plan = scenario.plan()
         try:
-            scenario.check_blast_radius(targets)
+            scenario.check_blast_radius(plan)
         except ScenarioError as error:
             raise type(error)(f"{source}, entry {index + 1}: {error}") from error
-    result = EntryResult(index, targets)
-    ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(targets)} target(s)")
-    for target in targets:
+    result = EntryResult(index, plan.names(), plan=plan)
+    ctx.log(f"{type_name} entry {index + 1}/{len(scenarios)}: {len(plan)} target(s)")
+    for target in result.targets:
         ctx.log(f"  target {target}")
     already = len(ctx.journal.recorded)
-    if ctx.observer is not None:
-        ctx.observer.before_inject(ctx, index, targets)
-    scenario.inject(targets)
+    ctx.observer.before_inject(ctx, index, plan)
+    scenario.inject(plan)
     result.records = [entry.id for entry in ctx.journal.recorded[already:]]
-    if ctx.observer is not None:
-        ctx.observer.after_inject(ctx, index)
+    ctx.observer.after_inject(ctx, index)
     return result
 
 
 def finish_entry(type_name: str, scenario: Scenario[Any], result: EntryResult, ctx: ScenarioContext) -> None:
     """After the hold: undo the entry's own records, then check the system recovered."""
-    if ctx.observer is not None:
-        ctx.observer.before_cleanup(ctx, result.index)
+    ctx.observer.before_cleanup(ctx, result.index)
     if result.records:
         ctx.log(f"cleanup: undoing {len(result.records)} record(s) of this entry")
-        replayed = cleanup(ctx, result.records)
-        result.cleanup = replayed.line()
-        ctx.log(replayed.line())
-        replayed.raise_if_incomplete()
+        result.cleanup = ctx.undo(result.records).line()
     if ctx.dry_run:
         return
-    result.recovery_seconds = scenario.recover(result.targets)
+    result.recovery_seconds = scenario.recover()
     ctx.log(f"recovered in {result.recovery_seconds:.2f} s")
-    if ctx.observer is not None:
-        ctx.observer.after_recover(ctx, result.index, result.recovery_seconds)
+    ctx.observer.after_recover(ctx, result.index, result.recovery_seconds)
 
 
 def run_scenario(

@@ -12,7 +12,6 @@ count rose and its pod is ready again within ``expected_recovery_time`` seconds.
 from __future__ import annotations
 
 import functools
-import random
 import re
 import time
 from typing import Any
@@ -21,10 +20,17 @@ from pydantic import Field, field_validator, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import (
+    Scenario,
+    ScenarioConfig,
+    ScenarioContext,
+    entries_under,
+    register,
+)
 from krkn_airflow_provider.scenarios.fields import Count, Seconds
-
-EXEC_TIMEOUT = 60
+from krkn_airflow_provider.scenarios.plan import Plan
+from krkn_airflow_provider.scenarios.select import pick_pods
+from krkn_airflow_provider.scenarios.steps import EXEC_TIMEOUT
 
 
 class ContainerScenario(ScenarioConfig):
@@ -73,18 +79,14 @@ class Container(Scenario[ContainerScenario]):
     type_name = "container_scenarios"
     config_model = ContainerScenario
 
-    def __init__(self, config: ContainerScenario, ctx: Any) -> None:
+    def __init__(self, config: ContainerScenario, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
-        self.chosen: dict[str, dict[str, Any]] = {}
-        self.killed: dict[str, list[str]] = {}
+        self.killed: list[tuple[dict[str, Any], list[str]]] = []  # (pod as planned, containers)
         self.killed_at = 0.0
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
-        if isinstance(document, dict) and set(document) == {"scenarios"}:
-            entries = document["scenarios"]
-            return list(entries) if isinstance(entries, list) else [entries]
-        return [document]  # refused by the model, naming the keys
+        return entries_under(document, "scenarios")
 
     def containers(self, pod: dict[str, Any]) -> list[str]:
         names = [container["name"] for container in (pod.get("spec") or {}).get("containers") or []]
@@ -92,7 +94,7 @@ class Container(Scenario[ContainerScenario]):
             return [name for name in names if name == self.config.container_name]
         return names
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         namespaces = kube.namespaces_matching(self.ctx.client, c.namespace)
         if not namespaces:
@@ -109,27 +111,19 @@ class Container(Scenario[ContainerScenario]):
         selection = f"namespace={c.namespace!r} label_selector={c.label_selector!r}"
         if c.container_name:
             selection += f" container_name={c.container_name!r}"
-        if not pods:
-            raise ScenarioError(f"no ready pod matches {selection}")
-        if len(pods) < c.count:
-            raise ScenarioError(f"count={c.count} but only {len(pods)} ready pod(s) match {selection}")
-        # Refuse a selection that can reach a protected namespace, whatever the random pick.
-        for namespace in sorted({pod["metadata"]["namespace"] for pod in pods}):
-            self.ctx.limits.refuse_namespace(namespace, f"{selection} matches a pod that")
-        self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, c.count)}
-        self.selected = (c.count, len(pods))
-        return list(self.chosen)
+        return pick_pods(self.ctx.limits, pods, c.count, key="count", noun="ready pod", selection=selection)
 
     def command(self) -> list[str]:
         return ["/bin/sh", "-c", self.config.action]
 
-    def inject(self, targets: list[str]) -> None:
-        for target in targets:
-            pod = self.chosen[target]
+    def inject(self, plan: Plan) -> None:
+        for target in plan:
+            pod, containers = target.obj, list[str]()
+            self.killed.append((pod, containers))
             for container in self.containers(pod):
                 what = f"run {self.config.action!r} in {target} container {container}"
                 self.ctx.change(None, what, functools.partial(self._exec, pod, container))
-                self.killed.setdefault(target, []).append(container)
+                containers.append(container)
         self.killed_at = time.monotonic()
 
     def _exec(self, pod: dict[str, Any], container: str) -> None:
@@ -141,10 +135,9 @@ class Container(Scenario[ContainerScenario]):
                 f"exit code {code}: {errors.strip()[:300]}"
             )
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         def recovered() -> bool:
-            for target, containers in self.killed.items():
-                pod = self.chosen[target]
+            for pod, containers in self.killed:
                 metadata = pod["metadata"]
                 current = kube.get(self.ctx.client, "v1", "Pod", metadata["name"], metadata["namespace"])
                 if current is None or not kube.pod_ready(current):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt
 
 #: Longest hold, wait or timeout a scenario accepts: one day.
 MAX_SECONDS = 86_400
@@ -39,6 +39,31 @@ Runs = Annotated[int, BeforeValidator(_no_bool), Field(ge=1, le=MAX_RUNS)]
 Number = Annotated[int, BeforeValidator(_no_bool)]
 """Any other integer (ports, sizes, percentages: the field gives the bounds)."""
 
+
+def _taint_forms(taints: list[str]) -> list[str]:
+    for taint in taints:
+        if ":" not in taint or not taint.split(":", 1)[0]:
+            raise ValueError(f"expected 'key[=value]:Effect', got {taint!r}")
+    return taints
+
+
+Taints = Annotated[list[str], AfterValidator(_taint_forms)]
+"""Taints a helper pod tolerates, each ``key[=value]:Effect``."""
+
+
+def tolerations(taints: list[str]) -> list[dict[str, str]]:
+    """The pod tolerations of ``Taints``: ``Equal`` with a value, ``Exists`` without."""
+    result = []
+    for taint in taints:
+        key_value, effect = taint.split(":", 1)
+        key, sep, value = key_value.partition("=")
+        if sep:
+            result.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
+        else:
+            result.append({"key": key, "operator": "Exists", "effect": effect})
+    return result
+
+
 __all__ = [
     "MAX_COUNT",
     "MAX_RUNS",
@@ -49,4 +74,6 @@ __all__ = [
     "Seconds",
     "StrictBool",
     "StrictInt",
+    "Taints",
+    "tolerations",
 ]

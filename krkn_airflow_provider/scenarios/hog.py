@@ -9,23 +9,21 @@ record (guarded by its labels) is written before the pod is created.
 
 from __future__ import annotations
 
-import random
-import time
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
-from krkn_airflow_provider.scenarios import kube
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
-from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds
+from krkn_airflow_provider.scenarios import kube, steps
+from krkn_airflow_provider.scenarios.base import ScenarioConfig, register
+from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds, Taints, tolerations
+from krkn_airflow_provider.scenarios.helper_pods import HelperPods
+from krkn_airflow_provider.scenarios.plan import Plan, Target, pick
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-hog"
 HOG_LABEL = "krkn.io/hog"
 START_TIMEOUT = 180.0
-GONE_TIMEOUT = 120.0
 
 
 class HogConfig(ScenarioConfig):
@@ -36,7 +34,7 @@ class HogConfig(ScenarioConfig):
     number_of_nodes: Count | None = Field(None, alias="number-of-nodes", ge=1)
     image: str = Field(DEFAULT_IMAGE, min_length=1)
     workers: Count | None = Field(None, ge=0)
-    taints: list[str] = Field(default_factory=list)
+    taints: Taints = Field(default_factory=list)
     cpu_load_percentage: Number = Field(80, alias="cpu-load-percentage", ge=0, le=100)
     cpu_method: str = Field("all", alias="cpu-method")
     memory_vm_bytes: str = Field("10%", alias="memory-vm-bytes")
@@ -53,25 +51,6 @@ class HogConfig(ScenarioConfig):
     def _empty_is_default(cls, value: Any) -> Any:
         # Krkn's sample files leave options empty ('' or {}) to mean "the default".
         return None if value in ("", {}) else value
-
-    @field_validator("taints")
-    @classmethod
-    def _taint_form(cls, taints: list[str]) -> list[str]:
-        for taint in taints:
-            if ":" not in taint or not taint.split(":", 1)[0]:
-                raise ValueError(f"expected 'key[=value]:Effect', got {taint!r}")
-        return taints
-
-    def tolerations(self) -> list[dict[str, str]]:
-        result = []
-        for taint in self.taints:
-            key_value, effect = taint.split(":", 1)
-            if "=" in key_value:
-                key, value = key_value.split("=", 1)
-                result.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
-            else:
-                result.append({"key": key_value, "operator": "Exists", "effect": effect})
-        return result
 
     def selector(self) -> str | None:
         if isinstance(self.node_selector, dict):
@@ -110,25 +89,19 @@ class HogConfig(ScenarioConfig):
 
 
 @register
-class Hog(Scenario[HogConfig]):
+class Hog(HelperPods[HogConfig]):
     type_name = "hog_scenarios"
-    namespace_fields = ("namespace",)
     config_model = HogConfig
-    deferrable = True
-    carried = ("pods",)
+    helper = "hog"
 
-    def __init__(self, config: HogConfig, ctx: Any) -> None:
-        super().__init__(config, ctx)
-        self.pods: list[tuple[str, str]] = []  # (namespace, name) created so far
-
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         client = self.ctx.client
         if kube.get(client, "v1", "Namespace", c.namespace, None) is None:
             raise ScenarioError(f"namespace {c.namespace!r} does not exist")
         selector = c.selector()
         nodes = [
-            node["metadata"]["name"]
+            Target.of(node, "Node")
             for node in kube.items(client, "v1", "Node", label_selector=selector)
             if not (node.get("spec") or {}).get("unschedulable")
         ]
@@ -141,8 +114,7 @@ class Hog(Scenario[HogConfig]):
             raise ScenarioError(
                 f"number-of-nodes={count} but node-selector {shown!r} matches {len(nodes)} node(s)"
             )
-        self.selected = (count, len(nodes))
-        return [f"Node {name}" for name in sorted(random.sample(nodes, count))]
+        return pick(nodes, count, sort=True)
 
     def pod(self, node: str, labels: dict[str, str], name: str) -> dict[str, Any]:
         c = self.config
@@ -156,7 +128,7 @@ class Hog(Scenario[HogConfig]):
             "containers": [container],
         }
         if c.taints:
-            spec["tolerations"] = c.tolerations()
+            spec["tolerations"] = tolerations(c.taints)
         if c.hog_type == "io":
             volume = dict(c.io_target_pod_volume)
             container["volumeMounts"] = [
@@ -170,55 +142,30 @@ class Hog(Scenario[HogConfig]):
             "spec": spec,
         }
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         c = self.config
-        resource = self.ctx.resource("v1", "Pod")
-        for target in targets:
-            node = target.removeprefix("Node ")
+        for target in plan:
             labels = self.ctx.journal.object_labels()
             name = f"krkn-{c.hog_type}-hog-{labels[NONCE_LABEL]}"
-            body = self.pod(node, labels, name)
-            guard = dict(labels)
-            undo = UndoRecord(
-                action="delete", api_version="v1", kind="Pod", namespace=c.namespace, name=name, guard=guard
-            )
-
-            def create(body: dict[str, Any] = body, name: str = name) -> None:
-                try:
-                    self.ctx.client.create(
-                        resource, body=body, namespace=c.namespace, _request_timeout=kube.REQUEST_TIMEOUT
-                    )
-                except Exception as error:
-                    raise kube.api_error("create", "v1", "Pod", f"{c.namespace}/{name}", error) from error
-
-            self.ctx.change(undo, f"create {c.hog_type} hog Pod {c.namespace}/{name} on node {node}", create)
-            self.pods.append((c.namespace, name))
+            body = self.pod(target.name, labels, name)
+            what = f"create {c.hog_type} hog Pod {c.namespace}/{name} on node {target.name}"
+            steps.create_object(self.ctx, body, what)
+            self.pods.append(name)
         if not self.ctx.dry_run:
             self.ctx.poll(
                 self._all_started, timeout=START_TIMEOUT, what=f"{len(self.pods)} hog pod(s) to start"
             )
 
-    def _phase(self, namespace: str, name: str) -> str | None:
-        pod = kube.get(self.ctx.client, "v1", "Pod", name, namespace)
+    def _phase(self, name: str) -> str | None:
+        pod = kube.get(self.ctx.client, "v1", "Pod", name, self.config.namespace)
         return None if pod is None else (pod.get("status") or {}).get("phase")
 
     def _all_started(self) -> bool:
-        phases = [self._phase(namespace, name) for namespace, name in self.pods]
-        failed = [
-            name for (_, name), phase in zip(self.pods, phases, strict=True) if phase in (None, "Failed")
-        ]
+        phases = [self._phase(name) for name in self.pods]
+        failed = [name for name, phase in zip(self.pods, phases, strict=True) if phase in (None, "Failed")]
         if failed:
             raise ScenarioError(f"hog pod(s) failed or vanished: {', '.join(failed)}")
         return all(phase in ("Running", "Succeeded") for phase in phases)
 
     def hold_seconds(self) -> float:
         return float(self.config.duration)
-
-    def recover(self, targets: list[str]) -> float:
-        started = time.monotonic()
-        self.ctx.poll(
-            lambda: all(self._phase(namespace, name) is None for namespace, name in self.pods),
-            timeout=GONE_TIMEOUT,
-            what="hog pods to be gone",
-        )
-        return time.monotonic() - started

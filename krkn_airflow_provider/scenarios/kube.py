@@ -4,43 +4,35 @@ Every API error a scenario meets goes through ``api_error`` (one message shape; 
 it names the verb, resource and the RBAC rule that is missing). Reads, being idempotent,
 go through ``retrying`` (bounded backoff with jitter on 429, 5xx, timeouts and lost
 connections); changes are not retried here: a change is recorded once and sent once.
+The plumbing under these (status codes, resource names, selectors, what is retryable)
+is the undo code's (rollback/undo.py), so scenarios and rollback agree on it.
 """
 
 from __future__ import annotations
 
-import json
-import random
 import re
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
+from krkn_airflow_provider.rollback.undo import (
+    RETRYABLE_STATUS,
+    as_dict,
+    backoff_delay,
+    error_detail,
+    plural,
+    retryable,
+    selector_string,
+    status_of,
+)
+
+__all__ = ["RETRYABLE_STATUS", "as_dict", "plural", "retryable", "selector_string", "status_of"]
 
 REQUEST_TIMEOUT = 30
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 READ_ATTEMPTS = 4
 READ_BASE_DELAY = 0.2
 T = TypeVar("T")
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
-
-
-def status_of(error: BaseException) -> int | None:
-    status = getattr(error, "status", None)
-    return int(status) if isinstance(status, int) or (isinstance(status, str) and status.isdigit()) else None
-
-
-def plural(kind: str) -> str:
-    """The resource name of a kind (``NetworkPolicy`` -> ``networkpolicies``)."""
-    lower = kind.lower()
-    if lower.endswith("y"):
-        return lower[:-1] + "ies"
-    if lower.endswith("s"):
-        return lower + "es"
-    return lower + "s"
 
 
 def api_error(
@@ -60,14 +52,8 @@ def api_error(
     """
     status = status_of(error)
     reason = getattr(error, "reason", None) or type(error).__name__
-    detail = ""
-    body = getattr(error, "body", None)
-    if body:
-        try:
-            detail = ": " + str(json.loads(body).get("message", ""))
-        except (ValueError, AttributeError, TypeError):
-            detail = ": " + str(body)[:200]
-    elif status is None:
+    detail = error_detail(error)
+    if not detail and status is None:
         detail = f": {error}"
     resource = plural(kind) + (f"/{subresource}" if subresource else "")
     group = api_version.rpartition("/")[0]
@@ -81,15 +67,6 @@ def api_error(
     return ScenarioError(f"cannot {verb} {target}: {status or ''} {reason}{detail}{hint}".replace("  ", " "))
 
 
-def retryable(error: BaseException) -> bool:
-    status = status_of(error)
-    if status is not None:
-        return status in RETRYABLE_STATUS
-    import urllib3
-
-    return isinstance(error, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
-
-
 def retrying(
     read: Callable[[], T], *, attempts: int = READ_ATTEMPTS, base_delay: float = READ_BASE_DELAY
 ) -> T:
@@ -100,7 +77,7 @@ def retrying(
         except Exception as error:
             if attempt == attempts or not retryable(error):
                 raise
-            time.sleep(min(5.0, base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+            time.sleep(backoff_delay(attempt, base_delay))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -137,10 +114,6 @@ def label_pair(text: str, *, key: str) -> tuple[str, str]:
     if not label.strip():
         raise ConfigError(f"key {key!r}: expected 'label=value', got {text!r}")
     return label.strip(), value.strip()
-
-
-def selector_string(labels: dict[str, str]) -> str:
-    return ",".join(f"{key}={value}" for key, value in sorted(labels.items()))
 
 
 def has_label(obj: dict[str, Any], pair: tuple[str, str] | None) -> bool:

@@ -29,7 +29,6 @@ hits one target at a time (hold and cleanup per target); ``parallel`` hits all a
 
 from __future__ import annotations
 
-import random
 import re
 import shlex
 import time
@@ -40,8 +39,9 @@ from pydantic import Field, field_validator, model_validator
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, node_jobs, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, cleanup, register
-from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds, StrictBool
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioContext, register
+from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds, StrictBool, Taints, tolerations
+from krkn_airflow_provider.scenarios.plan import Plan, Target, pick
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-network-chaos:latest"
 CHAOS_LABEL = "krkn.io/network-chaos"
@@ -77,7 +77,7 @@ class NetworkChaosConfig(ScenarioConfig):
     test_duration: Seconds = Field(60, ge=0)
     label_selector: str = ""
     service_account: str = ""
-    taints: list[str] = Field(default_factory=list)
+    taints: Taints = Field(default_factory=list)
     namespace: str = Field("default", min_length=1)
     instance_count: Count = Field(1, ge=0)
     execution: Literal["serial", "parallel"] = "parallel"
@@ -109,14 +109,6 @@ class NetworkChaosConfig(ScenarioConfig):
                 raise ValueError(f"port {port} is not between 1 and 65535")
         return ports
 
-    @field_validator("taints")
-    @classmethod
-    def _taint_form(cls, taints: list[str]) -> list[str]:
-        for taint in taints:
-            if ":" not in taint or not taint.split(":", 1)[0]:
-                raise ValueError(f"expected 'key[=value]:Effect', got {taint!r}")
-        return taints
-
     @model_validator(mode="after")
     def _per_id(self) -> NetworkChaosConfig:
         if not self.label_selector and not self.target:
@@ -144,17 +136,6 @@ class NetworkChaosConfig(ScenarioConfig):
     @property
     def pod_target(self) -> bool:
         return self.id.startswith("pod_")
-
-    def tolerations(self) -> list[dict[str, str]]:
-        result = []
-        for taint in self.taints:
-            key_value, effect = taint.split(":", 1)
-            key, sep, value = key_value.partition("=")
-            if sep:
-                result.append({"key": key, "operator": "Equal", "value": value, "effect": effect})
-            else:
-                result.append({"key": key, "operator": "Exists", "effect": effect})
-        return result
 
 
 class Commands:
@@ -304,9 +285,8 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
     namespace_fields = ("namespace",)
     config_model = NetworkChaosConfig
 
-    def __init__(self, config: NetworkChaosConfig, ctx: Any) -> None:
+    def __init__(self, config: NetworkChaosConfig, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
-        self.targets: dict[str, tuple[str, str | None]] = {}  # target -> (node, pod IP)
         self.chaos_pods: list[str] = []
         self.jobs: list[tuple[str, dict[str, str]]] = []  # (name, labels)
         self.ready_before = 0
@@ -323,26 +303,31 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
             and not (pod["metadata"].get("labels") or {}).get(CHAOS_LABEL)
         ]
 
-    def plan(self) -> list[str]:
+    def _found(self) -> tuple[list[Target], str]:
+        """Every target the selection matches (sorted), and what to say when there is none."""
         c = self.config
-        client = self.ctx.client
-        if kube.get(client, "v1", "Namespace", c.namespace, None) is None:
-            raise ScenarioError(f"namespace {c.namespace!r} does not exist")
-        found: dict[str, tuple[str, str | None]] = {}
         if c.pod_target:
-            for pod in self._pods():
-                node, ip = (pod.get("spec") or {}).get("nodeName"), (pod.get("status") or {}).get("podIP")
-                if kube.pod_ready(pod) and node and ip and not (pod.get("spec") or {}).get("hostNetwork"):
-                    found[kube.pod_key(pod)] = (node, ip)
-            what = f"no ready pod in namespace {c.namespace!r} matches"
+            found = [
+                Target.of(pod, "Pod")
+                for pod in self._pods()
+                if kube.pod_ready(pod)
+                and (pod.get("spec") or {}).get("nodeName")
+                and (pod.get("status") or {}).get("podIP")
+                and not (pod.get("spec") or {}).get("hostNetwork")
+            ]
+            return sorted(found, key=str), f"no ready pod in namespace {c.namespace!r} matches"
+        if c.target:
+            node = kube.get(self.ctx.client, "v1", "Node", c.target, None)
+            nodes = [node] if node is not None else []
         else:
-            if c.target:
-                node = kube.get(client, "v1", "Node", c.target, None)
-                nodes = [node] if node is not None else []
-            else:
-                nodes = kube.items(client, "v1", "Node", label_selector=c.label_selector)
-            found = {f"Node {node['metadata']['name']}": (node["metadata"]["name"], None) for node in nodes}
-            what = "no node matches"
+            nodes = kube.items(self.ctx.client, "v1", "Node", label_selector=c.label_selector)
+        return sorted((Target.of(node, "Node") for node in nodes), key=str), "no node matches"
+
+    def plan(self) -> Plan:
+        c = self.config
+        if kube.get(self.ctx.client, "v1", "Namespace", c.namespace, None) is None:
+            raise ScenarioError(f"namespace {c.namespace!r} does not exist")
+        found, what = self._found()
         shown = " ".join(
             f"{key}={getattr(c, key)!r}" for key in ("label_selector", "target") if getattr(c, key)
         )
@@ -351,11 +336,9 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
         count = c.instance_count or len(found)
         if count > len(found):
             raise ScenarioError(f"instance_count={count} but {shown} matches {len(found)}")
-        chosen = sorted(random.sample(sorted(found), count))
-        self.selected = (count, len(found))
-        self.targets = {target: found[target] for target in chosen}
-        self.ready_before = len(chosen) if c.pod_target else 0
-        return chosen
+        plan = pick(found, count, sort=True)
+        self.ready_before = len(plan) if c.pod_target else 0
+        return plan
 
     def _spec(self, node: str, script: str) -> dict[str, Any]:
         c = self.config
@@ -368,7 +351,7 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
         spec = self._spec(node, commands.chaos_script())
         spec["terminationGracePeriodSeconds"] = 30  # time for the pod's own reverse commands
         if c.taints:
-            spec["tolerations"] = c.tolerations()
+            spec["tolerations"] = tolerations(c.taints)
         return {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -376,11 +359,14 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
             "spec": spec,
         }
 
-    def inject_one(self, target: str) -> list[str]:
+    def inject_one(self, target: Target) -> list[str]:
         """Record and create the chaos pod of one target; returns its record ids."""
         c = self.config
         ctx = self.ctx
-        node, pod_ip = self.targets[target]
+        if target.kind == "Pod":
+            node, pod_ip = target.obj["spec"]["nodeName"], target.obj["status"]["podIP"]
+        else:
+            node, pod_ip = target.name, None
         already = len(ctx.journal.recorded)
         pod_labels = ctx.journal.object_labels()
         tag = pod_labels[NONCE_LABEL]
@@ -402,23 +388,21 @@ class NetworkChaosNg(Scenario[NetworkChaosConfig]):
             node_jobs.wait_running(ctx, c.namespace, name, START_TIMEOUT)
         return [entry.id for entry in ctx.journal.recorded[already:]]
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         if self.config.execution == "parallel":
-            for target in targets:
+            for target in plan:
                 self.inject_one(target)
             return
-        for target in targets:  # serial: hold and clean up one target at a time
+        for target in plan:  # serial: hold and clean up one target at a time
             ids = self.inject_one(target)
             self.ctx.wait(float(self.config.test_duration), f"{self.config.id} on {target}")
             if ids:
-                done = cleanup(self.ctx, ids)
-                self.ctx.log(done.line())
-                done.raise_if_incomplete()
+                self.ctx.undo(ids)
 
     def hold_seconds(self) -> float:
         return float(self.config.test_duration) if self.config.execution == "parallel" else 0.0
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         started = time.monotonic()
         c = self.config
         node_jobs.finish(self.ctx, c.namespace, self.jobs, f"{c.id} rules")

@@ -15,7 +15,7 @@ from typing import Any
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
-from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import ScenarioContext
 
 UNDO_LABEL = "krkn.io/undo-job"
@@ -67,19 +67,10 @@ def undo_job(name: str, namespace: str, labels: dict[str, str], spec: dict[str, 
 
 def record_undo_job(ctx: ScenarioContext, job: dict[str, Any], description: str) -> None:
     """Write the ``create`` record of ``job`` (guarded by its labels); nothing is created now."""
-    metadata = job["metadata"]
     ctx.check_stop()
+    guard = dict(job["metadata"]["labels"])
     ctx.journal.record(
-        UndoRecord(
-            action="create",
-            api_version="batch/v1",
-            kind="Job",
-            namespace=metadata["namespace"],
-            name=metadata["name"],
-            manifest=job,
-            guard=dict(metadata["labels"]),
-            description=description,
-        )
+        UndoRecord(action="create", **steps.address(job), manifest=job, guard=guard, description=description)
     )
 
 
@@ -123,7 +114,7 @@ def finish(ctx: ScenarioContext, namespace: str, jobs: list[tuple[str, dict[str,
                 _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except Exception as error:
-            if getattr(error, "status", None) != 404:
+            if kube.status_of(error) != 404:
                 raise kube.api_error(
                     "deletecollection", "batch/v1", "Job", f"{namespace}/{name}", error
                 ) from error

@@ -22,7 +22,6 @@ after another; ``runs: N`` repeats the whole entry N times.
 from __future__ import annotations
 
 import functools
-import random
 import time
 from typing import Any
 
@@ -34,11 +33,13 @@ from krkn_airflow_provider.scenarios import kube, steps
 from krkn_airflow_provider.scenarios.base import (
     Scenario,
     ScenarioConfig,
+    ScenarioContext,
     ScenarioInterrupted,
     entries_with_runs,
     register,
 )
 from krkn_airflow_provider.scenarios.fields import Count, Runs, Seconds, StrictBool
+from krkn_airflow_provider.scenarios.plan import Plan, Target, pick
 
 SUPPORTED = ("node_cordon", "node_drain", "node_taint")
 DEFAULT_TAINT = "krkn.io/chaos=true:NoSchedule"
@@ -119,7 +120,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
     type_name = "node_scenarios"
     config_model = NodeScenarioConfig
 
-    def __init__(self, config: NodeScenarioConfig, ctx: Any) -> None:
+    def __init__(self, config: NodeScenarioConfig, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
         self.before: dict[str, dict[str, Any]] = {}
         self.changed_at = 0.0
@@ -128,18 +129,19 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
     def split_document(cls, document: Any) -> list[Any]:
         return entries_with_runs(document, "node_scenarios")
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         client = self.ctx.client
         exclude = kube.label_pair(c.exclude_label, key="exclude_label") if c.exclude_label else None
         names = c.node_names()
         if names:
-            nodes = []
+            named: dict[str, Target] = {}
             for name in names:
                 node = kube.get(client, "v1", "Node", name, None)
                 if node is None:
                     raise ScenarioError(f"node_name: node {name!r} does not exist")
-                nodes.append(node)
+                named[name] = Target.of(node, "Node")
+            plan = Plan(tuple(target for _, target in sorted(named.items())))
         else:
             nodes = [
                 node
@@ -153,16 +155,14 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                     f"instance_count={c.instance_count} but label_selector "
                     f"{c.label_selector or '(any)'!r} matches {len(nodes)} node(s)"
                 )
-            self.selected = (c.instance_count, len(nodes))
-            nodes = random.sample(nodes, c.instance_count)
-        self.before = {node["metadata"]["name"]: steps.typed(node, "v1", "Node") for node in nodes}
-        return [f"Node {name}" for name in sorted(self.before)]
+            plan = pick([Target.of(node, "Node") for node in nodes], c.instance_count, sort=True)
+        self.before = {target.name: steps.typed(target.obj, "v1", "Node") for target in plan}
+        return plan
 
-    def inject(self, targets: list[str]) -> None:
-        for target in targets:
-            name = target.removeprefix("Node ")
+    def inject(self, plan: Plan) -> None:
+        for target in plan:
             for action in self.config.actions:
-                getattr(self, action_name(action))(name)
+                getattr(self, action_name(action))(target.name)
         self.changed_at = time.monotonic()
 
     def _node(self, name: str) -> dict[str, Any]:
@@ -270,7 +270,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
                 )
                 return True
             except Exception as error:
-                status = getattr(error, "status", None)
+                status = kube.status_of(error)
                 if status == 404:
                     return True
                 if namespace_going(error):
@@ -293,7 +293,7 @@ class NodeScenarios(Scenario[NodeScenarioConfig]):
     def hold_seconds(self) -> float:
         return float(self.config.duration)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         def fields(node: dict[str, Any]) -> tuple[Any, Any]:
             spec = node.get("spec") or {}
             return (bool(spec.get("unschedulable")), spec.get("taints") or [])

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from krkn_airflow_provider.errors import KrknError
 from krkn_airflow_provider.scenarios import kube
+from krkn_airflow_provider.scenarios.base import ScenarioContext
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 from krkn_airflow_provider.scenarios.probes import (
     HttpProbe,
     PodsProbe,
@@ -31,9 +34,6 @@ from krkn_airflow_provider.scenarios.probes import (
     PrometheusProbe,
     check_all,
 )
-
-if TYPE_CHECKING:
-    from krkn_airflow_provider.scenarios.base import ScenarioContext
 
 Spec = PodsProbe | HttpProbe | PrometheusProbe
 MAX_PROBE_RESULTS = 500
@@ -100,7 +100,7 @@ def _controller_uid(pod: dict[str, Any]) -> str | None:
 class _PodWatch:
     """Samples the target pods' groups in a thread and notes when they came back."""
 
-    def __init__(self, client: Any, targets: list[str], *, interval: float = 0.1) -> None:
+    def __init__(self, client: Any, targets: Iterable[Target], *, interval: float = 0.1) -> None:
         self.client = client
         self.interval = interval
         self.groups: list[_Group] = []
@@ -114,13 +114,11 @@ class _PodWatch:
         self._thread: threading.Thread | None = None
         self._prepare(targets)
 
-    def _prepare(self, targets: list[str]) -> None:
+    def _prepare(self, targets: Iterable[Target]) -> None:
         wanted: dict[str, set[str]] = {}
         for target in targets:
-            kind, _, where = target.partition(" ")
-            namespace, _, name = where.partition("/")
-            if kind == "Pod" and namespace and name:
-                wanted.setdefault(namespace, set()).add(name)
+            if target.kind == "Pod" and target.namespace:
+                wanted.setdefault(target.namespace, set()).add(target.name)
         for namespace, names in wanted.items():
             pods = kube.items(self.client, "v1", "Pod", namespace=namespace)
             seen: set[str | None] = set()
@@ -253,7 +251,7 @@ class Observer:
 
     # -- hooks called by run_scenario --------------------------------------------------
 
-    def before_inject(self, ctx: ScenarioContext, index: int, targets: list[str]) -> None:
+    def before_inject(self, ctx: ScenarioContext, index: int, plan: Plan) -> None:
         self._already = len(ctx.journal.recorded)
         results = self._keep(check_all(self.probes, ctx.client, phase="before"))
         bad = [result for result in results if not result.ok]
@@ -269,7 +267,7 @@ class Observer:
         self.recoveries.append(self._current)
         self._watch = None
         if not ctx.dry_run:
-            self._watch = _PodWatch(ctx.client, targets)
+            self._watch = _PodWatch(ctx.client, plan)
             self._current.pod_targets = self._watch.pod_targets
         self._injected = time.monotonic()
         self._current.injected_at = _now()
@@ -297,11 +295,7 @@ class Observer:
         ctx.log(f"probe FAILED during the hold: {reason}; aborting and undoing this entry now")
         message = f"steady state lost during the hold: {reason}"
         if mine:
-            from krkn_airflow_provider.scenarios.base import cleanup
-
-            replayed = cleanup(ctx, mine)
-            ctx.log(replayed.line())
-            message += f"; {replayed.line()}"
+            message += f"; {ctx.undo(mine, check=False).line()}"
         if self._watch is not None:
             self._watch.stop()
         raise ProbeFailed(message)
@@ -331,7 +325,8 @@ class Observer:
         self._injected = time.monotonic() - elapsed
         self._watch = None
         if not ctx.dry_run:
-            self._watch = _PodWatch(ctx.client, targets)
+            # The targets come back as the lines the hold carried: read them as targets again.
+            self._watch = _PodWatch(ctx.client, Plan.parse(targets))
             self._current.pod_targets = self._watch.pod_targets
             self._watch.start(self._injected)
 

@@ -10,7 +10,6 @@ before, within ``krkn_pod_recovery_time`` seconds of the deletion.
 from __future__ import annotations
 
 import json
-import random
 import re
 import time
 from typing import Any, Literal
@@ -18,10 +17,11 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord, clean_manifest
 from krkn_airflow_provider.scenarios import kube, pipeline, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioContext, register
 from krkn_airflow_provider.scenarios.fields import Seconds, StrictBool, StrictInt
+from krkn_airflow_provider.scenarios.plan import Plan, Target
+from krkn_airflow_provider.scenarios.select import pick_pods
 
 
 class PodDisruptionConfig(ScenarioConfig):
@@ -64,10 +64,9 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
     type_name = "pod_disruption_scenarios"
     config_model = PodDisruptionEntry
 
-    def __init__(self, config: PodDisruptionEntry, ctx: Any) -> None:
+    def __init__(self, config: PodDisruptionEntry, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
         self.settings = config.config
-        self.chosen: dict[str, dict[str, Any]] = {}
         self.ready_before = 0
         self.deleted_uids: set[str] = set()
         self.killed_at = 0.0
@@ -101,7 +100,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
                 pods.append(pod)
         return pods
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         s = self.settings
         pods = self.matching_pods()
         selection = f"namespace_pattern={s.namespace_pattern!r}"
@@ -109,28 +108,21 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
             selection += f" label_selector={s.label_selector!r}"
         if s.name_pattern:
             selection += f" name_pattern={s.name_pattern!r}"
-        if not pods:
-            raise ScenarioError(f"no pod matches {selection}")
-        if len(pods) < s.kill:
-            raise ScenarioError(f"kill={s.kill} but only {len(pods)} pod(s) match {selection}")
-        # Refuse a selection that can reach a protected namespace, whatever the random pick.
-        for namespace in sorted({pod["metadata"]["namespace"] for pod in pods}):
-            self.ctx.limits.refuse_namespace(namespace, f"{selection} matches a pod that")
+        plan = pick_pods(self.ctx.limits, pods, s.kill, key="kill", noun="pod", selection=selection)
         self.ready_before = sum(1 for pod in pods if kube.pod_ready(pod))
-        self.chosen = {kube.pod_key(pod): pod for pod in random.sample(pods, s.kill)}
-        self.selected = (s.kill, len(pods))
-        bare = [pod for pod in self.chosen.values() if not pod["metadata"].get("ownerReferences")]
+        bare = [target.obj for target in plan if not target.obj["metadata"].get("ownerReferences")]
         steps.refuse_secret_values(self.ctx, [steps.typed(pod, "v1", "Pod") for pod in bare])
-        return list(self.chosen)
+        return plan
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
+        targets = list(plan)
         parallel = self.settings.execution == "parallel"
         self.pods = self.ctx.resource("v1", "Pod")
         bare: list[tuple[str, str, str | None]] = []  # deleted bare pods not yet gone
         # The record of the next bare pod is written while this one is deleted.
         deletes = pipeline.changes_ahead(self.ctx, (self._change(target) for target in targets))
         for target, gone in zip(targets, deletes, strict=True):
-            metadata = self.chosen[target]["metadata"]
+            metadata = target.obj["metadata"]
             self.deleted_uids.add(metadata.get("uid") or "")
             if metadata.get("ownerReferences") or self.ctx.dry_run or gone:
                 continue  # a controller brings it back, or the answer says it is gone
@@ -143,22 +135,13 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         self._wait_gone(bare)
         self.killed_at = time.monotonic()
 
-    def _change(self, target: str) -> pipeline.Change[bool]:
+    def _change(self, target: Target) -> pipeline.Change[bool]:
         """The undo record (bare pods only), the description and the delete of one pod."""
-        pod = self.chosen[target]
+        pod = target.obj
         metadata = pod["metadata"]
         name, namespace = metadata["name"], metadata["namespace"]
-        undo = None
-        if not metadata.get("ownerReferences"):
-            # Nothing recreates a bare pod: record how to create it again.
-            undo = UndoRecord(
-                action="create",
-                api_version="v1",
-                kind="Pod",
-                namespace=namespace,
-                name=name,
-                manifest=clean_manifest(pod),
-            )
+        # Nothing recreates a bare pod: record how to create it again.
+        undo = None if metadata.get("ownerReferences") else steps.recreate_record(pod, "v1", "Pod")
         return undo, f"delete {target}", lambda: self._delete(name, namespace, metadata.get("uid"))
 
     def _delete(self, name: str, namespace: str, uid: str | None) -> bool:
@@ -191,7 +174,7 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         current = kube.get(self.ctx.client, "v1", "Pod", name, namespace)
         return current is None or current["metadata"].get("uid") != uid
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         def recovered() -> bool:
             ready = [
                 pod

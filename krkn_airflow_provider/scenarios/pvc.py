@@ -17,11 +17,11 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.naming import new_suffix
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioContext, register
 from krkn_airflow_provider.scenarios.fields import Number, Seconds
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 
 RECOVERY_TIMEOUT = 60.0
 
@@ -60,7 +60,7 @@ class Pvc(Scenario[PvcEntry]):
     type_name = "pvc_scenarios"
     config_model = PvcEntry
 
-    def __init__(self, config: PvcEntry, ctx: Any) -> None:
+    def __init__(self, config: PvcEntry, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
         self.settings = config.pvc_scenario
         self.pod: dict[str, Any] = {}
@@ -84,7 +84,7 @@ class Pvc(Scenario[PvcEntry]):
                     return container["name"], str(mount["mountPath"])
         return None
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         s = self.settings
         if s.pvc_name:
             if kube.get(self.ctx.client, "v1", "PersistentVolumeClaim", s.pvc_name, s.namespace) is None:
@@ -108,12 +108,12 @@ class Pvc(Scenario[PvcEntry]):
         if mount is None:
             raise ScenarioError(f"{kube.pod_key(pod)} mounts no PersistentVolumeClaim writable")
         self.pod, (self.container, self.mount) = pod, mount
-        return [f"{kube.pod_key(pod)} {self.mount}"]
+        return Plan((Target.of(pod, "Pod", detail=self.mount),))
 
     def _run(self, command: str) -> tuple[int | None, str, str]:
         return steps.exec_in(self.ctx, self.pod, self.container, ["/bin/sh", "-c", command])
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         s = self.settings
         code, out, err = self._run(f"df -kP {self.mount}")
         if code not in (0, None):
@@ -127,17 +127,7 @@ class Pvc(Scenario[PvcEntry]):
             )
         size = missing * 1024
         self.file = f"{self.mount.rstrip('/')}/kraken-{new_suffix()}.tmp"
-        metadata = self.pod["metadata"]
-        undo = UndoRecord(
-            action="exec",
-            api_version="v1",
-            kind="Pod",
-            namespace=metadata["namespace"],
-            name=metadata["name"],
-            container=self.container,
-            command=["/bin/sh", "-c", f"rm -f {self.file}"],
-            timeout_seconds=steps.EXEC_TIMEOUT,
-        )
+        undo = steps.exec_record(self.pod, self.container, f"rm -f {self.file}")
         count = math.ceil(size / s.block_size)
         fill = (
             f"fallocate -l {size} {self.file} 2>/dev/null || "
@@ -158,7 +148,7 @@ class Pvc(Scenario[PvcEntry]):
     def hold_seconds(self) -> float:
         return float(self.settings.duration)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         self.ctx.poll(
             lambda: self._run(f"test ! -e {self.file}")[0] in (0, None),
             timeout=RECOVERY_TIMEOUT,

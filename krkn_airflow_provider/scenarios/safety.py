@@ -5,8 +5,8 @@ entry, in one place (``check_plan``), so no scenario type implements them itself
 
 * ``max_targets``: at most this many targets per entry;
 * ``max_percent``: at most this share of what the selection matched (a scenario that
-  picks ``kill: 2`` out of 10 matching pods sets ``Scenario.selected = (2, 10)``; one that
-  hits everything it matched is at 100 %);
+  picks ``kill: 2`` out of 10 matching pods returns a ``Plan`` with ``matched=10``; one
+  that hits everything it matched is at 100 %);
 * protected namespaces (``kube-system``, ``kube-public``, ``kube-node-lease`` and the
   namespace Airflow runs in, when known) are refused unless
   ``allow_protected_namespaces`` is set.
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from krkn_airflow_provider.errors import ConfigError, ScenarioError
+from krkn_airflow_provider.scenarios.plan import Plan
 
 SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
 # Set by the kubelet in every pod that mounts a service account token.
@@ -80,40 +81,25 @@ class BlastRadius:
             )
 
 
-def target_namespace(target: str) -> str | None:
-    """The namespace of a ``"Kind ns/name [detail]"`` target; ``None`` for ``"Node name"``."""
-    parts = target.split()
-    if len(parts) < 2 or "/" not in parts[1]:
-        return None
-    return parts[1].split("/", 1)[0]
-
-
-def check_plan(
-    limits: BlastRadius,
-    targets: list[str],
-    *,
-    selected: tuple[int, int] | None = None,
-    namespaces: tuple[str, ...] = (),
-) -> None:
+def check_plan(limits: BlastRadius, plan: Plan, *, namespaces: tuple[str, ...] = ()) -> None:
     """Refuse a plan that exceeds ``limits``; called by the runner before any change.
 
-    :param targets: the entry's planned targets.
-    :param selected: ``(chosen, matched)`` when the scenario picked a subset of what its
-        selection matched; default: all of ``targets`` were matched and chosen.
+    :param plan: the entry's planned targets, with how many its selection matched when
+        they are a random subset (default: all matched were chosen).
     :param namespaces: namespaces the scenario writes into besides its targets' (where it
         creates its helper pods, policies...).
     """
     for namespace in namespaces:
         limits.refuse_namespace(namespace, "the scenario's namespace")
-    for target in targets:
-        limits.refuse_namespace(target_namespace(target), f"target {target}")
-    if limits.max_targets is not None and len(targets) > limits.max_targets:
+    for target in plan:
+        limits.refuse_namespace(target.namespace, f"target {target}")
+    if limits.max_targets is not None and len(plan) > limits.max_targets:
         raise BlastRadiusExceeded(
-            f"the plan has {len(targets)} targets but max_targets={limits.max_targets}: "
+            f"the plan has {len(plan)} targets but max_targets={limits.max_targets}: "
             "select fewer (kill, count, instance_count, number-of-nodes...) or raise max_targets"
         )
     if limits.max_percent is not None:
-        chosen, matched = selected if selected is not None else (len(targets), len(targets))
+        chosen, matched = plan.selected or (len(plan), len(plan))
         percent = 100.0 * chosen / matched if matched else 0.0
         if percent > limits.max_percent + 1e-9:
             raise BlastRadiusExceeded(

@@ -27,8 +27,15 @@ from pydantic import Field, model_validator
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, entries_with_runs, register
+from krkn_airflow_provider.scenarios.base import (
+    Scenario,
+    ScenarioConfig,
+    ScenarioContext,
+    entries_with_runs,
+    register,
+)
 from krkn_airflow_provider.scenarios.fields import Count, Runs, Seconds
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 
 # In deletion order: the Services first, so no traffic reaches half-deleted workloads.
 KINDS: tuple[tuple[str, str], ...] = (
@@ -80,9 +87,9 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
     type_name = "service_disruption_scenarios"
     config_model = ServiceDisruptionConfig
 
-    def __init__(self, config: ServiceDisruptionConfig, ctx: Any) -> None:
+    def __init__(self, config: ServiceDisruptionConfig, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
-        self.victims: dict[str, dict[str, Any]] = {}
+        self.victims: list[dict[str, Any]] = []  # what inject deleted, as planned
         self.deleted_at = 0.0
 
     @classmethod
@@ -104,7 +111,7 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
             names = [name for name in names if regex.match(name)]
         return sorted(names)
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         namespaces = self._namespaces()
         shown = " ".join(
@@ -124,46 +131,48 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
         # Refuse a selection that can reach a protected namespace, whatever the random pick.
         for namespace in sorted(namespaces):
             self.ctx.limits.refuse_namespace(namespace, f"{shown} matches a namespace that")
-        self.victims = {}
-        self.selected = (c.delete_count, len(namespaces))
-        for namespace in sorted(random.sample(namespaces, c.delete_count)):
-            for api_version, kind in KINDS:
-                for obj in kube.items(self.ctx.client, api_version, kind, namespace=namespace):
-                    metadata = obj["metadata"]
-                    if metadata.get("deletionTimestamp") or metadata.get("ownerReferences"):
-                        continue  # its owner's deletion takes it along; the owner is recreated
-                    if (metadata.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
-                        continue  # another scenario's helper: its own records remove it
-                    if (kind, namespace, metadata["name"]) == ("Service", "default", "kubernetes"):
-                        continue  # the API server's own Service
-                    self.victims[f"{kind} {namespace}/{metadata['name']}"] = steps.typed(
-                        obj, api_version, kind
-                    )
-        if not self.victims:
+        chosen = sorted(random.sample(namespaces, c.delete_count))
+        victims = [target for namespace in chosen for target in self._victims(namespace)]
+        if not victims:
             raise ScenarioError(f"no Service or workload to delete in {', '.join(sorted(set(namespaces)))}")
-        steps.refuse_secret_values(self.ctx, list(self.victims.values()))
-        return list(self.victims)
+        steps.refuse_secret_values(self.ctx, [target.obj for target in victims])
+        return Plan(tuple(victims), selected=(c.delete_count, len(namespaces)))
 
-    def inject(self, targets: list[str]) -> None:
-        for target in targets:
-            obj = self.victims[target]
+    def _victims(self, namespace: str) -> list[Target]:
+        """The Services and workloads of ``namespace`` that a delete does not take along."""
+        victims = []
+        for api_version, kind in KINDS:
+            for obj in kube.items(self.ctx.client, api_version, kind, namespace=namespace):
+                metadata = obj["metadata"]
+                if metadata.get("deletionTimestamp") or metadata.get("ownerReferences"):
+                    continue  # its owner's deletion takes it along; the owner is recreated
+                if (metadata.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY:
+                    continue  # another scenario's helper: its own records remove it
+                if (kind, namespace, metadata["name"]) == ("Service", "default", "kubernetes"):
+                    continue  # the API server's own Service
+                victims.append(Target.of(steps.typed(obj, api_version, kind), kind))
+        return victims
+
+    def inject(self, plan: Plan) -> None:
+        self.victims = [target.obj for target in plan]
+        for target in plan:
+            obj = target.obj
             steps.delete_object(self.ctx, obj, undo=steps.recreate_record(obj), what=f"delete {target}")
         if not self.ctx.dry_run:
             # The same names can only be created again once the old objects are gone.
             self.ctx.poll(
-                lambda: all(steps.gone(self.ctx, self.victims[target]) for target in targets),
+                lambda: all(steps.gone(self.ctx, obj) for obj in self.victims),
                 timeout=GONE_TIMEOUT,
-                what=f"{len(targets)} deleted object(s) to be gone",
+                what=f"{len(plan)} deleted object(s) to be gone",
             )
         self.deleted_at = time.monotonic()
 
     def hold_seconds(self) -> float:
         return float(self.config.sleep)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         def recovered() -> bool:
-            for target in targets:
-                obj = self.victims[target]
+            for obj in self.victims:
                 metadata = obj["metadata"]
                 current = kube.get(
                     self.ctx.client, obj["apiVersion"], obj["kind"], metadata["name"], metadata["namespace"]
@@ -172,5 +181,7 @@ class ServiceDisruption(Scenario[ServiceDisruptionConfig]):
                     return False
             return True
 
-        self.ctx.poll(recovered, timeout=float(self.config.wait_time), what=f"{len(targets)} object(s) ready")
+        self.ctx.poll(
+            recovered, timeout=float(self.config.wait_time), what=f"{len(self.victims)} object(s) ready"
+        )
         return time.monotonic() - self.deleted_at

@@ -24,8 +24,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, ScenarioContext, register
 from krkn_airflow_provider.scenarios.fields import Number, Seconds, StrictBool
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-service-hijacking:v0.1.3"
 HIJACK_LABEL = "krkn.io/hijack"
@@ -73,7 +74,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
     namespace_fields = ("service_namespace",)
     config_model = ServiceHijackingConfig
 
-    def __init__(self, config: ServiceHijackingConfig, ctx: Any) -> None:
+    def __init__(self, config: ServiceHijackingConfig, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
         self.service: dict[str, Any] = {}
         self.selector: dict[str, str] = {}
@@ -90,7 +91,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
             label_selector=kube.selector_string(self.selector),
         )
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         service = kube.get(self.ctx.client, "v1", "Service", c.service_name, c.service_namespace)
         if service is None:
@@ -112,7 +113,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
         self.service = steps.typed(service, "v1", "Service")
         self.selector = dict(selector)
         self.ready_before = sum(1 for pod in self._backends() if kube.pod_ready(pod))
-        return [f"Service {c.service_namespace}/{c.service_name}"]
+        return Plan((Target.of(self.service, "Service"),))
 
     def listen_port(self) -> dict[str, Any]:
         port = self.config.service_target_port
@@ -166,7 +167,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
         selector[HIJACK_LABEL] = hijack
         return {"spec": {"selector": selector}}
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         c = self.config
         ctx = self.ctx
         map_labels = ctx.journal.object_labels()
@@ -205,7 +206,7 @@ class ServiceHijacking(Scenario[ServiceHijackingConfig]):
     def hold_seconds(self) -> float:
         return float(self.config.chaos_duration)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         c = self.config
 
         def recovered() -> bool:

@@ -12,12 +12,13 @@ from typing import Any
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback import UndoRecord, clean_manifest, marks, reverse_merge_patch
 from krkn_airflow_provider.rollback.records import MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
-from krkn_airflow_provider.rollback.undo import UndoFailed, exec_exit_code
+from krkn_airflow_provider.rollback.undo import UndoFailed, exec_stream
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ScenarioContext
 from krkn_airflow_provider.scenarios.sensitive import secret_fields
 
 MERGE_PATCH = "application/merge-patch+json"
+EXEC_TIMEOUT = 60
 # What ``journal.object_labels()`` sets: exactly these make a created object's record guard.
 OBJECT_LABELS = (MANAGED_BY_LABEL, RUN_LABEL, NONCE_LABEL)
 
@@ -138,16 +139,47 @@ def refuse_secret_values(ctx: ScenarioContext, objects: list[dict[str, Any]]) ->
         )
 
 
-def recreate_record(obj: dict[str, Any]) -> UndoRecord:
-    """A ``create`` record holding the cleaned manifest of ``obj`` (before deleting it)."""
+def address(obj: dict[str, Any]) -> dict[str, Any]:
+    """The ``api_version``, ``kind``, ``namespace`` and ``name`` of a record about ``obj``."""
+    metadata = obj["metadata"]
+    return {
+        "api_version": obj["apiVersion"],
+        "kind": obj["kind"],
+        "namespace": metadata.get("namespace"),
+        "name": metadata["name"],
+    }
+
+
+def recreate_record(obj: dict[str, Any], api_version: str = "", kind: str = "") -> UndoRecord:
+    """A ``create`` record holding the cleaned manifest of ``obj`` (before deleting it).
+
+    :param api_version: and ``kind``: for an object read from a list (items lack them).
+    """
     metadata = obj["metadata"]
     return UndoRecord(
         action="create",
-        api_version=obj["apiVersion"],
-        kind=obj["kind"],
+        api_version=api_version or obj["apiVersion"],
+        kind=kind or obj["kind"],
         namespace=metadata.get("namespace"),
         name=metadata["name"],
         manifest=clean_manifest(obj),
+    )
+
+
+def exec_record(
+    pod: dict[str, Any], container: str, script: str, *, timeout: int = EXEC_TIMEOUT
+) -> UndoRecord:
+    """An ``exec`` record that runs ``script`` (``/bin/sh -c``) in ``container`` of ``pod``."""
+    metadata = pod["metadata"]
+    return UndoRecord(
+        action="exec",
+        api_version="v1",
+        kind="Pod",
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        container=container,
+        command=["/bin/sh", "-c", script],
+        timeout_seconds=timeout,
     )
 
 
@@ -176,7 +208,7 @@ def delete_object(
                 _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except Exception as error:
-            if getattr(error, "status", None) != 404:
+            if kube.status_of(error) != 404:
                 raise kube.api_error("delete", api_version, kind, where(namespace, name), error) from error
 
     ctx.change(undo, what or f"delete {kind} {where(namespace, name)}", delete)
@@ -196,9 +228,6 @@ def typed(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
     return {**obj, "apiVersion": obj.get("apiVersion") or api_version, "kind": obj.get("kind") or kind}
 
 
-EXEC_TIMEOUT = 60
-
-
 def exec_in(
     ctx: ScenarioContext,
     pod: dict[str, Any],
@@ -209,32 +238,13 @@ def exec_in(
 ) -> tuple[int | None, str, str]:
     """Run ``command`` in a container through ``pods/exec``; returns (exit code, stdout, stderr)."""
     from kubernetes import client as k8s
-    from kubernetes.stream import stream
 
     metadata = pod["metadata"]
     core = k8s.CoreV1Api(ctx.client.client)
     try:
-        session = stream(
-            core.connect_get_namespaced_pod_exec,
-            metadata["name"],
-            metadata["namespace"],
-            container=container,
-            command=command,
-            stderr=True,
-            stdin=False,
-            stdout=True,
-            tty=False,
-            _preload_content=False,
-        )
-        session.run_forever(timeout=timeout)
-        code = exec_exit_code(
-            session, f"Pod {metadata['namespace']}/{metadata['name']} container {container}"
-        )
-        out, err = session.read_stdout(), session.read_stderr()
-        session.close()
+        return exec_stream(core, metadata["name"], metadata["namespace"], container, command, timeout=timeout)
     except UndoFailed as error:
         raise ScenarioError(str(error)) from None
     except Exception as error:
         where = f"{metadata['namespace']}/{metadata['name']} container {container}"
         raise kube.api_error("create", "v1", "Pod", where, error, subresource="exec") from error
-    return code, out, err

@@ -18,13 +18,14 @@ from pydantic import Field, field_validator, model_validator
 from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import ScenarioConfig, ScenarioContext, register
 from krkn_airflow_provider.scenarios.fields import Count, Number, Seconds
+from krkn_airflow_provider.scenarios.helper_pods import HelperPods
+from krkn_airflow_provider.scenarios.plan import Plan, Target
 from krkn_airflow_provider.scenarios.safety import BlastRadiusExceeded
 
 DEFAULT_IMAGE = "quay.io/krkn-chaos/krkn-hub-multiarch:workload-krkn-syn-flood"
 ATTACK_LABEL = "krkn.io/syn-flood"
-GONE_TIMEOUT = 120.0
 
 
 class SynFloodConfig(ScenarioConfig):
@@ -71,19 +72,16 @@ class SynFloodConfig(ScenarioConfig):
 
 
 @register
-class SynFlood(Scenario[SynFloodConfig]):
+class SynFlood(HelperPods[SynFloodConfig]):
     type_name = "syn_flood_scenarios"
-    namespace_fields = ("namespace",)
     config_model = SynFloodConfig
-    deferrable = True
-    carried = ("pods",)
+    helper = "attacker"
 
-    def __init__(self, config: SynFloodConfig, ctx: Any) -> None:
+    def __init__(self, config: SynFloodConfig, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
-        self.pods: list[str] = []
         self.started = 0.0
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
         if c.target_service:
             service = kube.get(self.ctx.client, "v1", "Service", c.target_service, c.namespace)
@@ -99,16 +97,16 @@ class SynFlood(Scenario[SynFloodConfig]):
                 raise ScenarioError(
                     f"target-service-label {c.target_service_label!r} matches no Service in {c.namespace!r}"
                 )
-        return [f"Service {c.namespace}/{name}" for name in names]
+        return Plan(tuple(Target("Service", name, c.namespace) for name in names))
 
-    def check_blast_radius(self, targets: list[str]) -> None:
+    def check_blast_radius(self, plan: Plan) -> None:
         """``max_targets`` counts the attacker pods this entry creates, not the Services."""
-        super().check_blast_radius(targets)
+        super().check_blast_radius(plan)
         limit, per_service = self.ctx.limits.max_targets, self.config.number_of_pods
-        if limit is not None and len(targets) * per_service > limit:
+        if limit is not None and len(plan) * per_service > limit:
             raise BlastRadiusExceeded(
-                f"the plan creates {len(targets) * per_service} attacker pods ({per_service} per "
-                f"Service, {len(targets)} Service(s)) but max_targets={limit}: "
+                f"the plan creates {len(plan) * per_service} attacker pods ({per_service} per "
+                f"Service, {len(plan)} Service(s)) but max_targets={limit}: "
                 "lower number-of-pods or raise max_targets"
             )
 
@@ -148,10 +146,10 @@ class SynFlood(Scenario[SynFloodConfig]):
             "spec": spec,
         }
 
-    def inject(self, targets: list[str]) -> None:
+    def inject(self, plan: Plan) -> None:
         c = self.config
-        for target in targets:
-            service = target.rsplit("/", 1)[1]
+        for target in plan:
+            service = target.name
             for _ in range(c.number_of_pods):
                 labels = self.ctx.journal.object_labels()
                 name = f"krkn-syn-flood-{labels[NONCE_LABEL]}"
@@ -165,15 +163,3 @@ class SynFlood(Scenario[SynFloodConfig]):
 
     def hold_seconds(self) -> float:
         return float(self.config.duration)
-
-    def recover(self, targets: list[str]) -> float:
-        started = time.monotonic()
-        self.ctx.poll(
-            lambda: all(
-                kube.get(self.ctx.client, "v1", "Pod", name, self.config.namespace) is None
-                for name in self.pods
-            ),
-            timeout=GONE_TIMEOUT,
-            what="attacker pods to be gone",
-        )
-        return time.monotonic() - started

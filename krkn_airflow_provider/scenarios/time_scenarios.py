@@ -26,15 +26,21 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from krkn_airflow_provider.errors import ScenarioError
-from krkn_airflow_provider.rollback import UndoRecord
 from krkn_airflow_provider.rollback.records import NONCE_LABEL
 from krkn_airflow_provider.scenarios import kube, node_jobs, steps
-from krkn_airflow_provider.scenarios.base import Scenario, ScenarioConfig, register
+from krkn_airflow_provider.scenarios.base import (
+    Scenario,
+    ScenarioConfig,
+    ScenarioContext,
+    entries_under,
+    register,
+)
 from krkn_airflow_provider.scenarios.fields import Seconds
+from krkn_airflow_provider.scenarios.plan import Plan, Target
+from krkn_airflow_provider.scenarios.steps import EXEC_TIMEOUT
 
 DEFAULT_IMAGE = "busybox:1.36"
 HELPER_LABEL = "krkn.io/time-skew"
-EXEC_TIMEOUT = 60
 START_TIMEOUT = 180.0
 SKEW = {
     "skew_time": "date -s 01:01:01",
@@ -75,78 +81,68 @@ class TimeScenarios(Scenario[TimeScenario]):
     namespace_fields = ("namespace",)
     config_model = TimeScenario
 
-    def __init__(self, config: TimeScenario, ctx: Any) -> None:
+    def __init__(self, config: TimeScenario, ctx: ScenarioContext) -> None:
         super().__init__(config, ctx)
-        self.pods: dict[str, tuple[dict[str, Any], str]] = {}  # target -> (pod, container)
-        self.nodes: list[str] = []
         self.jobs: list[tuple[str, dict[str, str]]] = []
         self.skewed_at = 0.0
 
     @classmethod
     def split_document(cls, document: Any) -> list[Any]:
-        if isinstance(document, dict) and set(document) == {"time_scenarios"}:
-            entries = document["time_scenarios"]
-            return list(entries) if isinstance(entries, list) else [entries]
-        return [document]  # refused by the model, naming the keys
+        return entries_under(document, "time_scenarios")
 
-    def plan(self) -> list[str]:
+    def plan(self) -> Plan:
         c = self.config
-        client = self.ctx.client
         if c.object_type == "pod":
-            pods = kube.items(
-                client, "v1", "Pod", namespace=c.namespace, label_selector=c.label_selector or None
-            )
-            if c.object_name:
-                pods = [pod for pod in pods if pod["metadata"]["name"] in c.object_name]
-            self.pods = {}
-            for pod in pods:
-                names = [item["name"] for item in (pod.get("spec") or {}).get("containers") or []]
-                container = c.container_name or (names[0] if names else "")
-                if kube.pod_ready(pod) and container in names:
-                    self.pods[kube.pod_key(pod)] = (pod, container)
-            if not self.pods:
-                raise ScenarioError(
-                    f"no ready pod in namespace {c.namespace!r} matches "
-                    f"{c.object_name or c.label_selector!r} with container {c.container_name or '(first)'!r}"
-                )
-            return list(self.pods)
+            return self._plan_pods()
+        client = self.ctx.client
         if c.object_name:
             missing = [name for name in c.object_name if kube.get(client, "v1", "Node", name, None) is None]
             if missing:
                 raise ScenarioError(f"object_name: node(s) {', '.join(missing)} do not exist")
-            self.nodes = list(c.object_name)
-        else:
-            found = [
-                node["metadata"]["name"]
-                for node in kube.items(client, "v1", "Node", label_selector=c.label_selector)
-            ]
-            if not found:
-                raise ScenarioError(f"label_selector {c.label_selector!r} matches no node")
-            self.nodes = [random.choice(found)]  # as Krkn: one node of the selection
-        return [f"Node {name}" for name in self.nodes]
+            return Plan(tuple(Target("Node", name) for name in c.object_name))
+        found = [
+            node["metadata"]["name"]
+            for node in kube.items(client, "v1", "Node", label_selector=c.label_selector)
+        ]
+        if not found:
+            raise ScenarioError(f"label_selector {c.label_selector!r} matches no node")
+        return Plan((Target("Node", random.choice(found)),))  # as Krkn: one node of the selection
 
-    def inject(self, targets: list[str]) -> None:
-        if self.config.object_type == "pod":
-            for target in targets:
-                pod, container = self.pods[target]
-                self._skew_pod(target, pod, container)
-        else:
-            for target in targets:
-                self._skew_node(target.removeprefix("Node "))
+    def _container(self, pod: dict[str, Any]) -> str | None:
+        """The container of ``pod`` to skew (``container_name``, else its first); ``None``: none."""
+        names = [item["name"] for item in (pod.get("spec") or {}).get("containers") or []]
+        container = self.config.container_name or (names[0] if names else "")
+        return container if container in names else None
+
+    def _plan_pods(self) -> Plan:
+        """The ready pods that have the container to skew."""
+        c = self.config
+        pods = kube.items(
+            self.ctx.client, "v1", "Pod", namespace=c.namespace, label_selector=c.label_selector or None
+        )
+        if c.object_name:
+            pods = [pod for pod in pods if pod["metadata"]["name"] in c.object_name]
+        targets = [
+            Target.of(pod, "Pod") for pod in pods if kube.pod_ready(pod) and self._container(pod) is not None
+        ]
+        if not targets:
+            raise ScenarioError(
+                f"no ready pod in namespace {c.namespace!r} matches "
+                f"{c.object_name or c.label_selector!r} with container {c.container_name or '(first)'!r}"
+            )
+        return Plan(tuple(targets))
+
+    def inject(self, plan: Plan) -> None:
+        for target in plan:
+            if target.kind == "Pod":
+                self._skew_pod(target)
+            else:
+                self._skew_node(target.name)
         self.skewed_at = time.monotonic()
 
-    def _skew_pod(self, target: str, pod: dict[str, Any], container: str) -> None:
-        metadata = pod["metadata"]
-        undo = UndoRecord(
-            action="exec",
-            api_version="v1",
-            kind="Pod",
-            namespace=metadata["namespace"],
-            name=metadata["name"],
-            container=container,
-            command=["/bin/sh", "-c", RESET],
-            timeout_seconds=EXEC_TIMEOUT,
-        )
+    def _skew_pod(self, target: Target) -> None:
+        pod, container = target.obj, self._container(target.obj) or ""
+        undo = steps.exec_record(pod, container, RESET, timeout=EXEC_TIMEOUT)
         what = f"{self.config.action} in {target} container {container}"
         self.ctx.change(undo, what, functools.partial(self._exec, pod, container))
 
@@ -207,6 +203,6 @@ class TimeScenarios(Scenario[TimeScenario]):
     def hold_seconds(self) -> float:
         return float(self.config.duration)
 
-    def recover(self, targets: list[str]) -> float:
+    def recover(self) -> float:
         node_jobs.finish(self.ctx, self.config.helper_namespace, self.jobs, "a skewed clock")
         return time.monotonic() - self.skewed_at

@@ -10,7 +10,7 @@ import pytest
 
 from krkn_airflow_provider.errors import ConfigError
 from krkn_airflow_provider.rollback import Journal, Origin, Store, new_run_uuid
-from krkn_airflow_provider.scenarios import ScenarioContext
+from krkn_airflow_provider.scenarios import Plan, ScenarioContext
 from krkn_airflow_provider.scenarios.observe import Observer
 from krkn_airflow_provider.scenarios.probes import (
     HttpProbe,
@@ -85,13 +85,13 @@ def test_a_probe_failing_before_injection_stops_all(tmp_path: Path, flip_server:
     flip_server.answer(500)
     observer = Observer([HttpProbe(type="http", url=flip_server.url)], interval=0.1)
     with pytest.raises(ProbeFailed, match="before injection, nothing was changed"):
-        observer.before_inject(ctx_for(tmp_path, observer), 0, [])
+        observer.before_inject(ctx_for(tmp_path, observer), 0, Plan(()))
 
 
 def test_a_probe_that_fails_during_the_hold_ends_the_wait(tmp_path: Path, flip_server: FlipServer) -> None:
     observer = Observer([HttpProbe(type="http", url=flip_server.url)], interval=0.1, recovery_timeout=5)
     ctx = ctx_for(tmp_path, observer)
-    observer.before_inject(ctx, 0, [])
+    observer.before_inject(ctx, 0, Plan(()))
     observer.after_inject(ctx, 0)
     started = time.monotonic()
     flip_server.answer(503)
@@ -105,7 +105,7 @@ def test_a_probe_that_fails_during_the_hold_ends_the_wait(tmp_path: Path, flip_s
 def test_probes_passing_again_is_measured(tmp_path: Path, flip_server: FlipServer) -> None:
     observer = Observer([HttpProbe(type="http", url=flip_server.url)], interval=0.1, recovery_timeout=10)
     ctx = ctx_for(tmp_path, observer)
-    observer.before_inject(ctx, 0, [])
+    observer.before_inject(ctx, 0, Plan(()))
     observer.after_inject(ctx, 0)
     flip_server.answer(503)
     observer.before_cleanup(ctx, 0)
@@ -120,7 +120,7 @@ def test_probes_passing_again_is_measured(tmp_path: Path, flip_server: FlipServe
 def test_probes_not_back_in_time_fail(tmp_path: Path, flip_server: FlipServer) -> None:
     observer = Observer([HttpProbe(type="http", url=flip_server.url)], interval=0.1, recovery_timeout=0.5)
     ctx = ctx_for(tmp_path, observer)
-    observer.before_inject(ctx, 0, [])
+    observer.before_inject(ctx, 0, Plan(()))
     observer.after_inject(ctx, 0)
     flip_server.answer(502)
     with pytest.raises(ProbeFailed, match=r"not back within 0\.5 s"):

@@ -10,6 +10,7 @@ import yaml
 from krkn_airflow_provider.errors import ConfigError
 from krkn_airflow_provider.scenarios import known_types, load_configs, read_scenario_file
 from krkn_airflow_provider.scenarios.application_outage import ApplicationOutageEntry
+from krkn_airflow_provider.scenarios.fields import tolerations
 from krkn_airflow_provider.scenarios.hog import HogConfig
 from krkn_airflow_provider.scenarios.pod_disruption import PodDisruptionEntry
 
@@ -105,7 +106,7 @@ def test_taints_become_tolerations() -> None:
         "hog_scenarios", {"hog-type": "memory", "taints": ["a=b:NoSchedule", "c:NoExecute"]}
     )
     assert isinstance(hog, HogConfig)
-    assert hog.tolerations() == [
+    assert tolerations(hog.taints) == [
         {"key": "a", "operator": "Equal", "value": "b", "effect": "NoSchedule"},
         {"key": "c", "operator": "Exists", "effect": "NoExecute"},
     ]

@@ -88,7 +88,7 @@ def test_a_record_that_cannot_be_written_stops_before_its_pod(kube: Any, tmp_pat
     targets = chaos.plan()
     with pytest.raises(StorageError, match="no space left"):
         chaos.inject(targets)
-    order = [target.rsplit("/", 1)[1] for target in targets]
+    order = [target.name for target in targets]
     # Bursts of 1, 2 and 2 records: the first is written and its pod deleted; the second
     # holds record 3, so none of it is written and pods 2 to 5 are untouched.
     assert store.written == order[:1] and len(ctx.journal.recorded) == 1

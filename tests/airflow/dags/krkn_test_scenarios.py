@@ -10,6 +10,7 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.scenarios import register
 from krkn_airflow_provider.scenarios.application_outage import ApplicationOutage
 from krkn_airflow_provider.scenarios.hog import Hog
+from krkn_airflow_provider.scenarios.plan import Plan
 
 
 @register
@@ -18,8 +19,8 @@ class FailAfterInject(Hog):
 
     type_name = "fail_after_inject_scenarios"
 
-    def inject(self, targets: list[str]) -> None:
-        super().inject(targets)
+    def inject(self, plan: Plan) -> None:
+        super().inject(plan)
         raise ScenarioError("made to fail after its changes")
 
 
@@ -29,8 +30,8 @@ class FailFirstTry(Hog):
 
     type_name = "fail_first_try_scenarios"
 
-    def inject(self, targets: list[str]) -> None:
-        super().inject(targets)
+    def inject(self, plan: Plan) -> None:
+        super().inject(plan)
         if self.ctx.journal.origin.try_number == 1:
             raise ScenarioError("made to fail on the first try")
 
@@ -41,6 +42,6 @@ class FailingOutage(ApplicationOutage):
 
     type_name = "failing_outage_scenarios"
 
-    def inject(self, targets: list[str]) -> None:
-        super().inject(targets)
+    def inject(self, plan: Plan) -> None:
+        super().inject(plan)
         raise ScenarioError("made to fail after its change")

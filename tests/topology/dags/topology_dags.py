@@ -11,6 +11,7 @@ from krkn_airflow_provider.errors import ScenarioError
 from krkn_airflow_provider.operators import ChaosScenarioOperator, chaos_experiment
 from krkn_airflow_provider.scenarios import register
 from krkn_airflow_provider.scenarios.hog import Hog
+from krkn_airflow_provider.scenarios.plan import Plan
 
 START = datetime(2026, 1, 1)
 RELEASE = "krkn-topology-release"  # ConfigMap the test creates to let the chaos task fail
@@ -36,8 +37,8 @@ class GatedFailure(Hog):
             return False
         return True
 
-    def inject(self, targets: list[str]) -> None:
-        super().inject(targets)
+    def inject(self, plan: Plan) -> None:
+        super().inject(plan)
         self.ctx.poll(self._released, timeout=600, what=f"ConfigMap {RELEASE}")
         raise ScenarioError("made to fail after its changes")
 
