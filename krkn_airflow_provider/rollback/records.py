@@ -103,6 +103,8 @@ class UndoRecord(BaseModel):
 
 
 def _credential_paths(value: Any, path: str = "") -> list[str]:
+    if not path and not _holds_credential_key(value):
+        return []  # the common case, without building a path for every key
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
@@ -114,6 +116,20 @@ def _credential_paths(value: Any, path: str = "") -> list[str]:
         for index, item in enumerate(value):
             found.extend(_credential_paths(item, f"{path}[{index}]"))
     return found
+
+
+def _holds_credential_key(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                if str(key).lower() in CREDENTIAL_KEYS:
+                    return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def validate_record(data: Any, *, source: str) -> UndoRecord:
