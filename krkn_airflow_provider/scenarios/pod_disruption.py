@@ -128,7 +128,12 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         self.pods = self.ctx.resource("v1", "Pod")
         bare: list[tuple[str, str, str | None]] = []  # deleted bare pods not yet gone
         # The record of the next bare pod is written while this one is deleted.
-        deletes = pipeline.changes_ahead(self.ctx, (self._change(target) for target in targets))
+        records = sum(1 for target in targets if not self.chosen[target]["metadata"].get("ownerReferences"))
+        deletes = pipeline.changes_ahead(
+            self.ctx,
+            (self._change(target) for target in targets),
+            writer_process=pipeline.writer_process_for(self.ctx, records),
+        )
         for target, gone in zip(targets, deletes, strict=True):
             metadata = self.chosen[target]["metadata"]
             self.deleted_uids.add(metadata.get("uid") or "")
@@ -150,15 +155,9 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         name, namespace = metadata["name"], metadata["namespace"]
         undo = None
         if not metadata.get("ownerReferences"):
-            # Nothing recreates a bare pod: record how to create it again.
-            undo = UndoRecord(
-                action="create",
-                api_version="v1",
-                kind="Pod",
-                namespace=namespace,
-                name=name,
-                manifest=clean_manifest(pod),
-            )
+            # Nothing recreates a bare pod: record how to create it again (built where the
+            # record is written: the writer process for a long run).
+            undo = pipeline.Later(pod_record, (pod,), namespace)
         return undo, f"delete {target}", lambda: self._delete(name, namespace, metadata.get("uid"))
 
     def _delete(self, name: str, namespace: str, uid: str | None) -> bool:
@@ -203,6 +202,19 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         timeout = float(self.settings.krkn_pod_recovery_time)
         self.ctx.poll(recovered, timeout=timeout, what=f"{self.ready_before} ready pod(s) again")
         return time.monotonic() - self.killed_at
+
+
+def pod_record(pod: dict[str, Any]) -> UndoRecord:
+    """The record that creates a deleted bare pod again."""
+    metadata = pod["metadata"]
+    return UndoRecord(
+        action="create",
+        api_version="v1",
+        kind="Pod",
+        namespace=metadata["namespace"],
+        name=metadata["name"],
+        manifest=clean_manifest(pod),
+    )
 
 
 def removed(status: int, body: bytes, uid: str | None) -> bool:
