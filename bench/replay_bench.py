@@ -27,7 +27,7 @@ def cluster(*emulator_args: str) -> Iterator[Path]:
     """A kubeconfig: KRKN_TEST_KUBECONFIG's cluster, or an emulator in a subprocess."""
     given = os.environ.get("KRKN_TEST_KUBECONFIG")
     if given:
-        yield Path(given)
+        yield Path(given).expanduser()
         return
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = Path(tmp) / "kubeconfig"
