@@ -17,6 +17,7 @@ import ast
 import hashlib
 import hmac
 import json
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -45,6 +46,16 @@ STATE_LINE = '\nSTATE = "{}"\n'
 # CPython 3.11's AST constructor is not safe across threads ("recursion depth mismatch"
 # under parallel replay lanes): one parse at a time.
 _PARSE_LOCK = threading.Lock()
+
+
+def _new_parse_lock() -> None:
+    # A process forked while another thread parsed (a journal writer process) must not
+    # inherit the lock held.
+    global _PARSE_LOCK
+    _PARSE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_parse_lock)
 
 
 @cache

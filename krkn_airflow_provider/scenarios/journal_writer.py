@@ -131,10 +131,10 @@ def _serve(conn: Connection, journal: Journal, parent: int) -> int:
             answer = ("error", error)
         try:
             conn.send(answer)
-        except (TypeError, AttributeError, ValueError):  # an error that does not pickle
-            conn.send(("error", JournalError(str(answer[1]))))
         except OSError:
             return 0
+        except Exception:  # an error that does not pickle: its text does
+            conn.send(("error", JournalError(f"{type(answer[1]).__name__}: {answer[1]}")))
 
 
 def _die_with_parent() -> None:
