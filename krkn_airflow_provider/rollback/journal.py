@@ -85,6 +85,12 @@ class Journal:
         self.recorded.extend(entries)
         return entries
 
+    def adopt(self, entries: Sequence[Entry]) -> None:
+        """Take on records another process wrote durably for this journal (a writer process
+        forked from this one), as if :meth:`commit_many` had written them here."""
+        self.store.adopt(entries)
+        self.recorded.extend(entries)
+
     def record_burst(self, undos: Sequence[UndoRecord]) -> list[Entry]:
         """Durably record ``undos``, all before any of their changes is made (group commit).
 

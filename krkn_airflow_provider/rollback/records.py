@@ -103,6 +103,8 @@ class UndoRecord(BaseModel):
 
 
 def _credential_paths(value: Any, path: str = "") -> list[str]:
+    if not path and not _holds_credential_key(value):
+        return []  # the common case, without building a path for every key
     found: list[str] = []
     if isinstance(value, dict):
         for key, item in value.items():
@@ -116,6 +118,20 @@ def _credential_paths(value: Any, path: str = "") -> list[str]:
     return found
 
 
+def _holds_credential_key(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in item:
+                if str(key).lower() in CREDENTIAL_KEYS:
+                    return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def validate_record(data: Any, *, source: str) -> UndoRecord:
     """Validate a stored record; ``source`` names the file in the error."""
     try:
@@ -127,9 +143,21 @@ def validate_record(data: Any, *, source: str) -> UndoRecord:
         raise CorruptRecord(f"{source}: invalid undo record: {problems}") from None
 
 
+def _plain_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times cheaper than
+    ``copy.deepcopy``; anything else is deep-copied as usual."""
+    if type(value) is dict:
+        return {key: _plain_copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_plain_copy(item) for item in value]
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return copy.deepcopy(value)
+
+
 def clean_manifest(obj: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``obj`` that can be created again: no status, no server-set metadata."""
-    manifest = copy.deepcopy(obj)
+    manifest: dict[str, Any] = _plain_copy(obj)
     manifest.pop("status", None)
     metadata = manifest.setdefault("metadata", {})
     for key in SERVER_METADATA:

@@ -254,6 +254,13 @@ class Store:
         )
         return [item.entry for item in prepared]
 
+    def adopt(self, entries: Iterable[Entry]) -> None:
+        """Records written by another process for this store: later names order after them."""
+        for entry in entries:
+            known = self._newest.get(entry.run_uuid)
+            if known is None or known[1] < entry.name.ts_ns:
+                self._newest[entry.run_uuid] = (entry.context, entry.name.ts_ns)
+
     def _find_context(self, run_uuid: str, run_info: dict[str, Any] | None) -> tuple[ContextName, int]:
         """The run's context and its newest timestamp, listed once per store and run."""
         contexts = self.contexts(run_uuid)

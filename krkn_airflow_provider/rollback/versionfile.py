@@ -17,13 +17,13 @@ import ast
 import hashlib
 import hmac
 import json
-import pprint
+import os
 import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from string import Template
 from typing import Any
@@ -48,9 +48,85 @@ STATE_LINE = '\nSTATE = "{}"\n'
 _PARSE_LOCK = threading.Lock()
 
 
+def _new_parse_lock() -> None:
+    # A process forked while another thread parsed (a journal writer process) must not
+    # inherit the lock held.
+    global _PARSE_LOCK
+    _PARSE_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_parse_lock)
+
+
 @cache
 def _template() -> Template:
     return Template(resources.files(__package__).joinpath("templates/version_file.py.tmpl").read_text())
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """The template split where the digest goes, prepared once per process.
+
+    ``head`` alternates literal text and value names; it ends with ``DIGEST = "``. ``tail``
+    (from the digest's closing quote on, the undo code embedded) is the same for every
+    file, so what :func:`parse` checks in it is checked here once, not per record.
+    """
+
+    head: tuple[str, ...]
+    tail: str
+    tail_bytes: bytes
+
+
+def _compiled() -> _Compiled:
+    return _compile(_template().template)
+
+
+@lru_cache(maxsize=4)
+def _compile(source: str) -> _Compiled:
+    head_text, marker, tail_text = source.partition('"$digest"')
+    if not marker:
+        raise CorruptRecord("version file template lacks its DIGEST line")
+    tail = '"' + Template(tail_text).substitute(undo_source=undo_source())
+    head_text += '"'
+    parts: list[str] = []
+    literal = 0
+    for match in Template.pattern.finditer(head_text):
+        parts.append(head_text[literal : match.start()])
+        if match.group("escaped") is not None:
+            parts[-1] += "$"
+            parts.append("")  # no value: keeps text and names alternating
+        elif match.group("named") or match.group("braced"):
+            parts.append(match.group("named") or match.group("braced"))
+        else:
+            raise CorruptRecord("version file template: a stray '$'")
+        literal = match.end()
+    parts.append(head_text[literal:])
+    # What parse() needs of the part no value can change (see render_checked).
+    if not (head_text.endswith(DIGEST_PREFIX) and tail.startswith('"\n') and tail.endswith(END_MARKER)):
+        raise CorruptRecord("version file template: DIGEST line or end marker misplaced")
+    if DIGEST_PREFIX in tail:
+        raise CorruptRecord("version file template: a second DIGEST line after the first")
+    return _Compiled(tuple(parts), tail, tail.encode())
+
+
+# The ROLLBACK literal's layout: a readable form of JSON data that ast.literal_eval reads
+# back; pprint's layout without its cost (it walks the data in Python, ours uses repr).
+_WIDTH = 100
+
+
+def _literal(value: object, column: int = 0) -> str:
+    text = repr(value)
+    if len(text) + column < _WIDTH or not value or not isinstance(value, (dict, list)):
+        return text
+    inner = column + 1
+    joint = ",\n" + " " * inner
+    if isinstance(value, dict):
+        items = []
+        for key, item in value.items():
+            shown = repr(key)
+            items.append(f"{shown}: {_literal(item, inner + len(shown) + 2)}")
+        return "{" + joint.join(items) + "}"
+    return "[" + joint.join(_literal(item, inner) for item in value) + "]"
 
 
 @cache
@@ -124,53 +200,56 @@ def render(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> s
 
     :param file_name: the pending file's name; its stem is signed as ``RECORD_ID``.
     """
-    return _render(record, record.to_dict(), file_name=file_name, key=key)[0]
+    head, digest, tail, _literal_text = _render(record, record.to_dict(), file_name=file_name, key=key)
+    return head + digest + tail
 
 
 def render_checked(record: UndoRecord, *, file_name: str, key: bytes | None = None) -> str:
     """:func:`render`, then check, failing closed, that a reader gets ``record`` back.
 
-    The ``ROLLBACK`` literal is ``pprint`` of JSON data (the record's ``to_dict``), which
+    The ``ROLLBACK`` literal is ``repr`` of JSON data (the record's ``to_dict``), which
     ``ast.literal_eval`` reads back as the same data by construction; what can go wrong is
     the file around it. So instead of parsing the literal again (as long as rendering it),
     this checks what :func:`parse` checks around it: the end marker, one ``DIGEST`` line,
     the literal unchanged where a reader looks for it, the bound ``RECORD_ID``/``RUN_UUID``/
     ``STATE`` lines, the data carried by JSON, and the data valid as a record. (The digest
-    itself was just computed by :func:`seal` over the same split: hashing it again would
-    check nothing.)
+    itself was just computed over the same split: hashing it again would check nothing.)
+    Everything a value can change lies before the digest; the part after it is the same
+    for every file and was checked once (:func:`_compiled`).
     """
     data = record.to_dict()
-    text, literal = _render(record, data, file_name=file_name, key=key)
-    if not text.endswith(END_MARKER):
-        raise CorruptRecord(f"{file_name}: rendered file lacks its end marker")
-    if _split(text) is None:
+    head, digest, tail, literal = _render(record, data, file_name=file_name, key=key)
+    if head.count(DIGEST_PREFIX) != 1 or not head.endswith(DIGEST_PREFIX):
         raise CorruptRecord(f"{file_name}: rendered file needs exactly one DIGEST line")
-    start = text.find(ROLLBACK_PREFIX)
-    end = text.find(DIGEST_PREFIX, start)
-    if start < 0 or end < 0 or text[start + len(ROLLBACK_PREFIX) : end].strip() != literal.strip():
+    if not tail.endswith(END_MARKER) or "\n" in digest or '"' in digest:
+        raise CorruptRecord(f"{file_name}: rendered file lacks its end marker or DIGEST value")
+    start = head.find(ROLLBACK_PREFIX)
+    end = head.find(DIGEST_PREFIX, start)
+    if start < 0 or end < 0 or head[start + len(ROLLBACK_PREFIX) : end].strip() != literal.strip():
         raise CorruptRecord(f"{file_name}: rendered ROLLBACK literal is not where a reader finds it")
     expected = {
         "RECORD_ID": file_name.removesuffix(".py"),
         "RUN_UUID": record.origin.run_uuid if record.origin else "",
         "STATE": STATE_WORDS["pending"],
     }
-    head = text[: start + 1]  # with the newline that ends the line before ROLLBACK
+    bound = head[: start + 1]  # with the newline that ends the line before ROLLBACK
     for name, value in expected.items():
         # What _BOUND finds: exactly one line ``NAME = "value"`` (plain search is cheaper).
-        if head.count(f"\n{name} = ") != 1 or f'\n{name} = "{value}"\n' not in head:
+        if bound.count(f"\n{name} = ") != 1 or f'\n{name} = "{value}"\n' not in bound:
             raise CorruptRecord(f"{file_name}: rendered {name} does not read back")
     try:
         canonical_json(data)
     except (TypeError, ValueError) as error:
         raise CorruptRecord(f"{file_name}: the record holds a value JSON cannot carry ({error})") from None
     validate_record(data, source=file_name)
-    return text
+    return head + digest + tail
 
 
 def _render(
     record: UndoRecord, data: dict[str, Any], *, file_name: str, key: bytes | None
-) -> tuple[str, str]:
-    """The sealed text and the ``ROLLBACK`` literal in it."""
+) -> tuple[str, str, str, str]:
+    """The sealed file in three parts (up to the DIGEST value, the value, the rest) and
+    the ``ROLLBACK`` literal in it."""
     origin = record.origin
     values = {
         "description": _one_line(record.description or describe(data)),
@@ -183,11 +262,18 @@ def _render(
         "written": datetime.now(UTC).isoformat(timespec="milliseconds"),
         "file_name": _one_line(file_name),
         "record_id": file_name.removesuffix(".py"),
-        "rollback": pprint.pformat(data, indent=1, width=100, sort_dicts=False),
-        "digest": "",
-        "undo_source": undo_source(),
+        "rollback": _literal(data),
+        "": "",
     }
-    return seal(_template().substitute(values), key), values["rollback"]
+    compiled = _compiled()
+    parts = compiled.head
+    head = "".join([part if index % 2 == 0 else values[part] for index, part in enumerate(parts)])
+    # What seal() computes, without searching the whole text for the DIGEST line.
+    hasher = hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()
+    hasher.update(head.encode())
+    hasher.update(compiled.tail_bytes)
+    digest = ("hmac-sha256:" if key else "sha256:") + hasher.hexdigest()
+    return head, digest, compiled.tail, values["rollback"]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ is the undo code's (rollback/undo.py), so scenarios and rollback agree on it.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -85,10 +86,17 @@ def items(client: Any, api_version: str, kind: str, **query: Any) -> list[dict[s
     """List objects (``namespace=``, ``label_selector=``, ``field_selector=`` as keywords)."""
     resource = client.resources.get(api_version=api_version, kind=kind)
     try:
-        listing = retrying(lambda: client.get(resource, _request_timeout=REQUEST_TIMEOUT, **query))
+        # The raw answer: the client's object model costs more than the request (1,000 pods).
+        listing = retrying(
+            lambda: client.get(resource, _request_timeout=REQUEST_TIMEOUT, serialize=False, **query)
+        )
+        found = list(json.loads(listing.data).get("items") or [])
     except Exception as error:
         raise api_error("list", api_version, kind, str(query.get("namespace") or ""), error) from error
-    return list(as_dict(listing).get("items") or [])
+    for item in found:  # as the client's objects have them: a list's items carry neither
+        item.setdefault("apiVersion", api_version)
+        item.setdefault("kind", kind)
+    return found
 
 
 def get(client: Any, api_version: str, kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:

@@ -120,7 +120,12 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         self.pods = self.ctx.resource("v1", "Pod")
         bare: list[tuple[str, str, str | None]] = []  # deleted bare pods not yet gone
         # The record of the next bare pod is written while this one is deleted.
-        deletes = pipeline.changes_ahead(self.ctx, (self._change(target) for target in targets))
+        records = sum(1 for target in targets if not target.obj["metadata"].get("ownerReferences"))
+        deletes = pipeline.changes_ahead(
+            self.ctx,
+            (self._change(target) for target in targets),
+            writer_process=pipeline.writer_process_for(self.ctx, records),
+        )
         for target, gone in zip(targets, deletes, strict=True):
             metadata = target.obj["metadata"]
             self.deleted_uids.add(metadata.get("uid") or "")
@@ -140,8 +145,11 @@ class PodDisruption(Scenario[PodDisruptionEntry]):
         pod = target.obj
         metadata = pod["metadata"]
         name, namespace = metadata["name"], metadata["namespace"]
-        # Nothing recreates a bare pod: record how to create it again.
-        undo = None if metadata.get("ownerReferences") else steps.recreate_record(pod, "v1", "Pod")
+        undo = None
+        if not metadata.get("ownerReferences"):
+            # Nothing recreates a bare pod: record how to create it again (built where the
+            # record is written: the writer process for a long run).
+            undo = pipeline.Later(steps.recreate_record, (pod, "v1", "Pod"), namespace)
         return undo, f"delete {target}", lambda: self._delete(name, namespace, metadata.get("uid"))
 
     def _delete(self, name: str, namespace: str, uid: str | None) -> bool:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch
-from krkn_airflow_provider.rollback import Origin, Store, UndoRecord, new_run_uuid, versionfile
+from krkn_airflow_provider.rollback import Origin, Store, UndoRecord, naming, new_run_uuid, versionfile
 from krkn_airflow_provider.rollback.records import reverse_merge_patch
 
 from .conftest import delete_record, make_journal
@@ -209,3 +209,27 @@ def test_the_cheaper_write_check_fails_closed_on_a_broken_render(
         versionfile.render_checked(
             record, file_name="pod_disruption_scenarios_1764460000000000000_abcdefgh.py"
         )
+
+
+def test_the_rollback_literal_is_laid_out_for_a_reader_and_reads_back() -> None:
+    """Long values go one item per line, indented under their key; short ones stay on one."""
+    record = _awkward_record(new_run_uuid())
+    name = "pod_disruption_scenarios_1764460000000000000_abcdefgh.py"
+    text = versionfile.render(record, file_name=name)
+    start = text.index(versionfile.ROLLBACK_PREFIX) + len(versionfile.ROLLBACK_PREFIX)
+    literal = text[start : text.index(versionfile.DIGEST_PREFIX)]
+    assert ast.literal_eval(literal) == record.to_dict()
+    lines = literal.strip().splitlines()
+    assert lines[0] == "{'action': 'create',"
+    assert " 'manifest': {'apiVersion': 'v1'," in lines
+    assert any(
+        line.strip() == "'nested': {'empty': {}, 'list': [[], [{}], {'a': [1, 'b', None]}]},"
+        for line in lines
+    )
+
+
+def test_record_suffixes_are_eight_lowercase_letters_and_differ() -> None:
+    suffixes = {naming.new_suffix() for _ in range(2000)}
+    assert len(suffixes) == 2000
+    assert all(len(s) == 8 and s.isascii() and s.isalpha() and s.islower() for s in suffixes)
+    assert set("".join(suffixes)) == set("abcdefghijklmnopqrstuvwxyz")

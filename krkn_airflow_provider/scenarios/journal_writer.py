@@ -1,0 +1,146 @@
+"""A journal writer in its own process, for long runs of write-ahead changes.
+
+Building, rendering, checking and writing a record is CPU work under the interpreter
+lock; for a long run of bare-pod deletes it costs as much as the deletes themselves, and
+a writer *thread* only takes turns with the thread that sends them. A forked writer
+process does that work on another core: the scenario sends it how to build each record
+(a module-level function and its arguments) and waits for the names of the records once
+they are durable.
+
+Failing closed: a burst's answer is read before any of its changes is made; if the
+writer dies (killed, out of memory) the next read fails and the run stops. The writer
+dies with the task: it reads until its pipe closes (the task ended, however it ended),
+and on Linux the kernel also sends it SIGKILL when the thread that started it is gone.
+Forked, not spawned: it starts in about a millisecond with the journal already open, and
+``multiprocessing`` is avoided because a Celery pool process may not start children.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from krkn_airflow_provider.errors import JournalError
+from krkn_airflow_provider.rollback import Journal, UndoRecord
+from krkn_airflow_provider.rollback.store import Entry
+
+# One record to build in the writer: a module-level function (sent by name) and its arguments.
+Build = tuple[Callable[..., UndoRecord], tuple[Any, ...]]
+
+_PR_SET_PDEATHSIG = 1
+
+
+class WriterProcess:
+    """A forked process that builds and durably writes bursts of records for ``journal``.
+
+    :param journal: the run's journal; the writer works on its copy, this side adopts the
+        entries it wrote (:meth:`Journal.adopt`).
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        ours, theirs = socket.socketpair()
+        parent = os.getpid()
+        self.pid = os.fork()
+        if self.pid == 0:  # the writer
+            ours.close()
+            status = 1
+            try:
+                status = _serve(Connection(theirs.detach()), journal, parent)
+            finally:
+                os._exit(status)  # never run the task's exit handlers here
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._waiting = False
+
+    def send(self, burst: Sequence[Build]) -> None:
+        """Start writing ``burst`` (all or none); :meth:`result` waits for it."""
+        self._waiting = True  # from here on, a writer left behind is killed (see close)
+        try:
+            self._conn.send(list(burst))
+        except OSError as error:
+            raise self._died(error) from None
+
+    def result(self) -> list[Entry]:
+        """The entries of the burst sent last, once they are durable; raises if it failed."""
+        try:
+            status, payload = self._conn.recv()
+        except (EOFError, OSError) as error:
+            raise self._died(error) from None
+        self._waiting = False
+        if status != "ok":
+            raise payload if isinstance(payload, Exception) else JournalError(str(payload))
+        entries: list[Entry] = payload
+        self.journal.adopt(entries)
+        return entries
+
+    def close(self) -> None:
+        """Stop the writer and wait for it to exit.
+
+        A writer still busy with a burst nobody waits for any more (the task is being
+        stopped) is killed: none of that burst's changes is made, so its records, written
+        or not, only undo what never happened.
+        """
+        if self._waiting:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self._conn.close()  # an idle writer reads EOF and leaves
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+    def _died(self, error: BaseException) -> JournalError:
+        how = ""
+        with contextlib.suppress(ChildProcessError):
+            # Only the writer holds the other end: it closed, so the writer is exiting.
+            pid, status = os.waitpid(self.pid, 0)
+            if pid and os.WIFSIGNALED(status):
+                how = f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
+            elif pid:
+                how = f" (exit code {os.WEXITSTATUS(status)})"
+        return JournalError(
+            f"the journal writer process {self.pid} stopped{how}: its records are not known to be "
+            f"durable, so no further change is made ({type(error).__name__})"
+        )
+
+
+def _serve(conn: Connection, journal: Journal, parent: int) -> int:
+    """The writer's loop: build, render, check and write each burst; answer with its entries."""
+    gc.disable()  # collect nothing of the task's objects here (their finalizers are the task's)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the task's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the task's handler
+    _die_with_parent()
+    if os.getppid() != parent:
+        return 1  # the task ended before the line above
+    while True:
+        try:
+            burst: list[Build] = conn.recv()
+        except (EOFError, OSError):
+            return 0  # the task closed the pipe, or ended
+        try:
+            prepared = [journal.prepare(build(*args)) for build, args in burst]
+            answer: tuple[str, Any] = ("ok", journal.commit_many([p for p in prepared if p is not None]))
+        except Exception as error:  # the task raises it in place of the burst's changes
+            answer = ("error", error)
+        try:
+            conn.send(answer)
+        except OSError:
+            return 0
+        except Exception:  # an error that does not pickle: its text does
+            conn.send(("error", JournalError(f"{type(answer[1]).__name__}: {answer[1]}")))
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere the closed pipe alone ends the writer
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

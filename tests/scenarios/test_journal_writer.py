@@ -1,0 +1,166 @@
+"""Long runs of bare-pod deletes write their records in a writer process.
+
+It must fail closed as the writer thread does: a pod's delete only after its own record
+is durable, a writer that dies stops the run before any later pod, and the writer never
+outlives the task, however the task ends.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from krkn_airflow_provider.errors import JournalError
+from krkn_airflow_provider.rollback import Journal, Origin, Store, new_run_uuid
+from krkn_airflow_provider.rollback.store import Entry, Prepared
+from krkn_airflow_provider.scenarios import ScenarioContext, load_configs, pipeline, scenario_class
+from tests.scenarios import catalogue_support as support
+
+TYPE = "pod_disruption_scenarios"
+PODS = pipeline.PROCESS_AT + 8  # enough for a writer process: bursts of 1, 2, 4, 8, 16, 9
+
+
+class LoggingStore(Store):
+    """A real store that appends ``pid pod time`` to a file once each record is durable,
+    and can SIGKILL the process writing its ``kill_at``-th burst (a real signal)."""
+
+    def __init__(self, root: str, log: Path, *, kill_at: int = 0) -> None:
+        super().__init__(root)
+        self.log = log
+        self.kill_at = kill_at
+        self.bursts = 0
+
+    def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+        self.bursts += 1
+        if self.bursts == self.kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        entries = super().commit_many(prepared)
+        now = time.time()
+        with self.log.open("a") as out:
+            for entry in entries:
+                out.write(f"{os.getpid()} {self.load(entry).record.name} {now}\n")
+        return entries
+
+
+def scenario(kube: Any, store: Store) -> tuple[Any, ScenarioContext]:
+    journal = Journal(store, Origin(run_uuid=new_run_uuid(), scenario=TYPE, task_id="chaos"))
+    ctx = ScenarioContext(client=kube.dynamic(), journal=journal, poll_interval=0.05)
+    config = {"namespace_pattern": f"^{kube.namespace}$", "label_selector": "app=bare", "kill": PODS}
+    [entry] = load_configs(TYPE, [{"id": "kill-pods", "config": config}])
+    return scenario_class(TYPE)(entry, ctx), ctx
+
+
+def bare_pods(kube: Any) -> None:
+    support.create(kube, *(support.pod_manifest(f"bare-{i}", {"app": "bare"}) for i in range(PODS)))
+    support.wait_for(lambda: len(support.ready_pods(kube, "app=bare")) == PODS, what="bare pods ready")
+
+
+def live_pods(kube: Any) -> set[str]:
+    client = kube.dynamic()
+    resource = client.resources.get(api_version="v1", kind="Pod")
+    pods = client.get(resource, namespace=kube.namespace, label_selector="app=bare").to_dict()["items"]
+    return {pod["metadata"]["name"] for pod in pods if not pod["metadata"].get("deletionTimestamp")}
+
+
+def durable(log: Path) -> dict[str, tuple[int, float]]:
+    lines = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+    return {pod: (int(pid), float(at)) for pid, pod, at in lines}
+
+
+@pytest.mark.emulator_only("reads the API server's request log to order deletes against record writes")
+def test_a_long_run_writes_each_record_elsewhere_before_its_delete(kube: Any, tmp_path: Path) -> None:
+    bare_pods(kube)
+    log = tmp_path / "durable.log"
+    chaos, ctx = scenario(kube, LoggingStore(str(tmp_path / "rb"), log))
+    since = time.time()
+    chaos.inject(chaos.plan())
+    written = durable(log)
+    deletes = {
+        r.path.rsplit("/", 1)[1]: r.ts
+        for r in kube.emulator.requests
+        if r.ts >= since and r.method == "DELETE" and "/pods/bare-" in r.path
+    }
+    assert len(deletes) == PODS and sorted(deletes) == sorted(written)
+    assert {pid for pid, _at in written.values()} - {os.getpid()}, "written in this process"
+    assert len({pid for pid, _at in written.values()}) == 1
+    for name, sent in deletes.items():
+        assert written[name][1] < sent, f"{name} was deleted before its record was durable"
+    # This side knows every record the writer wrote, in order, and can add more after them.
+    assert [e.name for e in ctx.journal.recorded] == [e.name for e in ctx.journal.store.entries()]
+    assert sorted(r["name"] for r in support.records(ctx)) == sorted(written)
+
+
+def test_a_writer_killed_by_a_signal_stops_the_run_before_any_later_pod(kube: Any, tmp_path: Path) -> None:
+    bare_pods(kube)
+    log = tmp_path / "durable.log"
+    chaos, ctx = scenario(kube, LoggingStore(str(tmp_path / "rb"), log, kill_at=3))
+    targets = chaos.plan()
+    with pytest.raises(JournalError, match=r"writer process \d+ stopped \(killed by SIGKILL\)"):
+        chaos.inject(targets)
+    order = [target.rsplit("/", 1)[1] for target in targets]
+    # Bursts 1 and 2 (three records) were durable and their pods deleted; the writer died
+    # on burst 3, so its four pods and every later one are untouched.
+    assert sorted(durable(log)) == sorted(order[:3]) and len(ctx.journal.recorded) == 3
+    support.wait_for(lambda: live_pods(kube) == set(order[3:]), what="exactly the recorded pods deleted")
+    assert sorted(r["name"] for r in support.records(ctx)) == sorted(order[:3])
+
+
+TASK = textwrap.dedent(
+    """
+    import os, signal, sys
+    from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid
+    from krkn_airflow_provider.scenarios import ScenarioContext, pipeline
+
+    class Stuck(Store):
+        def commit_many(self, prepared):
+            os.read(int(sys.argv[2]), 1)  # a disk that never answers
+
+    # As Airflow does: SIGTERM raises in the task's main thread.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    blocked, _never_written = os.pipe()
+    sys.argv.append(str(blocked))
+    origin = Origin(run_uuid=new_run_uuid(), scenario="pod_disruption_scenarios")
+    journal = Journal(Stuck(sys.argv[1]), origin)
+    ctx = ScenarioContext(client=None, journal=journal)
+    undo = UndoRecord(action="delete", api_version="v1", kind="ConfigMap", namespace="n", name="c")
+    changes = pipeline.changes_ahead(ctx, [(undo, "change", lambda: None)], writer_process=True)
+    original = pipeline.WriterProcess.send
+    def send(self, burst):
+        original(self, burst)
+        print(self.pid, flush=True)
+    pipeline.WriterProcess.send = send
+    next(changes)
+    """
+)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_the_writer_process_never_outlives_its_task(tmp_path: Path, signum: int) -> None:
+    task = subprocess.Popen(
+        [sys.executable, "-c", TASK, str(tmp_path / "rb")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert task.stdout is not None
+        writer = int(task.stdout.readline())  # the writer is started and busy with the record
+        exited = os.pidfd_open(writer)
+        task.send_signal(signum)
+        assert task.wait(timeout=60) == (-signal.SIGKILL if signum == signal.SIGKILL else 143)
+        ready, _, _ = select.select([exited], [], [], 60)
+        assert ready, f"writer {writer} still runs after its task got {signal.Signals(signum).name}"
+        os.close(exited)
+    finally:
+        if task.poll() is None:
+            os.killpg(task.pid, signal.SIGKILL)
+            task.wait()
