@@ -11,15 +11,17 @@ import os
 import secrets
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch, JournalError, StorageError, UnsafeName
 from krkn_airflow_provider.rollback import naming, versionfile
 from krkn_airflow_provider.rollback.naming import ContextName, RecordName
-from krkn_airflow_provider.rollback.records import UndoRecord
+from krkn_airflow_provider.rollback.records import Origin, UndoRecord
 from krkn_airflow_provider.rollback.storage import Backend, open_backend
+from krkn_airflow_provider.rollback.undo import describe
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -72,6 +74,61 @@ class Prepared(NamedTuple):
 
     entry: Entry
     data: bytes
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One version file read through the store: where it lies and what it holds, verified.
+
+    ``parsed`` is ``None`` when the file could not be read or was refused; ``error`` says
+    why. Read with :meth:`Store.read` or :meth:`Store.records`.
+    """
+
+    entry: Entry
+    parsed: versionfile.ParsedVersionFile | None = None
+    error: JournalError | None = None
+
+    @property
+    def record(self) -> UndoRecord | None:
+        return None if self.parsed is None else self.parsed.record
+
+    @property
+    def origin(self) -> Origin | None:
+        return None if self.parsed is None else self.parsed.record.origin
+
+    @property
+    def task_id(self) -> str | None:
+        origin = self.origin
+        return None if origin is None else origin.task_id
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record as JSON data, as the undo code applies it (``{}`` when unreadable)."""
+        return {} if self.parsed is None else self.parsed.data
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The undo steps: the record, or a ``steps`` bundle (a Krkn file whose callable did
+        several things, see rollback/krkn.py) applied in order."""
+        steps: list[dict[str, Any]] = self.data.get("steps", [self.data])
+        return steps
+
+    @cached_property
+    def description(self) -> str:
+        """What applying it does, e.g. ``delete Pod ns/name`` (said from the action itself)."""
+        return "; ".join(describe(step) for step in self.steps) if self.parsed is not None else ""
+
+    def unwrap(self) -> versionfile.ParsedVersionFile:
+        """The parsed file; raises the read's error when there is none."""
+        if self.parsed is None:
+            raise self.error or JournalError(f"{self.entry.id}: not read")
+        return self.parsed
+
+    def slim(self) -> StoredRecord:
+        """The same record without the file's text (held for a while, it costs memory)."""
+        if self.parsed is None or not self.parsed.text:
+            return self
+        return StoredRecord(self.entry, replace(self.parsed, text="", header=""), self.error)
 
 
 @dataclass(frozen=True)
@@ -310,6 +367,31 @@ class Store:
                 "(an executed record renamed back to pending?)"
             )
         return parsed
+
+    def read(self, entry: Entry) -> StoredRecord:
+        """:meth:`load` one version file; a refused or unreadable one carries its error."""
+        try:
+            return StoredRecord(entry, self.load(entry))
+        except JournalError as error:
+            return StoredRecord(entry, error=error)
+
+    def records(
+        self,
+        *,
+        run_uuid: str | None = None,
+        scenario: str | None = None,
+        state: State | None = None,
+        entries: Iterable[Entry] | None = None,
+    ) -> Iterator[StoredRecord]:
+        """Read the version files :meth:`entries` lists (or ``entries``), oldest first, one
+        at a time: each verified as :meth:`load` does, unreadable ones with their error."""
+        found = (
+            entries
+            if entries is not None
+            else self.entries(run_uuid=run_uuid, scenario=scenario, state=state)
+        )
+        for entry in found:
+            yield self.read(entry)
 
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from krkn_airflow_provider.errors import StorageError
+from krkn_airflow_provider.errors import DigestMismatch, StorageError
 from krkn_airflow_provider.rollback import Store, new_run_uuid, run_uuid_for
 from krkn_airflow_provider.rollback.store import Claim
 
@@ -60,6 +60,28 @@ def test_state_filters_and_marking(store: Store) -> None:
     assert len(store.entries(state="pending")) == 2
     executed = store.entries(run_uuid=journal.run_uuid, state="executed")[0]
     assert store.load(executed).data["name"] == "a"  # still readable as an audit trail
+
+
+def test_records_are_read_typed_and_unreadable_ones_carry_their_error(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "rb"))  # local: the test edits a file in place
+    journal = make_journal(store)
+    entries = [journal.record(delete_record(f"cm-{i}")) for i in range(3)]
+    assert None not in entries
+    store.mark_executed(entries[0])  # type: ignore[arg-type]
+    tampered = Path(store.path(entries[2]))  # type: ignore[arg-type]
+    tampered.write_text(tampered.read_text().replace("cm-2", "cm-9"))
+    read = list(store.records(run_uuid=journal.run_uuid))
+    assert [stored.entry.id for stored in read] == [entry.id for entry in entries]  # type: ignore[union-attr]
+    good = read[1]
+    assert good.record is not None and good.record.name == "cm-1"
+    assert good.origin is not None and good.origin.run_uuid == journal.run_uuid
+    assert good.description == "delete ConfigMap default/cm-1" and good.error is None
+    assert read[0].entry.state == "executed" and read[0].record is not None
+    assert read[2].record is None and isinstance(read[2].error, DigestMismatch)
+    with pytest.raises(DigestMismatch):
+        read[2].unwrap()
+    pending = list(store.records(run_uuid=journal.run_uuid, state="pending"))
+    assert [stored.entry for stored in pending] == entries[1:]
 
 
 def test_claims_are_exclusive_and_expire(store: Store) -> None:
