@@ -213,29 +213,38 @@ class _Replayer:
         store: Store,
         client: Any,
         *,
+        total: int,
         dry_run: bool,
         task_id: str | None,
-        retry: RetryPolicy,
-        log: Log,
-        should_stop: Callable[[], bool],
-        total: int,
+        retry: RetryPolicy | None,
+        log: Log | None,
+        should_stop: Callable[[], bool] | None,
         batch_size: int,
-        policy: ReplayPolicy,
-        keeper: ClaimKeeper,
-        wait_for_claims: bool = True,
+        policy: ReplayPolicy | None,
+        wait_for_claims: bool,
+        owner: str | None,
+        claim_ttl: float,
+        steal_expired: bool,
     ) -> None:
         self.store = store
-        self.wait_for_claims = wait_for_claims
-        self.policy = policy
-        self.keeper = keeper
         self.client = client
+        self.total = total
         self.dry_run = dry_run
         self.task_id = task_id
-        self.retry = retry
-        self.log = log
-        self.should_stop = should_stop
-        self.total = total
+        self.retry = retry or RetryPolicy()
+        self.log: Log = log or (lambda line: None)
+        self.should_stop: Callable[[], bool] = should_stop or (lambda: False)
         self.batch_size = max(1, batch_size)
+        self.policy = policy or ReplayPolicy()
+        self.wait_for_claims = wait_for_claims
+        self.keeper = ClaimKeeper(
+            store,
+            owner=owner or default_owner(),
+            ttl=claim_ttl,
+            steal_expired=steal_expired,
+            log=self.log,
+            should_stop=self.should_stop,
+        )
         self.done = 0
         self.lock = threading.Lock()
         # Records read ahead (to pick their lane), each used once instead of read again.
@@ -495,53 +504,40 @@ def replay(
     """Apply the pending records that match the filters, newest first.
 
     :param client: a ``kubernetes.dynamic.DynamicClient``, shared by every record.
-    :param run_uuid: only this run; ``None`` replays every run under the store.
-    :param scenario: only records of this scenario type.
-    :param task_id: only records written by this Airflow task.
-    :param only: only these record ids (``<scenario>_<ts>_<suffix>``).
+    :param run_uuid: only this run (``None``: every run); ``scenario``: only this type;
+        ``task_id``: only records of this Airflow task; ``only``: only these record ids.
     :param dry_run: say what would be applied; change and mark nothing.
     :param workers: apply records of different objects concurrently, in that many lanes;
         the records of one object share a lane and keep their newest-first order.
-    :param claim_ttl: seconds a claim protects a record from a second replay without being
-        renewed; a heartbeat renews every claim held every third of that.
+    :param claim_ttl: seconds a claim lives unrenewed; a heartbeat renews it every third of that.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
-        namespace among them are sent as one request. 1 applies every record alone.
-    :param policy: what a record may do (default ``ReplayPolicy()``); every record is
-        checked before any request, and one refused stays pending.
-    :param steal_expired: take over claims their owner stopped renewing (it died); when
-        false, such records stay pending with a message naming the owner.
-    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds;
-        ``False`` returns at once, those records pending with ``claimed_elsewhere`` set
-        (a deferrable caller waits for them in the triggerer instead).
+        namespace among them go out as one request (1: every record alone).
+    :param policy: what a record may do (default ``ReplayPolicy()``); a refused one stays pending.
+    :param steal_expired: take over claims their owner stopped renewing (it died); else
+        they stay pending, named.
+    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds; ``False``
+        leaves them pending with ``claimed_elsewhere`` (a deferrable caller waits in the triggerer).
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be at least 1")
     started = time.monotonic()
-    log = log or (lambda line: None)
-    stop = should_stop or (lambda: False)
     entries = _pending(store, run_uuid, scenario, only)
-    keeper = ClaimKeeper(
-        store,
-        owner=owner or default_owner(),
-        ttl=claim_ttl,
-        steal_expired=steal_expired,
-        log=log,
-        should_stop=stop,
-    )
     replayer = _Replayer(
         store,
         client,
+        total=len(entries),
         dry_run=dry_run,
         task_id=task_id,
-        retry=retry or RetryPolicy(),
+        retry=retry,
         log=log,
-        should_stop=stop,
-        total=len(entries),
+        should_stop=should_stop,
         batch_size=batch_size,
-        policy=policy or ReplayPolicy(),
-        keeper=keeper,
+        policy=policy,
         wait_for_claims=wait_for_claims,
+        owner=owner,
+        claim_ttl=claim_ttl,
+        steal_expired=steal_expired,
     )
-    with keeper:
+    with replayer.keeper:
         results = _run(replayer, entries, workers)
     return ReplaySummary(results=results, dry_run=dry_run, seconds=time.monotonic() - started)
