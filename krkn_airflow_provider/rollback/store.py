@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,6 +32,9 @@ DEFAULT_LOCATION = "~/.krkn/rollback"
 
 State = Literal["pending", "executed"]
 CLAIM_GRACE_SECONDS = 30.0
+# A claim file is shared (linked) by the claims one replay takes within this many seconds
+# (and a tenth of their ttl): their expiry is at most that much earlier than a new file's.
+SHARED_CLAIM_SECONDS = 1.0
 
 
 def resolve_location(location: str | None = None) -> str:
@@ -143,6 +147,16 @@ class Claim:
         return json.dumps({"owner": self.owner, "expires": self.expires, "token": self.token}).encode()
 
 
+@dataclass(frozen=True)
+class _SharedClaim:
+    """A claim file this store created: its claim, name and inode, and when (monotonic)."""
+
+    claim: Claim
+    name: str
+    inode: int
+    made: float
+
+
 class Store:
     """The version files under one root.
 
@@ -170,6 +184,9 @@ class Store:
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
         self._scenario_ok: dict[str, bool] = {}
+        # The newest claim file per (run folder, owner, ttl), which new claims may link to.
+        self._shared_claims: dict[tuple[str, str, float], _SharedClaim] = {}
+        self._claim_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store({self.backend.display()!r})"
@@ -428,8 +445,12 @@ class Store:
         The holder renews it (:meth:`renew`) while it applies the record. A claim that was
         not renewed in time (its owner died or hung) is taken over when ``steal_expired``.
         """
+        shared = self._share_claim(entry, owner, ttl)
+        if shared is not None:
+            return shared
         mine = Claim(owner, time.time() + ttl, secrets.token_hex(8))
         if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()):
+            self._remember_claim(entry, mine, ttl)
             return mine
         current = self.read_claim(entry)
         if current is None:
@@ -449,6 +470,26 @@ class Store:
         return (
             mine if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()) else None
         )
+
+    def _share_claim(self, entry: Entry, owner: str, ttl: float) -> Claim | None:
+        """A claim made by linking a claim file this store created just before, in the same
+        run folder, for the same owner and ttl: the same claim (owner, expiry, token) for
+        both records, taken just as exclusively, without allocating a file."""
+        key = (entry.context.name, owner, ttl)
+        with self._claim_lock:
+            shared = self._shared_claims.get(key)
+        if shared is None or time.monotonic() - shared.made > min(SHARED_CLAIM_SECONDS, ttl / 10):
+            return None
+        if self.backend.link_exclusive(entry.context.name, shared.name, entry.name.claim, shared.inode):
+            return shared.claim
+        return None
+
+    def _remember_claim(self, entry: Entry, claim: Claim, ttl: float) -> None:
+        inode = self.backend.inode(entry.context.name, entry.name.claim)
+        if inode is not None:
+            made = _SharedClaim(claim, entry.name.claim, inode, time.monotonic())
+            with self._claim_lock:
+                self._shared_claims[(entry.context.name, claim.owner, ttl)] = made
 
     def renew(self, entry: Entry, claim: Claim, *, ttl: float) -> Claim | None:
         """Push the expiry of our own claim ``ttl`` seconds out; ``None`` if it is not ours any more."""

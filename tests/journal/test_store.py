@@ -109,6 +109,27 @@ def test_claims_are_exclusive_and_expire(store: Store) -> None:
     assert renewed is not None and renewed.expires > three.expires and store.holds(entry, renewed)
 
 
+def test_claims_taken_together_share_one_file_and_stay_exclusive(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "rb"))
+    journal = make_journal(store)
+    a, b, c = (journal.record(delete_record(name)) for name in "abc")
+    assert a is not None and b is not None and c is not None
+    first, second = store.claim(a, owner="one", ttl=60), store.claim(b, owner="one", ttl=60)
+    assert first is not None and first == second  # one claim for both: same expiry and token
+    files = [Path(store.path(entry)).with_suffix(".claim") for entry in (a, b)]
+    assert files[0].stat().st_ino == files[1].stat().st_ino and files[0].stat().st_nlink == 2
+    assert store.claim(b, owner="two", ttl=60) is None
+    other = store.claim(c, owner="two", ttl=60)  # another owner never shares our file
+    assert other is not None and other.token != first.token
+    assert Path(store.path(c)).with_suffix(".claim").stat().st_ino != files[0].stat().st_ino
+    assert store.release(a, first) and not files[0].exists()
+    assert store.holds(b, first) and store.claim(b, owner="two", ttl=60) is None
+    renewed = store.renew(b, first, ttl=120)  # renewing rewrites b's file alone
+    assert renewed is not None and store.holds(b, renewed)
+    assert store.claim(a, owner="one", ttl=60) is not None  # its source gone: a file of its own
+    assert store.release(b, renewed) and store.claim(b, owner="two", ttl=60) is not None
+
+
 def test_prune_removes_only_old_finished_runs(store: Store) -> None:
     done = make_journal(store)
     entry = done.record(delete_record())
