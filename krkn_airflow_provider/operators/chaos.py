@@ -327,7 +327,7 @@ class ChaosScenarioOperator(BaseOperator):
             protected_namespaces=frozenset(self.protected_namespaces),
         )
 
-    # -- gameday report ---------------------------------------------------------------------
+    # -- gameday report ------------------------------------------------------------------
 
     def _resolve_probes(self, probes: list[Any]) -> list[Any]:
         """Give Prometheus probes the URL of their ``http_conn_id`` connection."""
