@@ -164,7 +164,6 @@ def test_sigkill_between_record_and_change(kube: Any, tmp_path: Path, kill_after
         from kubernetes import client, config
         from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord
         from krkn_airflow_provider.rollback.records import reverse_merge_patch
-from krkn_airflow_provider.rollback.versionfile import ParsedVersionFile
         core = client.CoreV1Api(config.new_client_from_config(config_file={str(kube.kubeconfig)!r}))
         journal = Journal(Store({str(root)!r}), Origin(run_uuid={run_uuid!r}, scenario="test_scenario"))
         ns = {kube.namespace!r}
