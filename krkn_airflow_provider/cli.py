@@ -165,16 +165,10 @@ def _select(store: Store, args: argparse.Namespace) -> list[Entry]:
             }
             entries = [entry for entry in entries if entry.run_uuid in runs]
     if args.task_id:
-        entries = [entry for entry in entries if _origin(store, entry).get("task_id") == args.task_id]
+        entries = [
+            stored.entry for stored in store.records(entries=entries) if stored.task_id == args.task_id
+        ]
     return entries
-
-
-def _origin(store: Store, entry: Entry) -> dict[str, Any]:
-    try:
-        origin = store.load(entry).data.get("origin") or {}
-    except KrknError:
-        return {}
-    return origin if isinstance(origin, dict) else {}
 
 
 def _age(entry: Entry, now: float) -> str:
@@ -265,12 +259,12 @@ def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _wide_cells(store: Store, entry: Entry) -> list[str]:
-    try:
-        data = store.load(entry).data
-    except KrknError as error:
-        return ["-", f"unreadable: {error}"]
-    origin = data.get("origin") or {}
-    return [f"{origin.get('task_id')} #{origin.get('try_number')}", str(data.get("description") or "")]
+    stored = store.read(entry)
+    if stored.record is None:
+        return ["-", f"unreadable: {stored.error}"]
+    origin = stored.record.origin
+    task, try_number = (origin.task_id, origin.try_number) if origin is not None else (None, None)
+    return [f"{task} #{try_number}", stored.record.description]
 
 
 def _find_entry(store: Store, target: str) -> tuple[Store, Entry]:
@@ -378,9 +372,10 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
                 f"no run {args.run_uuid} under {store.backend.display()}; see `krkn-rollback list`"
             )
     refused = 0
-    for entry in entries:
+    for stored in store.records(entries=entries):
+        entry = stored.entry
         try:
-            parsed = store.load(entry)
+            parsed = stored.unwrap()
             check_policy(parsed.data, source=store.path(entry))
         except KrknError as error:
             refused += 1

@@ -44,9 +44,5 @@ class ScenarioError(KrknError):
     """A scenario could not run (no targets, a refused request, a failed recovery)."""
 
 
-class UndoError(KrknError):
-    """An undo record could not be applied."""
-
-
 class ReplayIncomplete(KrknError):
     """A replay finished with records still pending; retrying it does exactly the rest."""

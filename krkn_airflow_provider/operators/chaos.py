@@ -327,7 +327,7 @@ class ChaosScenarioOperator(BaseOperator):
             protected_namespaces=frozenset(self.protected_namespaces),
         )
 
-    # -- gameday report (issue 7) --------------------------------------------------------
+    # -- gameday report ------------------------------------------------------------------
 
     def _resolve_probes(self, probes: list[Any]) -> list[Any]:
         """Give Prometheus probes the URL of their ``http_conn_id`` connection."""
@@ -396,17 +396,16 @@ class ChaosScenarioOperator(BaseOperator):
         """Undo what this task's earlier tries (same map index) left pending."""
         map_index = _map_index(ti)
         mine = []
-        for entry in store.entries(run_uuid=run_uuid, state="pending"):
-            try:
-                origin = store.load(entry).data.get("origin") or {}
-            except KrknError:
-                continue  # reported by RollbackOperator; not ours to judge here
+        for stored in store.records(run_uuid=run_uuid, state="pending"):
+            origin = stored.origin
+            if origin is None:
+                continue  # unreadable: reported by RollbackOperator; not ours to judge here
             if (
-                origin.get("task_id") == ti.task_id
-                and origin.get("map_index") == map_index
-                and (origin.get("try_number") or 0) < ti.try_number
+                origin.task_id == ti.task_id
+                and origin.map_index == map_index
+                and (origin.try_number or 0) < ti.try_number
             ):
-                mine.append(entry.id)
+                mine.append(stored.entry.id)
         if not mine:
             return []
         self.log.info("replaying %d record(s) left pending by earlier tries of this task", len(mine))

@@ -183,7 +183,8 @@ def record_rows(store: Store, run_uuid: str) -> list[RecordRow]:
     """Every version file of the run, oldest first, with its final state."""
     outcomes = read_replay_outcomes(store, run_uuid)
     rows = []
-    for entry in store.entries(run_uuid=run_uuid):
+    for stored in store.records(run_uuid=run_uuid):
+        entry, record = stored.entry, stored.record
         row = RecordRow(
             id=entry.id,
             scenario=entry.name.scenario,
@@ -191,23 +192,14 @@ def record_rows(store: Store, run_uuid: str) -> list[RecordRow]:
             created_at=_iso(entry.name.ts_ns),
             path=store.path(entry),
         )
-        try:
-            data = store.load(entry).data
-        except KrknError as error:
-            row.message = f"unreadable: {error}"
-            data = {}
-        origin = data.get("origin") or {}
-        row.description = str(data.get("description") or "")
-        row.action = str(data.get("action") or "")
-        if data:
-            where = (
-                f"{data.get('namespace')}/{data.get('name')}"
-                if data.get("namespace")
-                else str(data.get("name"))
-            )
-            row.target = f"{data.get('kind')} {where}"
-        row.task_id = origin.get("task_id")
-        row.try_number = origin.get("try_number")
+        if record is None:
+            row.message = f"unreadable: {stored.error}"
+        else:
+            row.description, row.action = record.description, record.action
+            where = f"{record.namespace}/{record.name}" if record.namespace else record.name
+            row.target = f"{record.kind} {where}"
+            if record.origin is not None:
+                row.task_id, row.try_number = record.origin.task_id, record.origin.try_number
         outcome = outcomes.get(entry.id)
         if outcome is not None:
             row.outcome = str(outcome.get("outcome") or "")

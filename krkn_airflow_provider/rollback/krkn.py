@@ -457,13 +457,14 @@ class KrknStore(Store):
         source = self.path(entry)
         parsed = self.parse(entry)
         records = undo_records(parsed, source=source)
-        origin = Origin(run_uuid=entry.run_uuid, scenario=entry.name.scenario).model_dump(exclude_none=True)
+        typed_origin = Origin(run_uuid=entry.run_uuid, scenario=entry.name.scenario)
+        origin = typed_origin.model_dump(exclude_none=True)
         steps = [{**record.to_dict(), "origin": origin} for record in records]
         for step in steps:
             validate_record(step, source=source)
         data: dict[str, Any] = steps[0] if len(steps) == 1 else {"steps": steps, "origin": origin}
         return ParsedVersionFile(
-            record=records[0],
+            record=records[0].model_copy(update={"origin": typed_origin}),
             data=data,
             digest=f"krkn:{parsed.callable_name}",
             header=parsed.callable_name,

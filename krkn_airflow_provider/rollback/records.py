@@ -1,6 +1,7 @@
 """Undo records: what to apply to put one change back, and where it came from.
 
-A record is stored as a dict of JSON types (see DESIGN.md); these models validate it on
+A record is stored as a dict of JSON types (the ``ROLLBACK`` literal of a version file; the
+actions and what each does: docs/journal.md, "Records"); these models validate it on
 write and on read, so a record that cannot be applied is refused before any change.
 """
 

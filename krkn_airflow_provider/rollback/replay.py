@@ -22,7 +22,7 @@ from krkn_airflow_provider.errors import ConfigError, JournalError, ReplayIncomp
 from krkn_airflow_provider.rollback.claims import EXECUTED, ClaimKeeper
 from krkn_airflow_provider.rollback.policy import ReplayPolicy
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
-from krkn_airflow_provider.rollback.store import Claim, Entry, Store
+from krkn_airflow_provider.rollback.store import Claim, Entry, Store, StoredRecord
 from krkn_airflow_provider.rollback.undo import (
     ALREADY_CLEAN,
     DIVERGED,
@@ -32,7 +32,6 @@ from krkn_airflow_provider.rollback.undo import (
     UNDONE,
     UndoFailed,
     apply_undo,
-    describe,
     undo_delete_batch,
 )
 
@@ -140,28 +139,20 @@ class ReplaySummary:
 class _Claimed:
     """A record this replay holds the claim of, read and ready to apply."""
 
-    entry: Entry
-    record: dict[str, Any]
+    stored: StoredRecord
     result: RecordResult
     started: float
     claim: Claim
-    text: str
+    key: tuple[str, ...] | None = None
     applied: bool = False
 
-
-def _steps(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The undo steps of one loaded file: one record, or a ``steps`` bundle (a Krkn file
-    whose callable did several things, see rollback/krkn.py) applied in order."""
-    steps: list[dict[str, Any]] = record.get("steps", [record])
-    return steps
+    @property
+    def entry(self) -> Entry:
+        return self.stored.entry
 
 
-def _describe(record: dict[str, Any]) -> str:
-    return "; ".join(describe(step) for step in _steps(record))
-
-
-def _apply_steps(client: Any, record: dict[str, Any], dry_run: bool) -> str:
-    outcomes = [apply_undo(client, step, dry_run=dry_run) for step in _steps(record)]
+def _apply_steps(client: Any, stored: StoredRecord, dry_run: bool) -> str:
+    outcomes = [apply_undo(client, step, dry_run=dry_run) for step in stored.steps]
     for outcome in (DIVERGED, NOT_OURS, PLANNED, UNDONE, ALREADY_CLEAN):
         if outcome in outcomes:
             return outcome
@@ -182,6 +173,14 @@ def _batch_key(record: dict[str, Any]) -> tuple[str, ...] | None:
     return (record["api_version"], record["kind"], record.get("namespace") or "", repr(common))
 
 
+def _object_key(stored: StoredRecord) -> tuple[str, ...]:
+    """The object a record acts on (its first step's); records of one object share a lane."""
+    if stored.parsed is None:
+        return ("unreadable", stored.entry.id)
+    data = stored.steps[0]
+    return (data["api_version"], data["kind"], data.get("namespace") or "", data["name"])
+
+
 def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
@@ -197,41 +196,59 @@ def _retryable(error: UndoFailed) -> bool:
     return isinstance(cause, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
 
 
+@dataclass
+class _Chain:
+    """The state of one lane's walk through its records."""
+
+    results: list[RecordResult] = field(default_factory=list)
+    group: list[_Claimed] = field(default_factory=list)  # claimed, read, not yet applied
+    held_elsewhere: bool = False  # a newer record of the lane is held by another replay
+
+
 class _Replayer:
+    """Claims, reads, applies and marks the records of one replay, lane by lane."""
+
     def __init__(
         self,
         store: Store,
         client: Any,
         *,
+        total: int,
         dry_run: bool,
         task_id: str | None,
-        retry: RetryPolicy,
-        claim_ttl: float,
-        owner: str,
-        log: Log,
-        should_stop: Callable[[], bool],
-        total: int,
+        retry: RetryPolicy | None,
+        log: Log | None,
+        should_stop: Callable[[], bool] | None,
         batch_size: int,
-        policy: ReplayPolicy,
-        keeper: ClaimKeeper,
-        wait_for_claims: bool = True,
+        policy: ReplayPolicy | None,
+        wait_for_claims: bool,
+        owner: str | None,
+        claim_ttl: float,
+        steal_expired: bool,
     ) -> None:
         self.store = store
-        self.wait_for_claims = wait_for_claims
-        self.policy = policy
-        self.keeper = keeper
         self.client = client
+        self.total = total
         self.dry_run = dry_run
         self.task_id = task_id
-        self.retry = retry
-        self.claim_ttl = claim_ttl
-        self.owner = owner
-        self.log = log
-        self.should_stop = should_stop
-        self.total = total
+        self.retry = retry or RetryPolicy()
+        self.log: Log = log or (lambda line: None)
+        self.should_stop: Callable[[], bool] = should_stop or (lambda: False)
         self.batch_size = max(1, batch_size)
+        self.policy = policy or ReplayPolicy()
+        self.wait_for_claims = wait_for_claims
+        self.keeper = ClaimKeeper(
+            store,
+            owner=owner or default_owner(),
+            ttl=claim_ttl,
+            steal_expired=steal_expired,
+            log=self.log,
+            should_stop=self.should_stop,
+        )
         self.done = 0
         self.lock = threading.Lock()
+        # Records read ahead (to pick their lane), each used once instead of read again.
+        self.read_ahead: dict[Entry, StoredRecord] = {}
 
     def _report(self, result: RecordResult) -> RecordResult:
         with self.lock:
@@ -244,6 +261,9 @@ class _Replayer:
         )
         return result
 
+    def _read(self, entry: Entry) -> StoredRecord:
+        return self.read_ahead.pop(entry, None) or self.store.read(entry)
+
     def run_chain(self, chain: list[Entry]) -> list[RecordResult]:
         """Apply records in order, each claimed right before use.
 
@@ -252,57 +272,58 @@ class _Replayer:
         waited for in place, after applying what this replay holds, so order is kept.
         """
         if self.dry_run:
-            found = (self._load_and_apply(entry, time.monotonic()) for entry in chain)
+            found = (self._read_and_apply(entry, time.monotonic()) for entry in chain)
             return [result for result in found if result is not None]
-        results: list[RecordResult] = []
-        group: list[_Claimed] = []
-        held_elsewhere = False
+        walk = _Chain()
         try:
             for entry in chain:
-                started = time.monotonic()
-                if self.should_stop():
-                    results.append(self._report(RecordResult(entry, SKIPPED, "replay stopped")))
-                    continue
-                if held_elsewhere:
-                    # Older than a record another replay holds: applying it now would break
-                    # the newest-first order; the caller waits (deferred) and replays again.
-                    why = "waits for a newer record another replay holds"
-                    results.append(self._report(RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)))
-                    continue
-                # Claim before reading: another replay may mark the file at any moment.
-                claim = self.keeper.try_claim(entry)
-                if claim is None and not self.wait_for_claims:
-                    self._flush(group)
-                    held_elsewhere = True
-                    why = "claimed by another replay; waiting for it outside this task"
-                    results.append(self._report(RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)))
-                    continue
-                if claim is None:
-                    self._flush(group)  # what we hold is newer: apply it before waiting
-                    waited = self.keeper.wait_for(entry)
-                    if isinstance(waited, str):
-                        results.append(self._report(self._not_claimed(entry, waited)))
-                        continue
-                    claim = waited
-                got = self._load_claimed(entry, claim, started)
-                if not isinstance(got, _Claimed):
-                    if got is not None:
-                        results.append(got)
-                    continue
-                results.append(got.result)
-                key = _batch_key(got.record)
-                if group and (
-                    key is None or key != _batch_key(group[0].record) or len(group) >= self.batch_size
-                ):
-                    self._flush(group)
-                group.append(got)
-                if key is None:
-                    self._flush(group)
-            self._flush(group)
+                self._step(walk, entry)
+            self._flush(walk.group)
         finally:
-            for item in group:  # an error on the way: give back what was not finished
+            for item in walk.group:  # an error on the way: give back what was not finished
                 self.keeper.release(item.entry, item.claim)
-        return results
+        return walk.results
+
+    def _step(self, walk: _Chain, entry: Entry) -> None:
+        """Claim and read one record; add it to the group that goes out together."""
+        started = time.monotonic()
+        claim = self._claim(walk, entry)
+        if isinstance(claim, RecordResult):
+            walk.results.append(self._report(claim))
+            return
+        got = self._read_claimed(entry, claim, started)
+        if not isinstance(got, _Claimed):
+            if got is not None:
+                walk.results.append(got)
+            return
+        walk.results.append(got.result)
+        group = walk.group
+        if group and (got.key is None or got.key != group[0].key or len(group) >= self.batch_size):
+            self._flush(group)
+        group.append(got)
+        if got.key is None:
+            self._flush(group)
+
+    def _claim(self, walk: _Chain, entry: Entry) -> Claim | RecordResult:
+        """Our claim of ``entry``, waiting for another replay's if need be; else why not."""
+        if self.should_stop():
+            return RecordResult(entry, SKIPPED, "replay stopped")
+        if walk.held_elsewhere:
+            # Older than a record another replay holds: applying it now would break the
+            # newest-first order; the caller waits (deferred) and replays again.
+            why = "waits for a newer record another replay holds"
+            return RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)
+        # Claim before reading: another replay may mark the file at any moment.
+        claim = self.keeper.try_claim(entry)
+        if claim is not None:
+            return claim
+        self._flush(walk.group)  # what we hold is newer: apply it before waiting
+        if not self.wait_for_claims:
+            walk.held_elsewhere = True
+            why = "claimed by another replay; waiting for it outside this task"
+            return RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)
+        waited = self.keeper.wait_for(entry)
+        return self._not_claimed(entry, waited) if isinstance(waited, str) else waited
 
     def _not_claimed(self, entry: Entry, why: str) -> RecordResult:
         if why == EXECUTED:
@@ -317,33 +338,38 @@ class _Replayer:
             while group:
                 self._finish(group.pop(0))
 
-    def _load_claimed(self, entry: Entry, claim: Claim, started: float) -> _Claimed | RecordResult | None:
+    def _checked(self, entry: Entry, started: float) -> StoredRecord | RecordResult | None:
+        """The record read and checked against the policy; a result if refused, ``None``
+        if it belongs to another task than the one replayed."""
+        stored = self._read(entry)
+        try:
+            parsed = stored.unwrap()
+            self.policy.check(parsed.data, source=self.store.path(entry))
+        except JournalError as error:
+            return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
+        if self.task_id is not None and stored.task_id != self.task_id:
+            return None
+        return stored
+
+    def _read_claimed(self, entry: Entry, claim: Claim, started: float) -> _Claimed | RecordResult | None:
         """Read a claimed record; a result when there is nothing to apply."""
-        keep = False
+        checked: StoredRecord | RecordResult | None = None
         try:
             if self.store.is_executed(entry):
                 done = RecordResult(
                     entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True
                 )
-                return self._report(done)
-            try:
-                parsed = self.store.load(entry)
-                record = parsed.data
-                self.policy.check(record, source=self.store.path(entry))
-            except JournalError as error:
-                return self._report(
-                    RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started)
-                )
-            origin = record.get("origin") or {}
-            if self.task_id is not None and origin.get("task_id") != self.task_id:
-                return None
-            keep = True
+                checked = self._report(done)
+            else:
+                checked = self._checked(entry, started)
         finally:
-            if not keep:
+            if not isinstance(checked, StoredRecord):
                 self.keeper.release(entry, claim)
+        if not isinstance(checked, StoredRecord):
+            return checked
         # Claimed and readable: the caller applies, marks and releases it.
-        result = RecordResult(entry, SKIPPED, description=_describe(record), task_id=origin.get("task_id"))
-        return _Claimed(entry, record, result, started, claim, parsed.text)
+        result = RecordResult(entry, SKIPPED, description=checked.description, task_id=checked.task_id)
+        return _Claimed(checked, result, started, claim, key=_batch_key(checked.data))
 
     def _apply_claimed(self, claimed: list[_Claimed]) -> None:
         # Never apply a record whose claim lapsed: another replay may be applying it now.
@@ -356,25 +382,25 @@ class _Replayer:
                 item.result.claimed_elsewhere = True
         index = 0
         while index < len(mine):
-            key = _batch_key(mine[index].record)
+            key = mine[index].key
             end = index + 1
-            while key is not None and end < len(mine) and _batch_key(mine[end].record) == key:
+            while key is not None and end < len(mine) and mine[end].key == key:
                 end += 1
             group = mine[index:end]
             if len(group) > 1:
                 self._apply_batch(group)
             else:
-                self._apply(group[0].result, group[0].record, group[0].started)
+                self._apply(group[0].result, group[0].stored, group[0].started)
                 group[0].applied = True
             index = end
 
     def _apply_batch(self, group: list[_Claimed]) -> None:
         try:
-            outcomes = undo_delete_batch(self.client, [item.record for item in group], key=NONCE_LABEL)
+            outcomes = undo_delete_batch(self.client, [item.stored.data for item in group], key=NONCE_LABEL)
         except UndoFailed:
             # The batch is only a shortcut: on any failure, apply one by one with retries.
             for item in group:
-                self._apply(item.result, item.record, item.started)
+                self._apply(item.result, item.stored, item.started)
                 item.applied = True
             return
         now = time.monotonic()
@@ -385,28 +411,24 @@ class _Replayer:
     def _finish(self, item: _Claimed) -> RecordResult:
         try:
             if item.applied and item.result.outcome != FAILED:
-                self.store.mark_executed(item.entry, verified_text=item.text)
+                text = item.stored.parsed.text if item.stored.parsed is not None else ""
+                self.store.mark_executed(item.entry, verified_text=text or None)
         finally:
             self.keeper.release(item.entry, item.claim)
         return self._report(item.result)
 
-    def _load_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
-        try:
-            record = self.store.load(entry).data
-            self.policy.check(record, source=self.store.path(entry))
-        except JournalError as error:
-            return self._report(RecordResult(entry, FAILED, f"refused: {error}", time.monotonic() - started))
-        origin = record.get("origin") or {}
-        if self.task_id is not None and origin.get("task_id") != self.task_id:
-            return None
-        result = RecordResult(entry, SKIPPED, description=_describe(record), task_id=origin.get("task_id"))
-        return self._report(self._apply(result, record, started))
+    def _read_and_apply(self, entry: Entry, started: float) -> RecordResult | None:
+        checked = self._checked(entry, started)
+        if not isinstance(checked, StoredRecord):
+            return checked
+        result = RecordResult(entry, SKIPPED, description=checked.description, task_id=checked.task_id)
+        return self._report(self._apply(result, checked, started))
 
-    def _apply(self, result: RecordResult, record: dict[str, Any], started: float) -> RecordResult:
+    def _apply(self, result: RecordResult, stored: StoredRecord, started: float) -> RecordResult:
         for attempt in range(1, self.retry.attempts + 1):
             result.attempts = attempt
             try:
-                result.outcome = _apply_steps(self.client, record, self.dry_run)
+                result.outcome = _apply_steps(self.client, stored, self.dry_run)
                 result.message = ""
                 break
             except UndoFailed as error:
@@ -421,12 +443,42 @@ class _Replayer:
         return result
 
 
-def _object_key(store: Store, entry: Entry) -> tuple[str, ...]:
-    try:
-        data = _steps(store.load(entry).data)[0]
-    except JournalError:
-        return ("unreadable", entry.id)
-    return (data["api_version"], data["kind"], data.get("namespace") or "", data["name"])
+def _pending(
+    store: Store, run_uuid: str | None, scenario: str | None, only: Iterable[str] | None
+) -> list[Entry]:
+    """The pending records the filters select, newest first (an undo stack)."""
+    wanted = set(only) if only is not None else None
+    entries = [
+        entry
+        for entry in store.entries(run_uuid=run_uuid, scenario=scenario, state="pending")
+        if wanted is None or entry.id in wanted
+    ]
+    entries.reverse()
+    return entries
+
+
+def _lanes(replayer: _Replayer, entries: list[Entry], workers: int) -> list[list[Entry]]:
+    """Split ``entries`` into ``workers`` lanes; all records of one object share a lane, so
+    they keep their newest-first order. Each record is read here once: the lane uses that
+    read (without the file's text, to keep memory small) instead of reading it again."""
+    lanes: list[list[Entry]] = [[] for _ in range(workers)]
+    for entry in entries:
+        stored = replayer.store.read(entry)
+        replayer.read_ahead[entry] = stored.slim()
+        lanes[zlib.crc32(repr(_object_key(stored)).encode()) % workers].append(entry)
+    return lanes
+
+
+def _run(replayer: _Replayer, entries: list[Entry], workers: int) -> list[RecordResult]:
+    """Every record's result, newest first: in one lane, or in parallel lanes."""
+    if workers == 1 or len(entries) < 2:
+        return replayer.run_chain(entries)
+    lanes = _lanes(replayer, entries, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
+        results = [result for lane in pool.map(replayer.run_chain, lanes) for result in lane]
+    order = {entry: index for index, entry in enumerate(entries)}
+    results.sort(key=lambda result: order[result.entry])
+    return results
 
 
 def replay(
@@ -452,77 +504,40 @@ def replay(
     """Apply the pending records that match the filters, newest first.
 
     :param client: a ``kubernetes.dynamic.DynamicClient``, shared by every record.
-    :param run_uuid: only this run; ``None`` replays every run under the store.
-    :param scenario: only records of this scenario type.
-    :param task_id: only records written by this Airflow task.
-    :param only: only these record ids (``<scenario>_<ts>_<suffix>``).
+    :param run_uuid: only this run (``None``: every run); ``scenario``: only this type;
+        ``task_id``: only records of this Airflow task; ``only``: only these record ids.
     :param dry_run: say what would be applied; change and mark nothing.
     :param workers: apply records of different objects concurrently, in that many lanes;
         the records of one object share a lane and keep their newest-first order.
-    :param claim_ttl: seconds a claim protects a record from a second replay without being
-        renewed; a heartbeat renews every claim held every third of that.
+    :param claim_ttl: seconds a claim lives unrenewed; a heartbeat renews it every third of that.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
-        namespace among them are sent as one request. 1 applies every record alone.
-    :param policy: what a record may do (default ``ReplayPolicy()``); every record is
-        checked before any request, and one refused stays pending.
-    :param steal_expired: take over claims their owner stopped renewing (it died); when
-        false, such records stay pending with a message naming the owner.
-    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds;
-        ``False`` returns at once, those records pending with ``claimed_elsewhere`` set
-        (a deferrable caller waits for them in the triggerer instead).
+        namespace among them go out as one request (1: every record alone).
+    :param policy: what a record may do (default ``ReplayPolicy()``); a refused one stays pending.
+    :param steal_expired: take over claims their owner stopped renewing (it died); else
+        they stay pending, named.
+    :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds; ``False``
+        leaves them pending with ``claimed_elsewhere`` (a deferrable caller waits in the triggerer).
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be at least 1")
     started = time.monotonic()
-    retry = retry or RetryPolicy()
-    log = log or (lambda line: None)
-    stop = should_stop or (lambda: False)
-    wanted = set(only) if only is not None else None
-    entries = [
-        entry
-        for entry in store.entries(run_uuid=run_uuid, scenario=scenario, state="pending")
-        if wanted is None or entry.id in wanted
-    ]
-    entries.reverse()  # newest first: an undo stack
-    keeper = ClaimKeeper(
-        store,
-        owner=owner or default_owner(),
-        ttl=claim_ttl,
-        steal_expired=steal_expired,
-        log=log,
-        should_stop=stop,
-    )
+    entries = _pending(store, run_uuid, scenario, only)
     replayer = _Replayer(
         store,
         client,
+        total=len(entries),
         dry_run=dry_run,
         task_id=task_id,
         retry=retry,
-        claim_ttl=claim_ttl,
-        owner=owner or default_owner(),
         log=log,
-        should_stop=stop,
-        total=len(entries),
+        should_stop=should_stop,
         batch_size=batch_size,
-        policy=policy or ReplayPolicy(),
-        keeper=keeper,
+        policy=policy,
         wait_for_claims=wait_for_claims,
+        owner=owner,
+        claim_ttl=claim_ttl,
+        steal_expired=steal_expired,
     )
-
-    def run_all(chain: list[Entry]) -> list[RecordResult]:
-        return replayer.run_chain(chain)
-
-    with keeper:
-        if workers > 1 and len(entries) > 1:
-            # One lane per worker; all records of one object go to the same lane, so they keep
-            # their newest-first order, and each lane still batches its adjacent deletes.
-            lanes: list[list[Entry]] = [[] for _ in range(workers)]
-            for entry in entries:
-                lanes[zlib.crc32(repr(_object_key(store, entry)).encode()) % workers].append(entry)
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
-                results = [result for lane in pool.map(run_all, lanes) for result in lane]
-            order = {entry: index for index, entry in enumerate(entries)}
-            results.sort(key=lambda result: order[result.entry])
-        else:
-            results = run_all(entries)
+    with replayer.keeper:
+        results = _run(replayer, entries, workers)
     return ReplaySummary(results=results, dry_run=dry_run, seconds=time.monotonic() - started)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from krkn_airflow_provider.errors import CorruptRecord, DigestMismatch, JournalError, StorageError, UnsafeName
 from krkn_airflow_provider.rollback import naming, versionfile
 from krkn_airflow_provider.rollback.naming import ContextName, RecordName
-from krkn_airflow_provider.rollback.records import UndoRecord
+from krkn_airflow_provider.rollback.records import Origin, UndoRecord
 from krkn_airflow_provider.rollback.storage import Backend, open_backend
+from krkn_airflow_provider.rollback.undo import describe
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -29,6 +32,9 @@ DEFAULT_LOCATION = "~/.krkn/rollback"
 
 State = Literal["pending", "executed"]
 CLAIM_GRACE_SECONDS = 30.0
+# A claim file is shared (linked) by the claims one replay takes within this many seconds
+# (and a tenth of their ttl): their expiry is at most that much earlier than a new file's.
+SHARED_CLAIM_SECONDS = 1.0
 
 
 def resolve_location(location: str | None = None) -> str:
@@ -75,6 +81,61 @@ class Prepared(NamedTuple):
 
 
 @dataclass(frozen=True)
+class StoredRecord:
+    """One version file read through the store: where it lies and what it holds, verified.
+
+    ``parsed`` is ``None`` when the file could not be read or was refused; ``error`` says
+    why. Read with :meth:`Store.read` or :meth:`Store.records`.
+    """
+
+    entry: Entry
+    parsed: versionfile.ParsedVersionFile | None = None
+    error: JournalError | None = None
+
+    @property
+    def record(self) -> UndoRecord | None:
+        return None if self.parsed is None else self.parsed.record
+
+    @property
+    def origin(self) -> Origin | None:
+        return None if self.parsed is None else self.parsed.record.origin
+
+    @property
+    def task_id(self) -> str | None:
+        origin = self.origin
+        return None if origin is None else origin.task_id
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The record as JSON data, as the undo code applies it (``{}`` when unreadable)."""
+        return {} if self.parsed is None else self.parsed.data
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The undo steps: the record, or a ``steps`` bundle (a Krkn file whose callable did
+        several things, see rollback/krkn.py) applied in order."""
+        steps: list[dict[str, Any]] = self.data.get("steps", [self.data])
+        return steps
+
+    @cached_property
+    def description(self) -> str:
+        """What applying it does, e.g. ``delete Pod ns/name`` (said from the action itself)."""
+        return "; ".join(describe(step) for step in self.steps) if self.parsed is not None else ""
+
+    def unwrap(self) -> versionfile.ParsedVersionFile:
+        """The parsed file; raises the read's error when there is none."""
+        if self.parsed is None:
+            raise self.error or JournalError(f"{self.entry.id}: not read")
+        return self.parsed
+
+    def slim(self) -> StoredRecord:
+        """The same record without the file's text (held for a while, it costs memory)."""
+        if self.parsed is None or not self.parsed.text:
+            return self
+        return StoredRecord(self.entry, replace(self.parsed, text="", header=""), self.error)
+
+
+@dataclass(frozen=True)
 class Claim:
     """Who may apply a record until when; the token tells one claim from the next."""
 
@@ -84,6 +145,16 @@ class Claim:
 
     def body(self) -> bytes:
         return json.dumps({"owner": self.owner, "expires": self.expires, "token": self.token}).encode()
+
+
+@dataclass(frozen=True)
+class _SharedClaim:
+    """A claim file this store created: its claim, name and inode, and when (monotonic)."""
+
+    claim: Claim
+    name: str
+    inode: int
+    made: float
 
 
 class Store:
@@ -113,6 +184,9 @@ class Store:
         # Per run: its context and the newest timestamp written through this store.
         self._newest: dict[str, tuple[ContextName, int]] = {}
         self._scenario_ok: dict[str, bool] = {}
+        # The newest claim file per (run folder, owner, ttl), which new claims may link to.
+        self._shared_claims: dict[tuple[str, str, float], _SharedClaim] = {}
+        self._claim_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Store({self.backend.display()!r})"
@@ -318,6 +392,31 @@ class Store:
             )
         return parsed
 
+    def read(self, entry: Entry) -> StoredRecord:
+        """:meth:`load` one version file; a refused or unreadable one carries its error."""
+        try:
+            return StoredRecord(entry, self.load(entry))
+        except JournalError as error:
+            return StoredRecord(entry, error=error)
+
+    def records(
+        self,
+        *,
+        run_uuid: str | None = None,
+        scenario: str | None = None,
+        state: State | None = None,
+        entries: Iterable[Entry] | None = None,
+    ) -> Iterator[StoredRecord]:
+        """Read the version files :meth:`entries` lists (or ``entries``), oldest first, one
+        at a time: each verified as :meth:`load` does, unreadable ones with their error."""
+        found = (
+            entries
+            if entries is not None
+            else self.entries(run_uuid=run_uuid, scenario=scenario, state=state)
+        )
+        for entry in found:
+            yield self.read(entry)
+
     def is_executed(self, entry: Entry) -> bool:
         return self.backend.exists(entry.context.name, entry.name.executed)
 
@@ -353,8 +452,12 @@ class Store:
         The holder renews it (:meth:`renew`) while it applies the record. A claim that was
         not renewed in time (its owner died or hung) is taken over when ``steal_expired``.
         """
+        shared = self._share_claim(entry, owner, ttl)
+        if shared is not None:
+            return shared
         mine = Claim(owner, time.time() + ttl, secrets.token_hex(8))
         if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()):
+            self._remember_claim(entry, mine, ttl)
             return mine
         current = self.read_claim(entry)
         if current is None:
@@ -374,6 +477,26 @@ class Store:
         return (
             mine if self.backend.create_exclusive(entry.context.name, entry.name.claim, mine.body()) else None
         )
+
+    def _share_claim(self, entry: Entry, owner: str, ttl: float) -> Claim | None:
+        """A claim made by linking a claim file this store created just before, in the same
+        run folder, for the same owner and ttl: the same claim (owner, expiry, token) for
+        both records, taken just as exclusively, without allocating a file."""
+        key = (entry.context.name, owner, ttl)
+        with self._claim_lock:
+            shared = self._shared_claims.get(key)
+        if shared is None or time.monotonic() - shared.made > min(SHARED_CLAIM_SECONDS, ttl / 10):
+            return None
+        if self.backend.link_exclusive(entry.context.name, shared.name, entry.name.claim, shared.inode):
+            return shared.claim
+        return None
+
+    def _remember_claim(self, entry: Entry, claim: Claim, ttl: float) -> None:
+        inode = self.backend.inode(entry.context.name, entry.name.claim)
+        if inode is not None:
+            made = _SharedClaim(claim, entry.name.claim, inode, time.monotonic())
+            with self._claim_lock:
+                self._shared_claims[(entry.context.name, claim.owner, ttl)] = made
 
     def renew(self, entry: Entry, claim: Claim, *, ttl: float) -> Claim | None:
         """Push the expiry of our own claim ``ttl`` seconds out; ``None`` if it is not ours any more."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from krkn_airflow_provider.errors import JournalError
 from krkn_airflow_provider.rollback.marks import Mark, parse_marks
 from krkn_airflow_provider.rollback.records import MANAGED_BY, MANAGED_BY_LABEL, NONCE_LABEL, RUN_LABEL
 from krkn_airflow_provider.rollback.store import Store
@@ -54,14 +53,10 @@ class Leftover:
 def _guards(store: Store, run_uuid: str) -> dict[str, str]:
     """Nonce -> state of every record of one run."""
     states: dict[str, str] = {}
-    for entry in store.entries(run_uuid=run_uuid):
-        try:
-            guard = store.load(entry).data.get("guard") or {}
-        except JournalError:
-            continue
-        nonce = guard.get(NONCE_LABEL)
+    for stored in store.records(run_uuid=run_uuid):
+        nonce = stored.record.guard.get(NONCE_LABEL) if stored.record is not None else None
         if nonce and states.get(nonce) != "pending":
-            states[nonce] = entry.state
+            states[nonce] = stored.entry.state
     return states
 
 
@@ -96,15 +91,14 @@ def find_leftovers(
 def _mark_states(store: Store, run_uuid: str) -> dict[str, str]:
     """Mark annotation key -> state of the patch record that sets it, for one run."""
     states: dict[str, str] = {}
-    for entry in store.entries(run_uuid=run_uuid):
-        try:
-            data = store.load(entry).data
-        except JournalError:
+    for stored in store.records(run_uuid=run_uuid):
+        record = stored.record
+        if record is None or record.action != "patch":
             continue
-        annotations = ((data.get("expect") or {}).get("metadata") or {}).get("annotations") or {}
-        for key in annotations if data.get("action") == "patch" else ():
+        annotations = ((record.expect or {}).get("metadata") or {}).get("annotations") or {}
+        for key in annotations:
             if states.get(key) != "pending":
-                states[key] = entry.state
+                states[key] = stored.entry.state
     return states
 
 

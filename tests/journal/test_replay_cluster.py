@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from kubernetes import client as k8s
 
-from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, replay
+from krkn_airflow_provider.rollback import Entry, Journal, Origin, Store, UndoRecord, new_run_uuid, replay
 from krkn_airflow_provider.rollback.records import reverse_merge_patch
+from krkn_airflow_provider.rollback.versionfile import ParsedVersionFile
 
 CLI = str(Path(sys.executable).parent / "krkn-rollback")
 
@@ -349,17 +350,29 @@ def test_no_credentials_in_version_files(kube: Any, tmp_path: Path) -> None:
             assert value not in text
 
 
+class CountingStore(Store):
+    """A store that counts the version files it parses."""
+
+    loads = 0
+
+    def load(self, entry: Entry) -> ParsedVersionFile:
+        self.loads += 1
+        return super().load(entry)
+
+
 def test_parallel_lanes_keep_each_objects_order(kube: Any, tmp_path: Path) -> None:
     core = k8s.CoreV1Api(kube.api_client())
     core.create_namespaced_service(kube.namespace, service("target", kube.namespace, value="original"))
-    store = Store(str(tmp_path / "rb"))
+    store = CountingStore(str(tmp_path / "rb"))
     journal = journal_for(store)
     record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "first"}}})
     for index in range(12):
         record_create(journal, core, kube.namespace, f"cm-{index:02d}")
     record_patch(journal, core, kube.namespace, "target", {"spec": {"selector": {"value": "second"}}})
+    store.loads = 0
     summary = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, workers=3)
     assert summary.counts == {"undone": 14}
+    assert store.loads == 14  # read once each: picking the lanes does not read them again
     assert [result.entry for result in summary.results] == list(reversed(journal.recorded))
     assert selector(core, kube.namespace, "target") == {"value": "original"}
     assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from krkn_airflow_provider.errors import StorageError
+from krkn_airflow_provider.errors import DigestMismatch, StorageError
 from krkn_airflow_provider.rollback import Store, new_run_uuid, run_uuid_for
 from krkn_airflow_provider.rollback.store import Claim
 
@@ -62,6 +62,28 @@ def test_state_filters_and_marking(store: Store) -> None:
     assert store.load(executed).data["name"] == "a"  # still readable as an audit trail
 
 
+def test_records_are_read_typed_and_unreadable_ones_carry_their_error(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "rb"))  # local: the test edits a file in place
+    journal = make_journal(store)
+    entries = [journal.record(delete_record(f"cm-{i}")) for i in range(3)]
+    assert None not in entries
+    store.mark_executed(entries[0])  # type: ignore[arg-type]
+    tampered = Path(store.path(entries[2]))  # type: ignore[arg-type]
+    tampered.write_text(tampered.read_text().replace("cm-2", "cm-9"))
+    read = list(store.records(run_uuid=journal.run_uuid))
+    assert [stored.entry.id for stored in read] == [entry.id for entry in entries]  # type: ignore[union-attr]
+    good = read[1]
+    assert good.record is not None and good.record.name == "cm-1"
+    assert good.origin is not None and good.origin.run_uuid == journal.run_uuid
+    assert good.description == "delete ConfigMap default/cm-1" and good.error is None
+    assert read[0].entry.state == "executed" and read[0].record is not None
+    assert read[2].record is None and isinstance(read[2].error, DigestMismatch)
+    with pytest.raises(DigestMismatch):
+        read[2].unwrap()
+    pending = list(store.records(run_uuid=journal.run_uuid, state="pending"))
+    assert [stored.entry for stored in pending] == entries[1:]
+
+
 def test_claims_are_exclusive_and_expire(store: Store) -> None:
     entry = make_journal(store).record(delete_record())
     assert entry is not None
@@ -85,6 +107,27 @@ def test_claims_are_exclusive_and_expire(store: Store) -> None:
     assert not store.release(entry, two)
     renewed = store.renew(entry, three, ttl=120)
     assert renewed is not None and renewed.expires > three.expires and store.holds(entry, renewed)
+
+
+def test_claims_taken_together_share_one_file_and_stay_exclusive(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "rb"))
+    journal = make_journal(store)
+    a, b, c = (journal.record(delete_record(name)) for name in "abc")
+    assert a is not None and b is not None and c is not None
+    first, second = store.claim(a, owner="one", ttl=60), store.claim(b, owner="one", ttl=60)
+    assert first is not None and first == second  # one claim for both: same expiry and token
+    files = [Path(store.path(entry)).with_suffix(".claim") for entry in (a, b)]
+    assert files[0].stat().st_ino == files[1].stat().st_ino and files[0].stat().st_nlink == 2
+    assert store.claim(b, owner="two", ttl=60) is None
+    other = store.claim(c, owner="two", ttl=60)  # another owner never shares our file
+    assert other is not None and other.token != first.token
+    assert Path(store.path(c)).with_suffix(".claim").stat().st_ino != files[0].stat().st_ino
+    assert store.release(a, first) and not files[0].exists()
+    assert store.holds(b, first) and store.claim(b, owner="two", ttl=60) is None
+    renewed = store.renew(b, first, ttl=120)  # renewing rewrites b's file alone
+    assert renewed is not None and store.holds(b, renewed)
+    assert store.claim(a, owner="one", ttl=60) is not None  # its source gone: a file of its own
+    assert store.release(b, renewed) and store.claim(b, owner="two", ttl=60) is not None
 
 
 def test_prune_removes_only_old_finished_runs(store: Store) -> None:

@@ -106,7 +106,7 @@ def test_a_writer_killed_by_a_signal_stops_the_run_before_any_later_pod(kube: An
     targets = chaos.plan()
     with pytest.raises(JournalError, match=r"writer process \d+ stopped \(killed by SIGKILL\)"):
         chaos.inject(targets)
-    order = [target.rsplit("/", 1)[1] for target in targets]
+    order = [target.name for target in targets]
     # Bursts 1 and 2 (three records) were durable and their pods deleted; the writer died
     # on burst 3, so its four pods and every later one are untouched.
     assert sorted(durable(log)) == sorted(order[:3]) and len(ctx.journal.recorded) == 3
