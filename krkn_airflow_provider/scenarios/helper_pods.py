@@ -8,7 +8,7 @@ pods being gone. The pod names are carried across a deferred hold.
 from __future__ import annotations
 
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from krkn_airflow_provider.scenarios import kube
 from krkn_airflow_provider.scenarios.base import ConfigT, Scenario, ScenarioContext
@@ -32,6 +32,11 @@ class HelperPods(Scenario[ConfigT]):
     @property
     def namespace(self) -> str:
         return str(getattr(self.config, "namespace"))  # noqa: B009 - every subclass's config has one
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        # A hold deferred by the previous release carried hog pods as [namespace, name].
+        self.pods = [pod if isinstance(pod, str) else str(pod[-1]) for pod in self.pods]
 
     def recover(self) -> float:
         started = time.monotonic()
