@@ -22,7 +22,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from krkn_airflow_provider.errors import KrknError
 from krkn_airflow_provider.report import build_report, list_runs, render_html, render_junit
-from krkn_airflow_provider.report.html import CSS, STATE_COLOURS, VERDICT_COLOURS
+from krkn_airflow_provider.report.charts import STATE_COLOURS
+from krkn_airflow_provider.report.html import CSS, VERDICT_COLOURS
 from krkn_airflow_provider.report.model import RunReport, RunSummary
 from krkn_airflow_provider.report.tables import age
 from krkn_airflow_provider.rollback import Store
