@@ -25,6 +25,29 @@ STATUS_COLOURS = {
 }
 
 
+@dataclass(frozen=True)
+class _Plot:
+    """The plotting area of a chart, inside its margins."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _TimeScale:
+    """Maps a moment of the run to an x coordinate: ``first`` at ``left``, ``span`` seconds wide."""
+
+    first: datetime
+    span: float
+    left: int
+    width: int
+
+    def x_of(self, moment: datetime) -> float:
+        return self.left + self.width * (moment - self.first).total_seconds() / self.span
+
+
 def parse_time(value: Any) -> datetime | None:
     """An ISO timestamp as a ``datetime``; ``None`` when empty or not one."""
     if not value:
@@ -74,16 +97,6 @@ def recovery_chart(report: RunReport, *, width: int = 760, height: int = 280) ->
     parts.append(f'<text x="{left}" y="16" font-size="12" fill="#495057">seconds from injection</text>')
     parts.append("</svg>")
     return "".join(parts)
-
-
-@dataclass(frozen=True)
-class _Plot:
-    """The plotting area of a chart, inside its margins."""
-
-    left: int
-    top: int
-    width: int
-    height: int
 
 
 def _seconds_axis(plot: _Plot, scale_max: float) -> list[str]:
@@ -186,19 +199,6 @@ def timeline_chart(report: RunReport, *, width: int = 760) -> str:
         )
     parts.append("</svg>")
     return "".join(parts)
-
-
-@dataclass(frozen=True)
-class _TimeScale:
-    """Maps a moment of the run to an x coordinate: ``first`` at ``left``, ``span`` seconds wide."""
-
-    first: datetime
-    span: float
-    left: int
-    width: int
-
-    def x_of(self, moment: datetime) -> float:
-        return self.left + self.width * (moment - self.first).total_seconds() / self.span
 
 
 def _time_grid(scale: _TimeScale, *, top: int, height: int) -> list[str]:

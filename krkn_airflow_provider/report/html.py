@@ -69,34 +69,37 @@ def _seconds(value: Any) -> str:
     return "-" if value is None else f"{float(value):.2f} s"
 
 
+# The table sections: (id, title, what to say when empty, table header).
+PROBES_TABLE = (
+    "probes",
+    "Probe results",
+    "No probes were declared.",
+    "<table><tr><th>task</th><th>phase</th><th>probe</th><th>result</th><th>message</th><th>at</th></tr>",
+)
+RECORDS_TABLE = (
+    "records",
+    "Undo records",
+    "This run wrote no undo records.",
+    "<table><tr><th>record</th><th>task</th><th>undo</th><th>final state</th><th>last replay</th>"
+    "<th>file</th></tr>",
+)
+REPLAYS_TABLE = (
+    "replays",
+    "Replays",
+    "No replay has run: nothing was left for a rollback.",
+    "<table><tr><th>at</th><th>by</th><th>records</th><th>outcomes</th></tr>",
+)
+
+
 def render_html(report: RunReport) -> str:
     """The whole page."""
     out = _head(report)
     out += _verdict_and_score(report)
     out += _recovery_section(report)
     out += _tasks_section(report)
-    out += _table_section(
-        "probes",
-        "Probe results",
-        empty="No probes were declared.",
-        header="<table><tr><th>task</th><th>phase</th><th>probe</th><th>result</th><th>message</th><th>at</th></tr>",
-        rows=[_probe_row(probe) for probe in report.probes],
-    )
-    out += _table_section(
-        "records",
-        "Undo records",
-        empty="This run wrote no undo records.",
-        header="<table><tr><th>record</th><th>task</th><th>undo</th><th>final state</th><th>last replay</th>"
-        "<th>file</th></tr>",
-        rows=[_record_row(record) for record in report.records],
-    )
-    out += _table_section(
-        "replays",
-        "Replays",
-        empty="No replay has run: nothing was left for a rollback.",
-        header="<table><tr><th>at</th><th>by</th><th>records</th><th>outcomes</th></tr>",
-        rows=[_replay_row(replay_run) for replay_run in report.replays],
-    )
+    out += _table_section(*PROBES_TABLE, [_probe_row(probe) for probe in report.probes])
+    out += _table_section(*RECORDS_TABLE, [_record_row(record) for record in report.records])
+    out += _table_section(*REPLAYS_TABLE, [_replay_row(replay_run) for replay_run in report.replays])
     out[-1] += "</main></body></html>"
     return "\n".join(out)
 
@@ -186,7 +189,7 @@ def _tasks_section(report: RunReport) -> list[str]:
     return out
 
 
-def _table_section(section_id: str, title: str, *, empty: str, header: str, rows: list[str]) -> list[str]:
+def _table_section(section_id: str, title: str, empty: str, header: str, rows: list[str]) -> list[str]:
     """A section holding a table (``header``, one line a row), or a muted line when it has no rows."""
     out = [f"<section id='{section_id}'><h2>{title}</h2>"]
     if not rows:
