@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from kubernetes.dynamic import DynamicClient
 
     from krkn_airflow_provider.rollback import Store
+    from krkn_airflow_provider.scenarios.probes import ProbeSpec
 
 
 class KrknHook(BaseHook):
@@ -97,3 +99,24 @@ class KrknHook(BaseHook):
     def store(self) -> Store:
         """The journal, opened as every component opens it (``krkn_airflow_provider.settings``)."""
         return self._opened[0]
+
+    @staticmethod
+    def http_url(conn_id: str) -> str:
+        """The base URL of an HTTP connection: its host (with scheme, else ``schema`` or http) and port."""
+        conn = BaseHook.get_connection(conn_id)
+        host = str(conn.host or "")
+        url = host if "://" in host else f"{conn.schema or 'http'}://{host}"
+        if conn.port:
+            url += f":{conn.port}"
+        return url
+
+    def resolve_probes(self, probes: Sequence[ProbeSpec]) -> list[ProbeSpec]:
+        """Give Prometheus probes the URL of their ``http_conn_id`` connection (others unchanged)."""
+        from krkn_airflow_provider.scenarios.probes import PrometheusProbe
+
+        resolved = []
+        for probe in probes:
+            if isinstance(probe, PrometheusProbe) and probe.http_conn_id and not probe.url:
+                probe = probe.model_copy(update={"url": self.http_url(probe.http_conn_id)})
+            resolved.append(probe)
+        return resolved

@@ -7,17 +7,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import jinja2
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 from jinja2.exceptions import SecurityError
 
 from krkn_airflow_provider.errors import ConfigError, KrknError
-from krkn_airflow_provider.hooks.krkn import KrknHook
 from krkn_airflow_provider.operators import deferral
+from krkn_airflow_provider.operators.base import KrknBaseOperator
 from krkn_airflow_provider.operators.report_link import GamedayReportLink
 from krkn_airflow_provider.operators.templating import sandboxed_env
 from krkn_airflow_provider.report import tables, write_report, write_task_result
@@ -40,7 +39,7 @@ if TYPE_CHECKING:
     from krkn_airflow_provider.rollback import Store
 
 
-class ChaosScenarioOperator(BaseOperator):
+class ChaosScenarioOperator(KrknBaseOperator):
     """Run a Krkn scenario against a cluster, writing an undo record before every change.
 
     The task derives the run's journal context from ``dag_id`` and ``run_id``, so every
@@ -90,9 +89,7 @@ class ChaosScenarioOperator(BaseOperator):
         "scenario_type",
         "scenario_config",
         "scenario_file",
-        "kubernetes_conn_id",
-        "rollback_location",
-        "storage_conn_id",
+        *KrknBaseOperator.template_fields,
         "probes",
     )
     template_ext: Sequence[str] = (".yaml", ".yml")
@@ -106,9 +103,6 @@ class ChaosScenarioOperator(BaseOperator):
         scenario_type: str,
         scenario_config: dict[str, Any] | list[Any] | None = None,
         scenario_file: str | None = None,
-        kubernetes_conn_id: str = "kubernetes_default",
-        rollback_location: str | None = None,
-        storage_conn_id: str | None = None,
         dry_run: bool = False,
         undo_on_failure: bool = False,
         kill_grace_seconds: float = 3.0,
@@ -130,9 +124,6 @@ class ChaosScenarioOperator(BaseOperator):
         self.scenario_config = scenario_config
         self.scenario_file = scenario_file
         self.scenario_file_name = scenario_file  # the name, kept for messages after rendering
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.rollback_location = rollback_location
-        self.storage_conn_id = storage_conn_id
         # (BaseOperator.dry_run is a method: keep the flag under another name.)
         self.is_dry_run = dry_run
         self.undo_on_failure = undo_on_failure
@@ -159,14 +150,6 @@ class ChaosScenarioOperator(BaseOperator):
         self._recovery_before: list[dict[str, Any]] = []
         self._deferred_holds = 0
         self._started = datetime.now(UTC)
-
-    @cached_property
-    def hook(self) -> KrknHook:
-        return KrknHook(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            rollback_location=self.rollback_location,
-            storage_conn_id=self.storage_conn_id,
-        )
 
     # -- input -------------------------------------------------------------------------
 
@@ -243,7 +226,7 @@ class ChaosScenarioOperator(BaseOperator):
             load_configs(self.scenario_type, document, source=source)  # fail before any I/O
             limits = self._limits()
             observer = Observer(
-                self._resolve_probes(parse_probes(self.probes, source=f"probes of task {self.task_id}")),
+                self.hook.resolve_probes(parse_probes(self.probes, source=f"probes of task {self.task_id}")),
                 interval=self.probe_interval,
                 recovery_timeout=self.recovery_timeout,
             )
@@ -329,22 +312,6 @@ class ChaosScenarioOperator(BaseOperator):
 
     # -- gameday report ------------------------------------------------------------------
 
-    def _resolve_probes(self, probes: list[Any]) -> list[Any]:
-        """Give Prometheus probes the URL of their ``http_conn_id`` connection."""
-        resolved = []
-        for probe in probes:
-            if getattr(probe, "type", "") == "prometheus" and probe.http_conn_id and not probe.url:
-                from airflow.sdk import BaseHook
-
-                conn = BaseHook.get_connection(probe.http_conn_id)
-                host = str(conn.host or "")
-                url = host if "://" in host else f"{conn.schema or 'http'}://{host}"
-                if conn.port:
-                    url += f":{conn.port}"
-                probe = probe.model_copy(update={"url": url})
-            resolved.append(probe)
-        return resolved
-
     def _write_result(
         self, context: Context, started: datetime, result: dict[str, Any] | None, error: BaseException | None
     ) -> None:
@@ -388,9 +355,6 @@ class ChaosScenarioOperator(BaseOperator):
                 self.log.info("gameday report: %s", files.html)
         except Exception:
             self.log.warning("could not write the result file or the gameday report", exc_info=True)
-
-    def _log_line(self, line: str) -> None:
-        self.log.info("%s", line)
 
     def _replay_earlier_tries(self, store: Store, client: Any, run_uuid: str, ti: Any) -> list[str]:
         """Undo what this task's earlier tries (same map index) left pending."""

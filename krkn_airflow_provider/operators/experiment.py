@@ -72,18 +72,13 @@ def chaos_experiment(
             task.rollback_location = rollback_location
     if sequential and len(tasks) > 1:
         chain(*tasks)
-    last = [tasks[-1]] if sequential else tasks
     rollback = RollbackOperator(task_id=rollback_task_id, **common, **(rollback_kwargs or {}))
     if not sequential:
         rollback.trigger_rule = TriggerRule.ALL_DONE
     preflight = None
     if teardown:
         preflight = ChaosPreflightOperator(task_id=preflight_task_id, **common)
-        if sequential:
-            preflight >> tasks[0]
-        else:
-            preflight >> tasks
-        last >> rollback.as_teardown(setups=preflight, on_failure_fail_dagrun=True)
+        _as_teardown(tasks, rollback, preflight, sequential=sequential)
     else:
         # one_failed must see every chaos task, not only the last one of the chain.
         tasks >> rollback
@@ -95,3 +90,19 @@ def chaos_experiment(
     )
     [*tasks, rollback] >> watcher
     return Experiment(chaos=tasks, rollback=rollback, watcher=watcher, preflight=preflight)
+
+
+def _as_teardown(
+    tasks: list[BaseOperator],
+    rollback: RollbackOperator,
+    preflight: ChaosPreflightOperator,
+    *,
+    sequential: bool,
+) -> None:
+    """Run ``preflight`` before the chaos tasks, ``rollback`` as its teardown after them."""
+    if sequential:
+        preflight >> tasks[0]
+    else:
+        preflight >> tasks
+    last = [tasks[-1]] if sequential else tasks
+    last >> rollback.as_teardown(setups=preflight, on_failure_fail_dagrun=True)

@@ -130,6 +130,26 @@ def read_krkn_config(path: str | os.PathLike[str]) -> KrknConfig:
     naming the key, type or file for anything the provider cannot run.
     """
     source = Path(path).expanduser().resolve()
+    document, kraken, tunings = _sections(source)
+    unused = _unused_keys(document, kraken, tunings)
+    scenarios = _scenario_files(kraken, source, unused)
+    iterations = _number(tunings, "iterations", 1, source)
+    if iterations < 1 or iterations != int(iterations):
+        raise ConfigError(f"{source}: tunings.iterations must be a whole number of at least 1")
+    kubeconfig = kraken.get("kubeconfig_path")
+    return KrknConfig(
+        path=source,
+        scenarios=scenarios,
+        wait_duration=_number(tunings, "wait_duration", 60, source),
+        iterations=int(iterations),
+        daemon_mode=_flag(tunings.get("daemon_mode"), "daemon_mode", source),
+        kubeconfig_path=str(kubeconfig) if kubeconfig else None,
+        unused=unused,
+    )
+
+
+def _sections(source: Path) -> tuple[dict[Any, Any], dict[Any, Any], dict[Any, Any]]:
+    """The parsed file, its ``kraken`` section and its ``tunings`` section (may be empty)."""
     try:
         document = yaml.safe_load(source.read_text())
     except OSError as error:
@@ -144,14 +164,22 @@ def read_krkn_config(path: str | os.PathLike[str]) -> KrknConfig:
     tunings = document.get("tunings") or {}
     if not isinstance(tunings, dict):
         raise ConfigError(f"{source}: `tunings` must be a mapping")
+    return document, kraken, tunings
 
+
+def _unused_keys(document: dict[Any, Any], kraken: dict[Any, Any], tunings: dict[Any, Any]) -> list[str]:
+    """The keys of the file this module does not read, top level first."""
     unused: list[str] = []
     for key in document:
         if key not in USED_KEYS:
             unused.append(str(key))
     for section_name, section in (("kraken", kraken), ("tunings", tunings)):
         unused.extend(f"{section_name}.{key}" for key in section if key not in USED_KEYS[section_name])
+    return unused
 
+
+def _scenario_files(kraken: dict[Any, Any], source: Path, unused: list[str]) -> list[KrknScenarioFile]:
+    """Every file of ``kraken.chaos_scenarios``, in order, of a supported type and found on disk."""
     supported = set(known_types())
     scenarios: list[KrknScenarioFile] = []
     entries = kraken["chaos_scenarios"] or []
@@ -180,20 +208,7 @@ def read_krkn_config(path: str | os.PathLike[str]) -> KrknConfig:
             scenarios.append(KrknScenarioFile(str(scenario_type), resolved, name))
     if not scenarios:
         raise ConfigError(f"{source}: kraken.chaos_scenarios lists no scenario file")
-
-    iterations = _number(tunings, "iterations", 1, source)
-    if iterations < 1 or iterations != int(iterations):
-        raise ConfigError(f"{source}: tunings.iterations must be a whole number of at least 1")
-    kubeconfig = kraken.get("kubeconfig_path")
-    return KrknConfig(
-        path=source,
-        scenarios=scenarios,
-        wait_duration=_number(tunings, "wait_duration", 60, source),
-        iterations=int(iterations),
-        daemon_mode=_flag(tunings.get("daemon_mode"), "daemon_mode", source),
-        kubeconfig_path=str(kubeconfig) if kubeconfig else None,
-        unused=unused,
-    )
+    return scenarios
 
 
 class ChaosWaitOperator(BaseOperator):
@@ -266,27 +281,9 @@ def dag_from_krkn_config(
         log.info(
             "%s: keys not used by krkn-airflow-provider (ignored): %s", config.path, ", ".join(config.unused)
         )
-    iterations = config.iterations
-    if config.daemon_mode:
-        iterations = 1
-        if schedule is None:
-            schedule = "@continuous"
-    # Scenario files are Jinja templates, looked up in the DAG file's folder first (Airflow
-    # puts it before template_searchpath). Name them relative to that folder when they are
-    # inside it, so a file of the same name elsewhere cannot be picked instead; otherwise
-    # add the one folder that holds them all (so `../` in Krkn's paths works too).
-    files = [item.path for item in config.scenarios]
+    iterations, schedule = _iterations_and_schedule(config, schedule)
     dag_folder = Path(sys._getframe(1).f_code.co_filename).resolve().parent
-    root = Path(os.path.commonpath([config.path.parent, *files]))
-    searchpath = list(dag_kwargs.pop("template_searchpath", None) or [])
-    if all(path.is_relative_to(dag_folder) for path in files):
-        root = dag_folder
-    else:
-        searchpath.append(str(root))
-    # Krkn runs one scenario at a time; two runs of one gameday must not overlap either.
-    dag_kwargs.setdefault("max_active_runs", 1)
-    dag_kwargs.setdefault("description", f"Krkn config {config.path.name}, run as a DAG")
-    dag_kwargs.setdefault("tags", ["chaos", "krkn"])
+    root, searchpath = _template_root(config, dag_folder, dag_kwargs.pop("template_searchpath", None))
     common: dict[str, Any] = {
         "kubernetes_conn_id": kubernetes_conn_id,
         "rollback_location": rollback_location,
@@ -298,33 +295,85 @@ def dag_from_krkn_config(
         start_date=start_date,
         catchup=catchup,
         template_searchpath=searchpath or None,
-        **dag_kwargs,
+        **_with_dag_defaults(config, dag_kwargs),
     )
     with dag:
-        tasks: list[BaseOperator] = []
-        used: set[str] = set()
-        for iteration in range(1, iterations + 1):
-            for item in config.scenarios:
-                base = _slug(item.path.stem)
-                if iterations > 1:
-                    base = f"{base}_{iteration}"
-                task_id, n = base, 2
-                while task_id in used:
-                    task_id, n = f"{base}_{n}", n + 1
-                used.add(task_id)
-                if tasks and config.wait_duration > 0:
-                    tasks.append(
-                        ChaosWaitOperator(task_id=f"wait_before_{task_id}", seconds=config.wait_duration)
-                    )
-                tasks.append(
-                    ChaosScenarioOperator(
-                        task_id=task_id,
-                        scenario_type=item.scenario_type,
-                        scenario_file=item.path.relative_to(root).as_posix(),
-                        doc_md=f"Krkn `{item.scenario_type}`: `{item.written_as}` ({config.path.name})",
-                        **common,
-                        **(operator_kwargs or {}),
-                    )
-                )
+        tasks = _chaos_tasks(config, iterations, root, common, operator_kwargs or {})
         chaos_experiment(tasks, teardown=teardown, **common)
     return dag
+
+
+def _with_dag_defaults(config: KrknConfig, dag_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``dag_kwargs`` with this module's defaults for what they leave out."""
+    # Krkn runs one scenario at a time; two runs of one gameday must not overlap either.
+    return {
+        "max_active_runs": 1,
+        "description": f"Krkn config {config.path.name}, run as a DAG",
+        "tags": ["chaos", "krkn"],
+        **dag_kwargs,
+    }
+
+
+def _iterations_and_schedule(config: KrknConfig, schedule: Any) -> tuple[int, Any]:
+    """Iterations per DAG run, and the schedule: in daemon mode one iteration, runs back to back."""
+    if not config.daemon_mode:
+        return config.iterations, schedule
+    return 1, "@continuous" if schedule is None else schedule
+
+
+def _template_root(
+    config: KrknConfig, dag_folder: Path, searchpath: Sequence[str] | None
+) -> tuple[Path, list[str]]:
+    """The folder scenario files are named relative to, and the DAG's ``template_searchpath``.
+
+    Scenario files are Jinja templates, looked up in the DAG file's folder first (Airflow
+    puts it before template_searchpath). Name them relative to that folder when they are
+    inside it, so a file of the same name elsewhere cannot be picked instead; otherwise
+    add the one folder that holds them all (so `../` in Krkn's paths works too).
+    """
+    files = [item.path for item in config.scenarios]
+    root = Path(os.path.commonpath([config.path.parent, *files]))
+    paths = list(searchpath or [])
+    if all(path.is_relative_to(dag_folder) for path in files):
+        root = dag_folder
+    else:
+        paths.append(str(root))
+    return root, paths
+
+
+def _chaos_tasks(
+    config: KrknConfig, iterations: int, root: Path, common: dict[str, Any], operator_kwargs: dict[str, Any]
+) -> list[BaseOperator]:
+    """One chaos task per scenario file and iteration, a wait task between two of them."""
+    tasks: list[BaseOperator] = []
+    used: set[str] = set()
+    for iteration in range(1, iterations + 1):
+        for item in config.scenarios:
+            task_id = _task_id(item, iteration if iterations > 1 else None, used)
+            if tasks and config.wait_duration > 0:
+                tasks.append(
+                    ChaosWaitOperator(task_id=f"wait_before_{task_id}", seconds=config.wait_duration)
+                )
+            tasks.append(
+                ChaosScenarioOperator(
+                    task_id=task_id,
+                    scenario_type=item.scenario_type,
+                    scenario_file=item.path.relative_to(root).as_posix(),
+                    doc_md=f"Krkn `{item.scenario_type}`: `{item.written_as}` ({config.path.name})",
+                    **common,
+                    **operator_kwargs,
+                )
+            )
+    return tasks
+
+
+def _task_id(item: KrknScenarioFile, iteration: int | None, used: set[str]) -> str:
+    """The file's stem (with the iteration), made unique among ``used`` (and added to it)."""
+    base = _slug(item.path.stem)
+    if iteration is not None:
+        base = f"{base}_{iteration}"
+    task_id, n = base, 2
+    while task_id in used:
+        task_id, n = f"{base}_{n}", n + 1
+    used.add(task_id)
+    return task_id

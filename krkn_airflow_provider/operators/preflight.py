@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from krkn_airflow_provider.errors import KrknError
-from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.operators.base import KrknBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class ChaosPreflightOperator(BaseOperator):
+class ChaosPreflightOperator(KrknBaseOperator):
     """Fail before any chaos when records could not be written or the cluster not reached.
 
     It is the setup task of the teardown wiring (``chaos_experiment(..., teardown=True)``):
@@ -26,29 +23,6 @@ class ChaosPreflightOperator(BaseOperator):
     :param rollback_location: journal root; default ``[krkn] rollback_location``. (templated)
     :param storage_conn_id: connection for an object storage journal. (templated)
     """
-
-    template_fields: Sequence[str] = ("kubernetes_conn_id", "rollback_location", "storage_conn_id")
-
-    def __init__(
-        self,
-        *,
-        kubernetes_conn_id: str = "kubernetes_default",
-        rollback_location: str | None = None,
-        storage_conn_id: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.rollback_location = rollback_location
-        self.storage_conn_id = storage_conn_id
-
-    @cached_property
-    def hook(self) -> KrknHook:
-        return KrknHook(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            rollback_location=self.rollback_location,
-            storage_conn_id=self.storage_conn_id,
-        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:

@@ -6,14 +6,13 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, TriggerRule, conf
+from airflow.sdk import TriggerRule, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
-from krkn_airflow_provider.hooks.krkn import KrknHook
+from krkn_airflow_provider.operators.base import KrknBaseOperator
 from krkn_airflow_provider.operators.report_link import GamedayReportLink
 from krkn_airflow_provider.report import tables, write_replay_outcomes, write_report
 from krkn_airflow_provider.rollback import ReplaySummary, replay, run_uuid_for
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class RollbackOperator(BaseOperator):
+class RollbackOperator(KrknBaseOperator):
     """Replay the pending undo records of a DAG run (by default this one).
 
     Records are applied newest first; each is claimed, retried on 429/5xx/timeouts, and
@@ -65,9 +64,7 @@ class RollbackOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "kubernetes_conn_id",
-        "rollback_location",
-        "storage_conn_id",
+        *KrknBaseOperator.template_fields,
         "target_dag_id",
         "target_run_id",
         "target_run_uuid",
@@ -81,9 +78,6 @@ class RollbackOperator(BaseOperator):
     def __init__(
         self,
         *,
-        kubernetes_conn_id: str = "kubernetes_default",
-        rollback_location: str | None = None,
-        storage_conn_id: str | None = None,
         target_dag_id: str | None = None,
         target_run_id: str | None = None,
         target_run_uuid: str | None = None,
@@ -103,9 +97,6 @@ class RollbackOperator(BaseOperator):
         kwargs.setdefault("retry_delay", timedelta(seconds=10))
         kwargs.setdefault("retry_exponential_backoff", True)
         super().__init__(**kwargs)
-        self.kubernetes_conn_id = kubernetes_conn_id
-        self.rollback_location = rollback_location
-        self.storage_conn_id = storage_conn_id
         self.target_dag_id = target_dag_id
         self.target_run_id = target_run_id
         self.target_run_uuid = target_run_uuid
@@ -120,14 +111,6 @@ class RollbackOperator(BaseOperator):
         self.steal_expired = steal_expired
         self.deferrable = deferrable
         self._stop = threading.Event()
-
-    @cached_property
-    def hook(self) -> KrknHook:
-        return KrknHook(
-            kubernetes_conn_id=self.kubernetes_conn_id,
-            rollback_location=self.rollback_location,
-            storage_conn_id=self.storage_conn_id,
-        )
 
     def run_uuid(self, context: Context) -> str:
         ti = context["ti"]
@@ -202,7 +185,7 @@ class RollbackOperator(BaseOperator):
         summary = self.replay(context)
         swept = self.sweep_leftovers(context) if self.sweep else None
         if not summary.ok:
-            raise AirflowException(_pending_message(summary))
+            raise AirflowException(summary.pending_message())
         result = summary.to_dict()
         if swept is not None:
             result["swept"] = swept
@@ -243,17 +226,6 @@ class RollbackOperator(BaseOperator):
             raise AirflowException("sweep: leftover object(s) not removed:\n" + "\n".join(failed))
         return swept
 
-    def _log_line(self, line: str) -> None:
-        self.log.info("%s", line)
-
     def on_kill(self) -> None:
         # Records being applied finish; the rest stay pending for the next try.
         self._stop.set()
-
-
-def _pending_message(summary: ReplaySummary) -> str:
-    try:
-        summary.raise_if_incomplete()
-    except KrknError as error:
-        return str(error)
-    return "rollback incomplete"

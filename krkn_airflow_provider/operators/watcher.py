@@ -9,7 +9,7 @@ from airflow.sdk import TriggerRule
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from krkn_airflow_provider.errors import KrknError
-from krkn_airflow_provider.operators.rollback import RollbackOperator, _pending_message
+from krkn_airflow_provider.operators.rollback import RollbackOperator
 from krkn_airflow_provider.report import write_report, write_task_states
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class ChaosWatcherOperator(RollbackOperator):
         states = self.chaos_task_states(context)
         report = self._final_report(context, states, notes=undone_here)
         if not summary.ok:
-            raise AirflowException(f"{_pending_message(summary)}{report}")
+            raise AirflowException(f"{summary.pending_message()}{report}")
         # No summary (failed, never ran, killed), or failed in Airflow's eyes (a mapped
         # task's summaries are there even when one of its instances failed).
         missing = [

@@ -127,12 +127,17 @@ class ReplaySummary:
             "records": [result.to_dict() for result in self.results],
         }
 
-    def raise_if_incomplete(self) -> None:
+    def pending_message(self) -> str:
+        """What is still pending, one line a record (empty when nothing is)."""
         if self.ok:
-            return
+            return ""
         lines = [f"{len(self.pending)} rollback record(s) still pending; a retry does exactly the rest:"]
         lines += [f"  {result.entry.id}: {result.description} - {result.message}" for result in self.pending]
-        raise ReplayIncomplete("\n".join(lines))
+        return "\n".join(lines)
+
+    def raise_if_incomplete(self) -> None:
+        if not self.ok:
+            raise ReplayIncomplete(self.pending_message())
 
 
 @dataclass

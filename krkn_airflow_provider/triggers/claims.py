@@ -12,12 +12,13 @@ import asyncio
 import time
 import traceback
 from collections.abc import AsyncIterator
-from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
+
+from krkn_airflow_provider.triggers.base import KrknTrigger
 
 
-class ClaimsReleasedTrigger(BaseTrigger):
+class ClaimsReleasedTrigger(KrknTrigger):
     """Fire when none of ``record_ids`` of ``run_uuid`` is held by a live claim any more.
 
     :param run_uuid: the run's journal context.
@@ -42,18 +43,6 @@ class ClaimsReleasedTrigger(BaseTrigger):
         self.rollback_location = rollback_location
         self.storage_conn_id = storage_conn_id
         self.poll_interval = poll_interval
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "run_uuid": self.run_uuid,
-                "record_ids": self.record_ids,
-                "rollback_location": self.rollback_location,
-                "storage_conn_id": self.storage_conn_id,
-                "poll_interval": self.poll_interval,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:

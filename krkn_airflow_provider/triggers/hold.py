@@ -30,10 +30,11 @@ import traceback
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from krkn_airflow_provider.scenarios.probes import parse_probes
 from krkn_airflow_provider.triggers import probes as async_probes
+from krkn_airflow_provider.triggers.base import KrknTrigger
 
 # Watchdogs outlive the trigger that armed them: keep a reference so they are not collected.
 _WATCHDOGS: set[asyncio.Task[None]] = set()
@@ -42,7 +43,7 @@ ON_KILL_SECONDS = 25.0
 MAX_HOLD_RESULTS = 200
 
 
-class ChaosHoldTrigger(BaseTrigger):
+class ChaosHoldTrigger(KrknTrigger):
     """Hold a fault until ``hold_until``, checking the probes; one event when done.
 
     :param run_uuid: the run's journal context.
@@ -84,23 +85,6 @@ class ChaosHoldTrigger(BaseTrigger):
         self.dead_man_seconds = dead_man_seconds
         self.resume = dict(resume or {})
         self._fired = False
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "run_uuid": self.run_uuid,
-                "record_ids": self.record_ids,
-                "hold_until": self.hold_until,
-                "kubernetes_conn_id": self.kubernetes_conn_id,
-                "rollback_location": self.rollback_location,
-                "storage_conn_id": self.storage_conn_id,
-                "probes": self.probes,
-                "probe_interval": self.probe_interval,
-                "dead_man_seconds": self.dead_man_seconds,
-                "resume": self.resume,
-            },
-        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         results: list[dict[str, Any]] = []

@@ -179,6 +179,13 @@ def test_the_triggers_serialize_what_they_were_built_with() -> None:
         "resume": {"entry": 0},
     }
     claims = ClaimsReleasedTrigger(run_uuid="r", record_ids=["a"], rollback_location="s3://b")
+    assert claims.serialize()[1] == {
+        "run_uuid": "r",
+        "record_ids": ["a"],
+        "rollback_location": "s3://b",
+        "storage_conn_id": None,
+        "poll_interval": 1.0,
+    }
     for trigger in (hold, claims):
         classpath, kwargs = trigger.serialize()
         assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)

@@ -86,9 +86,11 @@ def test_a_fault_that_outlasts_the_retries_leaves_the_record_pending(kube: Any, 
         ReplayIncomplete, match=r"1 rollback record\(s\) still pending; a retry does exactly the rest"
     ):
         summary.raise_if_incomplete()
+    assert summary.pending_message().splitlines()[1].startswith(f"  {journal.recorded[0].id}: ")
     kube.emulator.clear_faults()
     again = replay(store, kube.dynamic(), run_uuid=journal.run_uuid, retry=FAST)
     assert again.counts == {"undone": 1}
+    assert again.pending_message() == ""
 
 
 @pytest.mark.emulator_only

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from krkn_airflow_provider.report import write_report
-from krkn_airflow_provider.report.html import SERIES
+from krkn_airflow_provider.report.charts import SERIES
 from krkn_airflow_provider.rollback import Store
 
 CHROMIUM_FLAGS = [
