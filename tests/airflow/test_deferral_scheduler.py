@@ -32,6 +32,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 DAG_ID = "krkn_deferred"
 OTHER = "krkn_other_team"
 IN_WORKER = "krkn_in_worker"
+LONG_GRACE = "krkn_deferred_long_grace"
 
 
 @dataclass
@@ -139,8 +140,9 @@ def bed(tmp_path_factory: pytest.TempPathFactory, kube_session_emulator: Any) ->
     bed.start("dag-processor", "dag-processor")
     bed.start("triggerer", "triggerer")
     try:
-        sql = "select count(*) from dag where dag_id in (?, ?, ?)"
-        poll(lambda: query(env, sql, DAG_ID, OTHER, IN_WORKER) == [(3,)], "the DAGs to be parsed", 240)
+        dag_ids = (DAG_ID, OTHER, IN_WORKER, LONG_GRACE)
+        sql = f"select count(*) from dag where dag_id in ({', '.join('?' * len(dag_ids))})"
+        poll(lambda: query(env, sql, *dag_ids) == [(len(dag_ids),)], "the DAGs to be parsed", 240)
         poll(lambda: api_ready(env), "the api-server to answer", 120)
         yield bed
     finally:
@@ -167,8 +169,8 @@ def outage(namespace: str, hold: int) -> dict[str, Any]:
     return {"scenario_type": "application_outages_scenarios", "config": config, "probes": []}
 
 
-def pending(bed: Bed, run_id: str) -> list[str]:
-    return [e.id for e in bed.store().entries(run_uuid=run_uuid_for(DAG_ID, run_id), state="pending")]
+def pending(bed: Bed, run_id: str, dag_id: str = DAG_ID) -> list[str]:
+    return [e.id for e in bed.store().entries(run_uuid=run_uuid_for(dag_id, run_id), state="pending")]
 
 
 def test_a_deferred_hold_leaves_the_only_slot_to_another_dag(bed: Bed, kube: Any) -> None:
@@ -190,16 +192,17 @@ def test_a_deferred_hold_leaves_the_only_slot_to_another_dag(bed: Bed, kube: Any
 
 def test_a_triggerer_restarted_mid_hold_resumes_the_hold(bed: Bed, kube: Any) -> None:
     api = kube.api_client()
-    run_id = bed.trigger(DAG_ID, hog(kube.namespace, 20))
-    bed.wait_state(DAG_ID, run_id, "chaos", {"deferred"}, 180)
+    # The defer timeout (hold + grace) must outlast the triggerer's stop and start.
+    run_id = bed.trigger(LONG_GRACE, hog(kube.namespace, 20))
+    bed.wait_state(LONG_GRACE, run_id, "chaos", {"deferred"}, 180)
     bed.stop("triggerer")  # SIGTERM: the trigger is cleaned up, never undone
     assert len(workloads.managed(api, kube.namespace)) == 1  # the fault stays in place
     bed.start("triggerer", "triggerer")
 
-    assert bed.run_state(DAG_ID, run_id, 180) == "success"
-    assert bed.state(DAG_ID, run_id, "chaos") == "success"
+    assert bed.run_state(LONG_GRACE, run_id, 180) == "success"
+    assert bed.state(LONG_GRACE, run_id, "chaos") == "success"
     assert workloads.managed(api, kube.namespace) == []
-    assert pending(bed, run_id) == []
+    assert pending(bed, run_id, LONG_GRACE) == []
 
 
 def test_with_the_triggerer_killed_the_defer_timeout_leads_to_the_rollback(bed: Bed, kube: Any) -> None:

@@ -17,27 +17,34 @@ PARAMS = {
     "probes": Param([], type="array"),
 }
 
-# One deferrable chaos task (rollback + watcher after it).
-with DAG(
-    "krkn_deferred",
-    schedule=None,
-    start_date=START,
-    catchup=False,
-    render_template_as_native_obj=True,
-    params=PARAMS,
-):
-    chaos = ChaosScenarioOperator(
-        task_id="chaos",
-        scenario_type="{{ params.scenario_type }}",
-        scenario_config="{{ params.config }}",  # type: ignore[arg-type]
-        probes="{{ params.probes }}",  # type: ignore[arg-type]
-        probe_interval=1.0,
-        recovery_timeout=30.0,
-        deferrable=True,
-        dead_man_seconds=5.0,
-        retries=0,
-    )
-    chaos_experiment([chaos], rollback_kwargs={"retries": 0})
+
+def deferred_chaos(dag_id: str, dead_man_seconds: float) -> None:
+    """One deferrable chaos task (rollback + watcher after it)."""
+    with DAG(
+        dag_id,
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        render_template_as_native_obj=True,
+        params=PARAMS,
+    ):
+        chaos = ChaosScenarioOperator(
+            task_id="chaos",
+            scenario_type="{{ params.scenario_type }}",
+            scenario_config="{{ params.config }}",  # type: ignore[arg-type]
+            probes="{{ params.probes }}",  # type: ignore[arg-type]
+            probe_interval=1.0,
+            recovery_timeout=30.0,
+            deferrable=True,
+            dead_man_seconds=dead_man_seconds,
+            retries=0,
+        )
+        chaos_experiment([chaos], rollback_kwargs={"retries": 0})
+
+
+deferred_chaos("krkn_deferred", 5.0)
+# A grace long enough for a triggerer to stop and start again on a busy machine.
+deferred_chaos("krkn_deferred_long_grace", 120.0)
 
 # The same, as a dry run: it must never defer.
 with DAG(
