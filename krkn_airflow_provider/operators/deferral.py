@@ -21,7 +21,6 @@ from krkn_airflow_provider.rollback import run_uuid_for
 from krkn_airflow_provider.scenarios import ScenarioSummary, load_configs, run_scenario, scenario_class
 from krkn_airflow_provider.scenarios.base import (
     EntryResult,
-    cleanup,
     finish_entry,
     inject_entry,
     plan_entries,
@@ -195,7 +194,7 @@ def resume_after_hold(
         if status == "probe_failed":
             observer.hold_failed(ctx, str(event.get("reason") or message), result.records)
         elif status != "success":
-            replayed = cleanup(ctx, result.records)
+            replayed = ctx.undo(result.records, check=False)
             raise ScenarioError(f"the hold trigger failed ({replayed.line()}): {message}")
         finish_entry(op.scenario_type, scenario, result, ctx)
         return entries_from(op, scenarios, index + 1, None, ctx, summary, source=source)

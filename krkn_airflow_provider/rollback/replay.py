@@ -8,7 +8,6 @@ clear from the UI) do exactly the rest.
 from __future__ import annotations
 
 import os
-import random
 import socket
 import threading
 import time
@@ -28,10 +27,11 @@ from krkn_airflow_provider.rollback.undo import (
     DIVERGED,
     NOT_OURS,
     PLANNED,
-    RETRYABLE_STATUS,
     UNDONE,
     UndoFailed,
     apply_undo,
+    backoff_delay,
+    retryable,
     undo_delete_batch,
 )
 
@@ -54,7 +54,7 @@ class RetryPolicy:
     max_delay: float = 5.0
 
     def delay(self, attempt: int) -> float:
-        return float(min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        return backoff_delay(attempt, self.base_delay, self.max_delay)
 
 
 @dataclass
@@ -191,14 +191,9 @@ def default_owner() -> str:
 
 
 def _retryable(error: UndoFailed) -> bool:
-    if error.status is not None:
-        return error.status in RETRYABLE_STATUS
-    cause = error.__cause__
-    if cause is None:
-        return False  # e.g. a command's non-zero exit code: retrying will not help
-    import urllib3
-
-    return isinstance(cause, (urllib3.exceptions.HTTPError, OSError, TimeoutError))
+    # The API error under the failure decides; a failure with no cause (an exit code, an object
+    # still terminating) is judged by its own status, and without one it is not worth retrying.
+    return retryable(error.__cause__ or error)
 
 
 @dataclass
