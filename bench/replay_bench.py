@@ -118,7 +118,7 @@ def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4) -> list[Re
                         ours,
                         floor,
                         "s",
-                        "<= 1.2x",
+                        "<= 0.6x",
                         note=f"{ours / count * 1000:.2f} ms per record, floor {floor / count * 1000:.2f} ms",
                     )
                 )
@@ -134,7 +134,7 @@ def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4) -> list[Re
                             parallel,
                             floor,
                             "s",
-                            "<= 0.5x",
+                            "<= 0.4x",
                         )
                     )
         finally:
