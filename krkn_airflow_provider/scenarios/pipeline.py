@@ -20,6 +20,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from krkn_airflow_provider.rollback import UndoRecord
+from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Prepared
 from krkn_airflow_provider.scenarios.journal_writer import Build, WriterProcess
 
@@ -51,8 +52,13 @@ PROCESS_AT = 32
 
 
 def writer_process_for(ctx: ScenarioContext, records: int) -> bool:
-    """Whether a run of ``records`` write-ahead changes should get a writer process."""
-    return records >= PROCESS_AT and not ctx.journal.dry_run and hasattr(os, "fork")
+    """Whether a run of ``records`` write-ahead changes should get a writer process.
+
+    Only for a journal on a local or mounted folder: an object store's client (s3fs, gcsfs)
+    runs its requests on an event loop in a thread, which a forked process does not have.
+    """
+    local = isinstance(ctx.journal.store.backend, LocalBackend)
+    return records >= PROCESS_AT and local and not ctx.journal.dry_run and hasattr(os, "fork")
 
 
 def changes_ahead(

@@ -23,6 +23,7 @@ from krkn_airflow_provider.errors import JournalError
 from krkn_airflow_provider.rollback import Journal, Origin, Store, new_run_uuid
 from krkn_airflow_provider.rollback.store import Entry, Prepared
 from krkn_airflow_provider.scenarios import ScenarioContext, load_configs, pipeline, scenario_class
+from tests.journal.conftest import s3_endpoint, s3_store  # noqa: F401 - a fixture, used by name
 from tests.scenarios import catalogue_support as support
 
 TYPE = "pod_disruption_scenarios"
@@ -164,3 +165,16 @@ def test_the_writer_process_never_outlives_its_task(tmp_path: Path, signum: int)
         if task.poll() is None:
             os.killpg(task.pid, signal.SIGKILL)
             task.wait()
+
+
+def test_a_long_run_on_object_storage_writes_its_records_in_the_task(
+    kube: Any, request: pytest.FixtureRequest
+) -> None:
+    # An object store's client (s3fs runs an event loop in a thread) does not survive a
+    # fork: a journal on S3 keeps the writer thread, and the run goes through.
+    bare_pods(kube)
+    endpoint = request.getfixturevalue("s3_endpoint")
+    chaos, ctx = scenario(kube, s3_store(endpoint, f"bucket-{new_run_uuid()[:8]}"))
+    chaos.inject(chaos.plan())
+    support.wait_for(lambda: live_pods(kube) == set(), what="every bare pod deleted")
+    assert sorted(r["name"] for r in support.records(ctx)) == sorted(f"bare-{i}" for i in range(PODS))
