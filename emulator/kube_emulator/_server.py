@@ -588,40 +588,7 @@ class Server:
         if route.name:
             fields.reqs.append(FieldRequirement("metadata.name", False, route.name))
         watcher = Watcher(rt, route.namespace, labels, fields)
-        rv_text = q.get("resourceVersion", "")
-        initial: list[tuple[str, Obj]] = []
-        expired: _errors.ApiError | None = None
-        if rv_text and rv_text != "0":
-            try:
-                rv = int(rv_text)
-            except ValueError:
-                raise _errors.bad_request(f'invalid resource version: "{rv_text}"') from None
-            if rv < self.store.compacted_rv:
-                expired = _errors.expired(f"too old resource version: {rv} ({self.store.compacted_rv})")
-            else:
-                for ev in self.store.history:
-                    if ev.rt is rt and ev.rv > rv:
-                        item = watcher.translate(ev)
-                        if item is not None:
-                            initial.append(item)
-        else:
-            for obj in self.store.sorted(rt, route.namespace):
-                if watcher.matches(obj):
-                    initial.append(("ADDED", obj))
-            if _bool(q.get("sendInitialEvents")) and _bool(q.get("allowWatchBookmarks")):
-                initial.append(
-                    (
-                        "BOOKMARK",
-                        {
-                            "kind": rt.kind,
-                            "apiVersion": rt.api_version,
-                            "metadata": {
-                                "resourceVersion": str(self.store.rv),
-                                "annotations": {"k8s.io/initial-events-end": "true"},
-                            },
-                        },
-                    )
-                )
+        initial, expired = self._watch_start(route, q, watcher)
         self.watchers.setdefault(rt, set()).add(watcher)
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else 1800.0
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
@@ -634,24 +601,7 @@ class Server:
                 return resp
             if initial:
                 await resp.write(b"".join(_dumps({"type": t, "object": o}) + b"\n" for t, o in initial))
-            deadline = time.monotonic() + timeout
-            while not self.closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(watcher.queue.get(), remaining)
-                except TimeoutError:
-                    break
-                if item is None:
-                    break
-                chunk = [_dumps({"type": item[0], "object": item[1]}) + b"\n"]
-                while not watcher.queue.empty():
-                    nxt = watcher.queue.get_nowait()
-                    if nxt is None:
-                        break
-                    chunk.append(_dumps({"type": nxt[0], "object": nxt[1]}) + b"\n")
-                await resp.write(b"".join(chunk))
+            await self._stream_events(resp, watcher, timeout)
             with contextlib.suppress(ConnectionError):
                 await resp.write_eof()
         except (ConnectionError, asyncio.CancelledError):
@@ -659,6 +609,66 @@ class Server:
         finally:
             self.watchers.get(rt, set()).discard(watcher)
         return resp
+
+    def _watch_start(
+        self, route: Route, q: Any, watcher: Watcher
+    ) -> tuple[list[tuple[str, Obj]], _errors.ApiError | None]:
+        """The events a watch sends first (replayed history or current objects) or its 410 Expired."""
+        rt = route.rt
+        rv_text = q.get("resourceVersion", "")
+        initial: list[tuple[str, Obj]] = []
+        if rv_text and rv_text != "0":
+            try:
+                rv = int(rv_text)
+            except ValueError:
+                raise _errors.bad_request(f'invalid resource version: "{rv_text}"') from None
+            if rv < self.store.compacted_rv:
+                return [], _errors.expired(f"too old resource version: {rv} ({self.store.compacted_rv})")
+            for ev in self.store.history:
+                if ev.rt is rt and ev.rv > rv:
+                    item = watcher.translate(ev)
+                    if item is not None:
+                        initial.append(item)
+            return initial, None
+        for obj in self.store.sorted(rt, route.namespace):
+            if watcher.matches(obj):
+                initial.append(("ADDED", obj))
+        if _bool(q.get("sendInitialEvents")) and _bool(q.get("allowWatchBookmarks")):
+            initial.append(
+                (
+                    "BOOKMARK",
+                    {
+                        "kind": rt.kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {
+                            "resourceVersion": str(self.store.rv),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    },
+                )
+            )
+        return initial, None
+
+    async def _stream_events(self, resp: web.StreamResponse, watcher: Watcher, timeout: float) -> None:
+        """Write the watcher's events as they come, batching what is queued, until timeout or close."""
+        deadline = time.monotonic() + timeout
+        while not self.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(watcher.queue.get(), remaining)
+            except TimeoutError:
+                break
+            if item is None:
+                break
+            chunk = [_dumps({"type": item[0], "object": item[1]}) + b"\n"]
+            while not watcher.queue.empty():
+                nxt = watcher.queue.get_nowait()
+                if nxt is None:
+                    break
+                chunk.append(_dumps({"type": nxt[0], "object": nxt[1]}) + b"\n")
+            await resp.write(b"".join(chunk))
 
     # -- pods/log -------------------------------------------------------------------------------
 
