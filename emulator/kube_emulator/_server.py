@@ -10,7 +10,7 @@ import re
 import shlex
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
@@ -740,62 +740,50 @@ class Server:
             if request.headers.get("Upgrade", "").lower() != "websocket":
                 raise _errors.bad_request("Upgrade request required")
             return await self._exec_unreachable(request, ts)
-        status = next(
-            (
-                c
-                for c in (pod.get("status") or {}).get("containerStatuses") or []
-                if c.get("name") == container
-            ),
-            None,
-        )
-        if (
-            (pod.get("status") or {}).get("phase") != "Running"
-            or status is None
-            or "running" not in (status.get("state") or {})
-        ):
-            raise _errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
-        command = q.getall("command", [])
-        if not command:
-            raise _errors.bad_request("you must specify at least one command for the container")
-        want_stdout, want_stderr, want_stdin = (
-            _bool(q.get("stdout")),
-            _bool(q.get("stderr")),
-            _bool(q.get("stdin")),
-        )
-        tty = _bool(q.get("tty"))
-        if not (want_stdout or want_stderr or want_stdin):
-            raise _errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            raise _errors.bad_request("Upgrade request required")
+        _check_running(pod, container)
+        command, streams = _exec_request(request)
         ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"), autoping=True)
         await ws.prepare(request)
         self.record(request, None, 101, ts, "create")
         self.websockets.add(ws)
         try:
-            stdin = ""
-            if want_stdin:
-                stdin = await self._read_stdin(ws)
-            reply = self._reply_for(command)
-            record = ExecRecord(route.namespace, route.name, container, list(command), stdin, ts)
-            with self.lock:
-                self.exec_log.append(record)
-            signal = _kill_signal(command)
-            if signal is not None and reply.exit_code == 0:
-                self.controllers.kill_container(route.namespace, route.name, container, 128 + signal)
-            out, err = reply.stdout, reply.stderr
-            if tty:
-                out, err = out + err, ""
-            if out and want_stdout:
-                await ws.send_bytes(b"\x01" + out.encode())
-            if err and (want_stderr or tty):
-                await ws.send_bytes(b"\x02" + err.encode())
-            await ws.send_bytes(b"\x03" + _dumps(_exit_status(command, reply.exit_code)))
-            await ws.close()
+            await self._run_exec(ws, route, container, command, streams, ts)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.websockets.discard(ws)
         return ws
+
+    async def _run_exec(
+        self,
+        ws: web.WebSocketResponse,
+        route: Route,
+        container: str,
+        command: list[str],
+        streams: _ExecStreams,
+        ts: float,
+    ) -> None:
+        """Read stdin, log the exec, apply a kill command to the container, send output and exit status."""
+        assert route.name is not None and route.namespace is not None
+        stdin = ""
+        if streams.stdin:
+            stdin = await self._read_stdin(ws)
+        reply = self._reply_for(command)
+        record = ExecRecord(route.namespace, route.name, container, list(command), stdin, ts)
+        with self.lock:
+            self.exec_log.append(record)
+        signal = _kill_signal(command)
+        if signal is not None and reply.exit_code == 0:
+            self.controllers.kill_container(route.namespace, route.name, container, 128 + signal)
+        out, err = reply.stdout, reply.stderr
+        if streams.tty:
+            out, err = out + err, ""
+        if out and streams.stdout:
+            await ws.send_bytes(b"\x01" + out.encode())
+        if err and (streams.stderr or streams.tty):
+            await ws.send_bytes(b"\x02" + err.encode())
+        await ws.send_bytes(b"\x03" + _dumps(_exit_status(command, reply.exit_code)))
+        await ws.close()
 
     def _cannot_stream(self, pod: Obj) -> bool:
         meta = pod["metadata"]
@@ -867,6 +855,48 @@ def _exit_status(command: list[str], code: int) -> dict[str, Any]:
 
 
 _KILL_RE = re.compile(r"(?:^|[;&|(\s])(kill|pkill|killall)\b((?:\s+[^;&|]*)?)")
+
+
+class _ExecStreams(NamedTuple):
+    """Which streams an exec asked for."""
+
+    stdout: bool
+    stderr: bool
+    stdin: bool
+    tty: bool
+
+
+def _check_running(pod: Obj, container: str) -> None:
+    """400 unless the pod runs and ``container`` in it is running."""
+    status = next(
+        (c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c.get("name") == container),
+        None,
+    )
+    if (
+        (pod.get("status") or {}).get("phase") != "Running"
+        or status is None
+        or "running" not in (status.get("state") or {})
+    ):
+        raise _errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+
+
+def _exec_request(request: web.Request) -> tuple[list[str], _ExecStreams]:
+    """The command and streams of an exec request, checked as the apiserver checks them."""
+    q = request.query
+    command = q.getall("command", [])
+    if not command:
+        raise _errors.bad_request("you must specify at least one command for the container")
+    streams = _ExecStreams(
+        stdout=_bool(q.get("stdout")),
+        stderr=_bool(q.get("stderr")),
+        stdin=_bool(q.get("stdin")),
+        tty=_bool(q.get("tty")),
+    )
+    if not (streams.stdout or streams.stderr or streams.stdin):
+        raise _errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise _errors.bad_request("Upgrade request required")
+    return list(command), streams
 
 
 def _kill_signal(command: list[str]) -> int | None:
