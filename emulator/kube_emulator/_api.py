@@ -15,6 +15,7 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,60 @@ _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 def random_suffix(n: int = 5) -> str:
     return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+def _check_preconditions(rt: ResourceType, name: str, meta: dict[str, Any], pre: dict[str, Any]) -> None:
+    """409 when a delete precondition (uid, resourceVersion) does not match the stored object."""
+    for fld, what in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+        if pre.get(fld) and pre[fld] != meta.get(fld):
+            # worded by the storage layer, which names the kind, not the resource
+            raise _errors.ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {_errors.qualified(rt.kind, rt.group)} "{name}": the '
+                f"{what} in the precondition ({pre[fld]}) does not match the {what} in record "
+                f"({meta.get(fld)}). The object might have been "
+                + ("deleted and then recreated" if fld == "uid" else "modified"),
+                {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.kind},
+            )
+
+
+def _propagation_policy(rt: ResourceType, options: dict[str, Any]) -> str:
+    """The delete's propagation policy, from ``propagationPolicy`` or the older ``orphanDependents``."""
+    policy = options.get("propagationPolicy")
+    orphan = options.get("orphanDependents")
+    if policy is None:
+        if orphan is True:
+            policy = "Orphan"
+        elif orphan is False:
+            policy = "Background"
+        else:
+            policy = "Orphan" if rt is JOB else "Background"
+    if policy not in ("Orphan", "Background", "Foreground"):
+        raise _errors.invalid(
+            "DeleteOptions",
+            "",
+            "",
+            [
+                _errors.FieldError.unsupported(
+                    "propagationPolicy", policy, ["Foreground", "Background", "Orphan"]
+                )
+            ],
+        )
+    return str(policy)
+
+
+def _continue_start(token: str | None) -> tuple[str, str] | None:
+    """The (namespace, name) a continued list starts after; 400 for a token we did not issue."""
+    if not token:
+        return None
+    try:
+        ns_name = json.loads(base64.b64decode(token))["start"]
+        return (str(ns_name[0]), str(ns_name[1]))
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise _errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion"
+        ) from None
 
 
 @dataclass
@@ -153,28 +208,13 @@ class Api:
         if meta.get("resourceVersion"):
             # the apiserver lets this reach its storage layer, which answers 500 without a reason
             raise _errors.ApiError(500, "", "resourceVersion should not be set on objects to be created")
-        generated = False
-        if not meta.get("name") and meta.get("generateName"):
-            generated = True
-            for _ in range(10):
-                meta["name"] = f"{meta['generateName']}{random_suffix()}"
-                if self.store.get(rt, meta.get("namespace"), meta["name"]) is None:
-                    break
+        generated = self._generate_name(rt, meta)
         name = str(meta.get("name") or "")
         if rt.namespaced and not meta.get("namespace"):
             _kinds.validate(rt, obj)  # reports the missing namespace as the apiserver does
         if rt.namespaced and meta.get("namespace"):
             self._check_namespace(rt, meta["namespace"], name)
-        for fld in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
-            meta.pop(fld, None)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _kinds.now()
-        if rt.has_generation:
-            meta["generation"] = 1
-        else:
-            meta.pop("generation", None)
-        if rt.has_status and not keep_status and rt is not NODE:  # a node's status is kept as sent
-            obj.pop("status", None)
+        self._stamp_new(rt, obj, keep_status=keep_status)
         if rt is JOB:
             self._job_selector(obj)
         _kinds.apply_defaults(rt, obj)
@@ -199,6 +239,31 @@ class Api:
         if dry_run:
             return obj
         return self.store.put(rt, obj)
+
+    def _generate_name(self, rt: ResourceType, meta: Obj) -> bool:
+        """Pick a free name from ``generateName`` when no name is given; True when one was generated."""
+        if meta.get("name") or not meta.get("generateName"):
+            return False
+        for _ in range(10):
+            meta["name"] = f"{meta['generateName']}{random_suffix()}"
+            if self.store.get(rt, meta.get("namespace"), meta["name"]) is None:
+                break
+        return True
+
+    @staticmethod
+    def _stamp_new(rt: ResourceType, obj: Obj, *, keep_status: bool) -> None:
+        """Drop the fields a client may not set on create and stamp uid, creation time, generation."""
+        meta = obj["metadata"]
+        for fld in ("deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields"):
+            meta.pop(fld, None)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = _kinds.now()
+        if rt.has_generation:
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
+        if rt.has_status and not keep_status and rt is not NODE:  # a node's status is kept as sent
+            obj.pop("status", None)
 
     def _job_selector(self, job: Obj) -> None:
         spec = job.setdefault("spec", {})
@@ -258,29 +323,13 @@ class Api:
         """The ``<Kind>List`` body, items without kind/apiVersion like a real apiserver's."""
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector, rt.kind)
-        start: tuple[str, str] | None = None
-        if continue_token:
-            try:
-                ns_name = json.loads(base64.b64decode(continue_token))["start"]
-                start = (str(ns_name[0]), str(ns_name[1]))
-            except (ValueError, KeyError, TypeError, binascii.Error):
-                raise _errors.bad_request(
-                    "continue key is not valid: incorrect encoded start resourceVersion"
-                ) from None
-        node = fields.value_of("spec.nodeName") if rt is POD else None
-        if node:
-            candidates = sorted(
-                self.store.pods_on(node),
-                key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]),
-            )
-            if namespace:
-                candidates = [o for o in candidates if o["metadata"].get("namespace") == namespace]
-        else:
-            candidates = self.store.sorted(rt, namespace)
+        start = _continue_start(continue_token)
         items: list[Obj] = []
         next_token = None
         remaining = 0
-        for obj in candidates:
+        for obj in self._list_candidates(
+            rt, namespace, fields.value_of("spec.nodeName") if rt is POD else None
+        ):
             meta = obj["metadata"]
             if start is not None and (meta.get("namespace", ""), meta["name"]) <= start:
                 continue
@@ -307,6 +356,18 @@ class Api:
             "metadata": list_meta,
             "items": [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in items],
         }
+
+    def _list_candidates(self, rt: ResourceType, namespace: str | None, node: str | None) -> Sequence[Obj]:
+        """The objects a list walks, in (namespace, name) order; a pod list by node uses the node index."""
+        if not node:
+            return self.store.sorted(rt, namespace)
+        candidates = sorted(
+            self.store.pods_on(node),
+            key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]),
+        )
+        if namespace:
+            candidates = [o for o in candidates if o["metadata"].get("namespace") == namespace]
+        return candidates
 
     # -- update / patch -------------------------------------------------------------------------
 
@@ -474,56 +535,11 @@ class Api:
         options = options or {}
         old = self.get(rt, namespace, name)
         meta = old["metadata"]
-        pre = options.get("preconditions") or {}
-        for fld, what in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
-            if pre.get(fld) and pre[fld] != meta.get(fld):
-                # worded by the storage layer, which names the kind, not the resource
-                raise _errors.ApiError(
-                    409,
-                    "Conflict",
-                    f'Operation cannot be fulfilled on {_errors.qualified(rt.kind, rt.group)} "{name}": the '
-                    f"{what} in the precondition ({pre[fld]}) does not match the {what} in record "
-                    f"({meta.get(fld)}). The object might have been "
-                    + ("deleted and then recreated" if fld == "uid" else "modified"),
-                    {"name": name, **({"group": rt.group} if rt.group else {}), "kind": rt.kind},
-                )
-        policy = options.get("propagationPolicy")
-        orphan = options.get("orphanDependents")
-        if policy is None:
-            if orphan is True:
-                policy = "Orphan"
-            elif orphan is False:
-                policy = "Background"
-            else:
-                policy = "Orphan" if rt is JOB else "Background"
-        if policy not in ("Orphan", "Background", "Foreground"):
-            raise _errors.invalid(
-                "DeleteOptions",
-                "",
-                "",
-                [
-                    _errors.FieldError.unsupported(
-                        "propagationPolicy", policy, ["Foreground", "Background", "Orphan"]
-                    )
-                ],
-            )
-        accepted = 202 if orphan is False else 200
+        _check_preconditions(rt, name, meta, options.get("preconditions") or {})
+        policy = _propagation_policy(rt, options)
+        accepted = 202 if options.get("orphanDependents") is False else 200
         if rt is NAMESPACE:
-            if meta.get("deletionTimestamp"):
-                raise _errors.conflict(
-                    "namespaces",
-                    "",
-                    name,
-                    "The system is ensuring all content is removed from this namespace.  Upon completion, "
-                    "this namespace will automatically be purged by the system.",
-                )
-            if dry_run:
-                return 200, old
-            new = deep_copy(old)
-            new["metadata"]["deletionTimestamp"] = _kinds.now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            new.setdefault("status", {})["phase"] = "Terminating"
-            return accepted, self.store.put(rt, new)
+            return self._delete_namespace(old, accepted, dry_run=dry_run)
         if dry_run:
             return 200, old if rt.returns_deleted_object else self._success(rt, old)
         grace = options.get("gracePeriodSeconds")
@@ -537,16 +553,39 @@ class Api:
         if policy == "Foreground" and self.store.dependents.get(meta.get("uid", "")):
             pending.append("foregroundDeletion")
         if pending:
-            new = deep_copy(old)
-            nmeta = new["metadata"]
-            nmeta["finalizers"] = list(dict.fromkeys(pending))
-            nmeta["deletionTimestamp"] = _kinds.now()
-            nmeta["deletionGracePeriodSeconds"] = 0
-            if rt.has_generation:
-                nmeta["generation"] = int(nmeta.get("generation", 1)) + 1
-            return accepted, self.store.put(rt, new)
+            return accepted, self._mark_deleting(rt, old, pending)
         final = self.store.remove(rt, old)
         return 200, final if rt.returns_deleted_object else self._success(rt, final)
+
+    def _delete_namespace(self, old: Obj, accepted: int, *, dry_run: bool) -> tuple[int, Obj]:
+        """A namespace is only marked Terminating; its controller empties and removes it."""
+        name = old["metadata"]["name"]
+        if old["metadata"].get("deletionTimestamp"):
+            raise _errors.conflict(
+                "namespaces",
+                "",
+                name,
+                "The system is ensuring all content is removed from this namespace.  Upon completion, "
+                "this namespace will automatically be purged by the system.",
+            )
+        if dry_run:
+            return 200, old
+        new = deep_copy(old)
+        new["metadata"]["deletionTimestamp"] = _kinds.now()
+        new["metadata"]["deletionGracePeriodSeconds"] = 0
+        new.setdefault("status", {})["phase"] = "Terminating"
+        return accepted, self.store.put(NAMESPACE, new)
+
+    def _mark_deleting(self, rt: ResourceType, old: Obj, pending: Sequence[str]) -> Obj:
+        """Store ``old`` with a deletion timestamp and the finalizers that hold it back."""
+        new = deep_copy(old)
+        nmeta = new["metadata"]
+        nmeta["finalizers"] = list(dict.fromkeys(pending))
+        nmeta["deletionTimestamp"] = _kinds.now()
+        nmeta["deletionGracePeriodSeconds"] = 0
+        if rt.has_generation:
+            nmeta["generation"] = int(nmeta.get("generation", 1)) + 1
+        return self.store.put(rt, new)
 
     def _delete_pod(self, old: Obj, grace: Any, policy: str, accepted: int) -> tuple[int, Obj]:
         meta = old["metadata"]

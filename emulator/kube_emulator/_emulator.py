@@ -569,7 +569,6 @@ class Emulator:
             "kubernetes.io/os": "linux",
             **(labels or {}),
         }
-        now = _kinds.now()
         capacity = {
             "cpu": cpu,
             "ephemeral-storage": "100Gi",
@@ -577,22 +576,6 @@ class Emulator:
             "memory": memory,
             "pods": pods,
         }
-        conditions = [
-            {
-                "type": t,
-                "status": "False",
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": now,
-                "reason": r,
-                "message": m,
-            }
-            for t, r, m in (
-                ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-            )
-        ]
-        conditions.append(_ready_condition(ready, now))
         spec: dict[str, Any] = {
             "podCIDR": f"10.244.{index}.0/24",
             "podCIDRs": [f"10.244.{index}.0/24"],
@@ -611,28 +594,7 @@ class Emulator:
                 "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
             },
             "spec": spec,
-            "status": {
-                "capacity": capacity,
-                "allocatable": dict(capacity),
-                "conditions": conditions,
-                "addresses": [
-                    {"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
-                    {"type": "Hostname", "address": name},
-                ],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-                "nodeInfo": {
-                    "machineID": f"{index:032x}",
-                    "systemUUID": f"{index:032x}",
-                    "bootID": f"{index:032x}",
-                    "kernelVersion": "6.1.0-emulated",
-                    "osImage": "Debian GNU/Linux 12 (bookworm)",
-                    "containerRuntimeVersion": "containerd://1.7.24",
-                    "kubeletVersion": "v1.36.2",
-                    "kubeProxyVersion": "v1.36.2",
-                    "operatingSystem": "linux",
-                    "architecture": "amd64",
-                },
-            },
+            "status": _node_status(name, index, capacity, ready),
         }
         return deep_copy(self.call(self._api.create, NODE, None, node, keep_status=True))
 
@@ -700,6 +662,54 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     return sock
+
+
+def _node_conditions(ready: bool) -> list[dict[str, Any]]:
+    """A healthy kubelet's pressure conditions (all False) and the Ready condition."""
+    now = _kinds.now()
+    conditions = [
+        {
+            "type": t,
+            "status": "False",
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now,
+            "reason": r,
+            "message": m,
+        }
+        for t, r, m in (
+            ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+            ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+            ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        )
+    ]
+    conditions.append(_ready_condition(ready, now))
+    return conditions
+
+
+def _node_status(name: str, index: int, capacity: dict[str, str], ready: bool) -> dict[str, Any]:
+    """The status a kubelet reports for the ``index``-th node: capacity, conditions, addresses, info."""
+    return {
+        "capacity": capacity,
+        "allocatable": dict(capacity),
+        "conditions": _node_conditions(ready),
+        "addresses": [
+            {"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
+            {"type": "Hostname", "address": name},
+        ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "nodeInfo": {
+            "machineID": f"{index:032x}",
+            "systemUUID": f"{index:032x}",
+            "bootID": f"{index:032x}",
+            "kernelVersion": "6.1.0-emulated",
+            "osImage": "Debian GNU/Linux 12 (bookworm)",
+            "containerRuntimeVersion": "containerd://1.7.24",
+            "kubeletVersion": "v1.36.2",
+            "kubeProxyVersion": "v1.36.2",
+            "operatingSystem": "linux",
+            "architecture": "amd64",
+        },
+    }
 
 
 def _ready_condition(ready: bool, now: str) -> dict[str, Any]:

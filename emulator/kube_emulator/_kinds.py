@@ -13,6 +13,7 @@ import calendar
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import _admission, _errors
@@ -239,108 +240,150 @@ def _default_template(obj: dict[str, Any]) -> None:
     default_pod_spec(template.setdefault("spec", {}), template=True)
 
 
+def _default_namespace(obj: dict[str, Any], creating: bool) -> None:
+    meta = obj.setdefault("metadata", {})
+    labels = meta.setdefault("labels", {})
+    labels["kubernetes.io/metadata.name"] = meta.get("name", "")
+    obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    obj.setdefault("status", {}).setdefault("phase", "Active")
+
+
+def _default_deployment(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    strategy = spec.setdefault("strategy", {})
+    strategy.setdefault("type", "RollingUpdate")
+    if strategy["type"] == "RollingUpdate":
+        ru = strategy.setdefault("rollingUpdate", {})
+        ru.setdefault("maxUnavailable", "25%")
+        ru.setdefault("maxSurge", "25%")
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("progressDeadlineSeconds", 600)
+    if creating:
+        obj.setdefault("status", {})
+    _default_template(obj)
+
+
+def _default_replicaset(obj: dict[str, Any], creating: bool) -> None:
+    obj.setdefault("spec", {}).setdefault("replicas", 1)
+    _default_template(obj)
+
+
+def _default_statefulset(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("replicas", 1)
+    spec.setdefault("podManagementPolicy", "OrderedReady")
+    us = spec.setdefault("updateStrategy", {})
+    us.setdefault("type", "RollingUpdate")
+    if us["type"] == "RollingUpdate":
+        us.setdefault("rollingUpdate", {}).setdefault("partition", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
+    _default_template(obj)
+
+
+def _default_daemonset(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    us = spec.setdefault("updateStrategy", {})
+    us.setdefault("type", "RollingUpdate")
+    if us["type"] == "RollingUpdate":
+        ru = us.setdefault("rollingUpdate", {})
+        ru.setdefault("maxUnavailable", 1)
+        ru.setdefault("maxSurge", 0)
+    spec.setdefault("revisionHistoryLimit", 10)
+    _default_template(obj)
+
+
+def _default_job(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("parallelism", 1)
+    spec.setdefault("completions", 1)
+    spec.setdefault("backoffLimit", 6)
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    _default_template(obj)
+
+
+def _default_service(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("type", "ClusterIP")
+    spec.setdefault("sessionAffinity", "None")
+    if spec["type"] != "ExternalName":
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if "port" in port:
+                port.setdefault("targetPort", port["port"])
+    obj.setdefault("status", {}).setdefault("loadBalancer", {})
+
+
+def _default_secret(obj: dict[str, Any], creating: bool) -> None:
+    """Default the type and fold ``stringData`` into base64 ``data``, as the apiserver does."""
+    obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if string_data:
+        data = obj.setdefault("data", {})
+        for k, v in string_data.items():
+            data[k] = base64.b64encode(str(v).encode()).decode()
+
+
+def _default_pvc(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("volumeMode", "Filesystem")
+    spec.setdefault("storageClassName", "standard")
+
+
+def _default_network_policy(obj: dict[str, Any], creating: bool) -> None:
+    spec = obj.setdefault("spec", {})
+    if "policyTypes" not in spec:
+        types = ["Ingress"]
+        if spec.get("egress"):
+            types.append("Egress")
+        spec["policyTypes"] = types
+    spec.setdefault("podSelector", {})
+
+
+def _default_event(obj: dict[str, Any], creating: bool) -> None:
+    obj.setdefault("source", {})
+    for fld in ("eventTime", "firstTimestamp", "lastTimestamp"):  # Go's nil times
+        obj.setdefault(fld, None)
+    obj.setdefault("reportingComponent", "")
+    obj.setdefault("reportingInstance", "")
+
+
+def _default_pod(obj: dict[str, Any], creating: bool) -> None:
+    default_pod(obj, creating=creating)
+
+
+# Per-kind defaulting steps; ``creating`` is passed to all so the table has one signature.
+_DEFAULTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
+    "Pod": _default_pod,
+    "Namespace": _default_namespace,
+    "Deployment": _default_deployment,
+    "ReplicaSet": _default_replicaset,
+    "StatefulSet": _default_statefulset,
+    "DaemonSet": _default_daemonset,
+    "Job": _default_job,
+    "Service": _default_service,
+    "Secret": _default_secret,
+    "PersistentVolumeClaim": _default_pvc,
+    "NetworkPolicy": _default_network_policy,
+    "Event": _default_event,
+}
+
+
 def apply_defaults(rt: ResourceType, obj: dict[str, Any], *, creating: bool = True) -> None:
     """Fill in the defaults the apiserver sets for ``rt`` (admission defaults only when creating)."""
-    kind = rt.kind
-    _admission.omit_false(kind, obj)
-    if kind == "Pod":
-        default_pod(obj, creating=creating)
-    elif kind == "Namespace":
-        meta = obj.setdefault("metadata", {})
-        labels = meta.setdefault("labels", {})
-        labels["kubernetes.io/metadata.name"] = meta.get("name", "")
-        obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
-        obj.setdefault("status", {}).setdefault("phase", "Active")
-    elif kind == "Deployment":
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("replicas", 1)
-        strategy = spec.setdefault("strategy", {})
-        strategy.setdefault("type", "RollingUpdate")
-        if strategy["type"] == "RollingUpdate":
-            ru = strategy.setdefault("rollingUpdate", {})
-            ru.setdefault("maxUnavailable", "25%")
-            ru.setdefault("maxSurge", "25%")
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault("progressDeadlineSeconds", 600)
-        if creating:
-            obj.setdefault("status", {})
-        _default_template(obj)
-    elif kind == "ReplicaSet":
-        obj.setdefault("spec", {}).setdefault("replicas", 1)
-        _default_template(obj)
-    elif kind == "StatefulSet":
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("replicas", 1)
-        spec.setdefault("podManagementPolicy", "OrderedReady")
-        us = spec.setdefault("updateStrategy", {})
-        us.setdefault("type", "RollingUpdate")
-        if us["type"] == "RollingUpdate":
-            us.setdefault("rollingUpdate", {}).setdefault("partition", 0)
-        spec.setdefault("revisionHistoryLimit", 10)
-        spec.setdefault(
-            "persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"}
-        )
-        _default_template(obj)
-    elif kind == "DaemonSet":
-        spec = obj.setdefault("spec", {})
-        us = spec.setdefault("updateStrategy", {})
-        us.setdefault("type", "RollingUpdate")
-        if us["type"] == "RollingUpdate":
-            ru = us.setdefault("rollingUpdate", {})
-            ru.setdefault("maxUnavailable", 1)
-            ru.setdefault("maxSurge", 0)
-        spec.setdefault("revisionHistoryLimit", 10)
-        _default_template(obj)
-    elif kind == "Job":
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("parallelism", 1)
-        spec.setdefault("completions", 1)
-        spec.setdefault("backoffLimit", 6)
-        spec.setdefault("completionMode", "NonIndexed")
-        spec.setdefault("suspend", False)
-        spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
-        _default_template(obj)
-    elif kind == "Service":
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("type", "ClusterIP")
-        spec.setdefault("sessionAffinity", "None")
-        if spec["type"] != "ExternalName":
-            spec.setdefault("ipFamilies", ["IPv4"])
-            spec.setdefault("ipFamilyPolicy", "SingleStack")
-            spec.setdefault("internalTrafficPolicy", "Cluster")
-        if spec["type"] in ("NodePort", "LoadBalancer"):
-            spec.setdefault("externalTrafficPolicy", "Cluster")
-        for port in spec.get("ports") or []:
-            if isinstance(port, dict):
-                port.setdefault("protocol", "TCP")
-                if "port" in port:
-                    port.setdefault("targetPort", port["port"])
-        obj.setdefault("status", {}).setdefault("loadBalancer", {})
-    elif kind == "Secret":
-        obj.setdefault("type", "Opaque")
-        string_data = obj.pop("stringData", None)
-        if string_data:
-            data = obj.setdefault("data", {})
-            for k, v in string_data.items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
-    elif kind == "PersistentVolumeClaim":
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("volumeMode", "Filesystem")
-        spec.setdefault("storageClassName", "standard")
-    elif kind == "NetworkPolicy":
-        spec = obj.setdefault("spec", {})
-        if "policyTypes" not in spec:
-            types = ["Ingress"]
-            if spec.get("egress"):
-                types.append("Egress")
-            spec["policyTypes"] = types
-        spec.setdefault("podSelector", {})
-    elif kind == "Event":
-        obj.setdefault("source", {})
-        for fld in ("eventTime", "firstTimestamp", "lastTimestamp"):  # Go's nil times
-            obj.setdefault(fld, None)
-        obj.setdefault("reportingComponent", "")
-        obj.setdefault("reportingInstance", "")
+    _admission.omit_false(rt.kind, obj)
+    defaulter = _DEFAULTERS.get(rt.kind)
+    if defaulter is not None:
+        defaulter(obj, creating)
 
 
 # -- validation ----------------------------------------------------------------------------------
@@ -511,10 +554,8 @@ def _pod_spec_for_compare(spec: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
-    """Raise ``422 Invalid`` when ``obj`` would be rejected by the apiserver."""
-    meta = obj.get("metadata") or {}
-    name = str(meta.get("name") or "")
+def _validate_metadata(rt: ResourceType, meta: dict[str, Any], name: str) -> list[FieldError]:
+    """Name, namespace, labels, annotation keys and owner references."""
     errors: list[FieldError] = []
     if not name:
         errors.append(FieldError.required("metadata.name", "name or generateName is required"))
@@ -535,66 +576,97 @@ def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None =
                         else f"metadata.ownerReferences[{i}].uid"
                     )
                 )
-    if old is not None and old.get("metadata", {}).get("deletionTimestamp"):
-        new_fin = set(meta.get("finalizers") or [])
-        old_fin = set(old["metadata"].get("finalizers") or [])
-        if new_fin - old_fin:
+    return errors
+
+
+def _validate_finalizers(meta: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+    """No finalizer may be added to an object that is being deleted."""
+    if old is None or not old.get("metadata", {}).get("deletionTimestamp"):
+        return []
+    new_fin = set(meta.get("finalizers") or [])
+    old_fin = set(old["metadata"].get("finalizers") or [])
+    if new_fin - old_fin:
+        return [
+            FieldError.forbidden(
+                "metadata.finalizers", "no new finalizers can be added if the object is being deleted"
+            )
+        ]
+    return []
+
+
+def _validate_pod(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+    """The pod spec, and on update only the fields a pod update may change."""
+    spec = obj.get("spec") or {}
+    errors = _validate_pod_spec(spec, "spec.", ("Always", "OnFailure", "Never"))
+    if old is not None:
+        old_spec = old.get("spec") or {}
+        new_tols = spec.get("tolerations") or []
+        removed = [t for t in old_spec.get("tolerations") or [] if t not in new_tols]
+        if _pod_spec_for_compare(spec) != _pod_spec_for_compare(old_spec) or removed:
             errors.append(
                 FieldError.forbidden(
-                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted"
+                    "spec",
+                    "pod updates may not change fields other than `spec.containers[*].image`,"
+                    "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                    "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                    "(allow it to be set to 1 if it was previously negative)",
                 )
             )
+    return errors
+
+
+def _validate_service(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+    """Service type, ports and the immutable cluster IP."""
+    errors: list[FieldError] = []
+    spec = obj.get("spec") or {}
+    stype = spec.get("type", "ClusterIP")
+    if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        errors.append(
+            FieldError.unsupported(
+                "spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
+            )
+        )
+    if stype != "ExternalName" and spec.get("clusterIP") != "None" and not spec.get("ports"):
+        errors.append(FieldError.required("spec.ports"))
+    for i, port in enumerate(spec.get("ports") or []):
+        number = port.get("port") if isinstance(port, dict) else None
+        if not isinstance(number, int) or not 1 <= number <= 65535:
+            errors.append(
+                FieldError.invalid(f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive")
+            )
+    if old is not None:
+        old_ip = (old.get("spec") or {}).get("clusterIP")
+        if old_ip and spec.get("clusterIP") and spec.get("clusterIP") != old_ip:
+            errors.append(FieldError.immutable("spec.clusterIPs[0]", spec.get("clusterIP")))
+    return errors
+
+
+def _validate_pdb(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> list[FieldError]:
+    spec = obj.get("spec") or {}
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        return [FieldError.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set")]
+    return []
+
+
+_Validator = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None], list[FieldError]]
+_VALIDATORS: dict[str, _Validator] = {
+    "Pod": _validate_pod,
+    **dict.fromkeys(POD_TEMPLATE_KINDS, _validate_workload),
+    "Service": _validate_service,
+    "PodDisruptionBudget": _validate_pdb,
+}
+
+
+def validate(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None = None) -> None:
+    """Raise ``422 Invalid`` when ``obj`` would be rejected by the apiserver."""
+    meta = obj.get("metadata") or {}
+    name = str(meta.get("name") or "")
+    errors = _validate_metadata(rt, meta, name)
+    errors += _validate_finalizers(meta, old)
     kind = rt.kind
-    if kind == "Pod":
-        spec = obj.get("spec") or {}
-        errors += _validate_pod_spec(spec, "spec.", ("Always", "OnFailure", "Never"))
-        if old is not None:
-            old_spec = old.get("spec") or {}
-            new_tols = spec.get("tolerations") or []
-            removed = [t for t in old_spec.get("tolerations") or [] if t not in new_tols]
-            if _pod_spec_for_compare(spec) != _pod_spec_for_compare(old_spec) or removed:
-                errors.append(
-                    FieldError.forbidden(
-                        "spec",
-                        "pod updates may not change fields other than `spec.containers[*].image`,"
-                        "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
-                        "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
-                        "(allow it to be set to 1 if it was previously negative)",
-                    )
-                )
-    elif kind in POD_TEMPLATE_KINDS:
-        errors += _validate_workload(rt, obj, old)
-    elif kind == "Service":
-        spec = obj.get("spec") or {}
-        stype = spec.get("type", "ClusterIP")
-        if stype not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
-            errors.append(
-                FieldError.unsupported(
-                    "spec.type", stype, ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
-                )
-            )
-        if stype != "ExternalName" and spec.get("clusterIP") != "None" and not spec.get("ports"):
-            errors.append(FieldError.required("spec.ports"))
-        for i, port in enumerate(spec.get("ports") or []):
-            number = port.get("port") if isinstance(port, dict) else None
-            if not isinstance(number, int) or not 1 <= number <= 65535:
-                errors.append(
-                    FieldError.invalid(
-                        f"spec.ports[{i}].port", number, "must be between 1 and 65535, inclusive"
-                    )
-                )
-        if old is not None:
-            old_ip = (old.get("spec") or {}).get("clusterIP")
-            if old_ip and spec.get("clusterIP") and spec.get("clusterIP") != old_ip:
-                errors.append(FieldError.immutable("spec.clusterIPs[0]", spec.get("clusterIP")))
-    elif kind == "PodDisruptionBudget":
-        spec = obj.get("spec") or {}
-        if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
-            errors.append(
-                FieldError.invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set")
-            )
-    elif kind == "Namespace" and old is not None:
-        pass
+    validator = _VALIDATORS.get(kind)
+    if validator is not None:
+        errors += validator(rt, obj, old)
     extra = _admission.extra_errors(kind, obj)
     # the apiserver reports a node's taint errors twice on update (spec and update checks)
     errors += extra + extra if kind == "Node" and old is not None else extra

@@ -76,6 +76,25 @@ def parse_label_selector(text: str | None) -> LabelSelector:
     """
     if not text or not text.strip():
         return LabelSelector()
+    tokens = _tokenize(text)
+    reqs: list[Requirement] = []
+    i = 0
+    while i < len(tokens):
+        req, i = _parse_requirement(tokens, i)
+        reqs.append(req)
+        if i < len(tokens):
+            if tokens[i] != ",":
+                raise _parse_failure(f"found '{tokens[i]}', expected: ',' or 'end of string'")
+            i += 1
+    return LabelSelector(reqs)
+
+
+def _parse_failure(why: str) -> _errors.ApiError:
+    return _errors.bad_request(f"unable to parse requirement: {why}")
+
+
+def _tokenize(text: str) -> list[str]:
+    """Split a selector into keys, values, operators, parentheses and commas."""
     tokens: list[str] = []
     pos = 0
     while pos < len(text):
@@ -86,57 +105,49 @@ def parse_label_selector(text: str | None) -> LabelSelector:
         pos = m.end()
         while pos < len(text) and text[pos].isspace():
             pos += 1
-    reqs: list[Requirement] = []
-    i = 0
+    return tokens
 
-    def fail(why: str) -> _errors.ApiError:
-        return _errors.bad_request(f"unable to parse requirement: {why}")
 
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok == "!":
-            if i + 1 >= len(tokens):
-                raise fail("found '', expected: identifier")
-            key = tokens[i + 1]
-            _check_key(key, fail)
-            reqs.append(Requirement(key, "!"))
-            i += 2
-        else:
-            key = tok
-            _check_key(key, fail)
-            nxt = tokens[i + 1] if i + 1 < len(tokens) else ","
-            if nxt == ",":
-                reqs.append(Requirement(key, "exists"))
-                i += 1
-            elif nxt in ("=", "==", "!="):
-                value = tokens[i + 2] if i + 2 < len(tokens) and tokens[i + 2] != "," else ""
-                if not _VALUE_RE.match(value):
-                    raise fail(
-                        f'values[0][{key}]: Invalid value: "{value}": a valid label must be an empty '
-                        "string or consist of alphanumeric characters, '-', '_' or '.'"
-                    )
-                reqs.append(Requirement(key, "!=" if nxt == "!=" else "=", (value,)))
-                i += 3 if value else 2
-            elif nxt.lower() in ("in", "notin"):
-                if i + 2 >= len(tokens) or tokens[i + 2] != "(":
-                    raise fail(f"found '{tokens[i + 2] if i + 2 < len(tokens) else ''}', expected: '('")
-                j = i + 3
-                values: list[str] = []
-                while j < len(tokens) and tokens[j] != ")":
-                    if tokens[j] != ",":
-                        values.append(tokens[j])
-                    j += 1
-                if j >= len(tokens):
-                    raise fail("found '', expected: ',' or ')'")
-                reqs.append(Requirement(key, nxt.lower(), tuple(values)))
-                i = j + 1
-            else:
-                raise fail(f"found '{nxt}', expected: in, notin, =, ==, !=, gt, lt")
-        if i < len(tokens):
-            if tokens[i] != ",":
-                raise fail(f"found '{tokens[i]}', expected: ',' or 'end of string'")
-            i += 1
-    return LabelSelector(reqs)
+def _parse_requirement(tokens: list[str], i: int) -> tuple[Requirement, int]:
+    """The requirement starting at ``tokens[i]`` and the index just past it."""
+    tok = tokens[i]
+    if tok == "!":
+        if i + 1 >= len(tokens):
+            raise _parse_failure("found '', expected: identifier")
+        key = tokens[i + 1]
+        _check_key(key, _parse_failure)
+        return Requirement(key, "!"), i + 2
+    key = tok
+    _check_key(key, _parse_failure)
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ","
+    if nxt == ",":
+        return Requirement(key, "exists"), i + 1
+    if nxt in ("=", "==", "!="):
+        value = tokens[i + 2] if i + 2 < len(tokens) and tokens[i + 2] != "," else ""
+        if not _VALUE_RE.match(value):
+            raise _parse_failure(
+                f'values[0][{key}]: Invalid value: "{value}": a valid label must be an empty '
+                "string or consist of alphanumeric characters, '-', '_' or '.'"
+            )
+        return Requirement(key, "!=" if nxt == "!=" else "=", (value,)), i + (3 if value else 2)
+    if nxt.lower() in ("in", "notin"):
+        return _parse_set_requirement(tokens, i, key, nxt.lower())
+    raise _parse_failure(f"found '{nxt}', expected: in, notin, =, ==, !=, gt, lt")
+
+
+def _parse_set_requirement(tokens: list[str], i: int, key: str, op: str) -> tuple[Requirement, int]:
+    """``key in (a,b)`` / ``key notin (a,b)`` starting at ``tokens[i]`` (the key)."""
+    if i + 2 >= len(tokens) or tokens[i + 2] != "(":
+        raise _parse_failure(f"found '{tokens[i + 2] if i + 2 < len(tokens) else ''}', expected: '('")
+    j = i + 3
+    values: list[str] = []
+    while j < len(tokens) and tokens[j] != ")":
+        if tokens[j] != ",":
+            values.append(tokens[j])
+        j += 1
+    if j >= len(tokens):
+        raise _parse_failure("found '', expected: ',' or ')'")
+    return Requirement(key, op, tuple(values)), j + 1
 
 
 def _check_key(key: str, fail: Callable[[str], _errors.ApiError]) -> None:

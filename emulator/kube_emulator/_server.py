@@ -10,7 +10,7 @@ import re
 import shlex
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
@@ -588,40 +588,7 @@ class Server:
         if route.name:
             fields.reqs.append(FieldRequirement("metadata.name", False, route.name))
         watcher = Watcher(rt, route.namespace, labels, fields)
-        rv_text = q.get("resourceVersion", "")
-        initial: list[tuple[str, Obj]] = []
-        expired: _errors.ApiError | None = None
-        if rv_text and rv_text != "0":
-            try:
-                rv = int(rv_text)
-            except ValueError:
-                raise _errors.bad_request(f'invalid resource version: "{rv_text}"') from None
-            if rv < self.store.compacted_rv:
-                expired = _errors.expired(f"too old resource version: {rv} ({self.store.compacted_rv})")
-            else:
-                for ev in self.store.history:
-                    if ev.rt is rt and ev.rv > rv:
-                        item = watcher.translate(ev)
-                        if item is not None:
-                            initial.append(item)
-        else:
-            for obj in self.store.sorted(rt, route.namespace):
-                if watcher.matches(obj):
-                    initial.append(("ADDED", obj))
-            if _bool(q.get("sendInitialEvents")) and _bool(q.get("allowWatchBookmarks")):
-                initial.append(
-                    (
-                        "BOOKMARK",
-                        {
-                            "kind": rt.kind,
-                            "apiVersion": rt.api_version,
-                            "metadata": {
-                                "resourceVersion": str(self.store.rv),
-                                "annotations": {"k8s.io/initial-events-end": "true"},
-                            },
-                        },
-                    )
-                )
+        initial, expired = self._watch_start(route, q, watcher)
         self.watchers.setdefault(rt, set()).add(watcher)
         timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds", "").isdigit() else 1800.0
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
@@ -634,24 +601,7 @@ class Server:
                 return resp
             if initial:
                 await resp.write(b"".join(_dumps({"type": t, "object": o}) + b"\n" for t, o in initial))
-            deadline = time.monotonic() + timeout
-            while not self.closing:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(watcher.queue.get(), remaining)
-                except TimeoutError:
-                    break
-                if item is None:
-                    break
-                chunk = [_dumps({"type": item[0], "object": item[1]}) + b"\n"]
-                while not watcher.queue.empty():
-                    nxt = watcher.queue.get_nowait()
-                    if nxt is None:
-                        break
-                    chunk.append(_dumps({"type": nxt[0], "object": nxt[1]}) + b"\n")
-                await resp.write(b"".join(chunk))
+            await self._stream_events(resp, watcher, timeout)
             with contextlib.suppress(ConnectionError):
                 await resp.write_eof()
         except (ConnectionError, asyncio.CancelledError):
@@ -659,6 +609,66 @@ class Server:
         finally:
             self.watchers.get(rt, set()).discard(watcher)
         return resp
+
+    def _watch_start(
+        self, route: Route, q: Any, watcher: Watcher
+    ) -> tuple[list[tuple[str, Obj]], _errors.ApiError | None]:
+        """The events a watch sends first (replayed history or current objects) or its 410 Expired."""
+        rt = route.rt
+        rv_text = q.get("resourceVersion", "")
+        initial: list[tuple[str, Obj]] = []
+        if rv_text and rv_text != "0":
+            try:
+                rv = int(rv_text)
+            except ValueError:
+                raise _errors.bad_request(f'invalid resource version: "{rv_text}"') from None
+            if rv < self.store.compacted_rv:
+                return [], _errors.expired(f"too old resource version: {rv} ({self.store.compacted_rv})")
+            for ev in self.store.history:
+                if ev.rt is rt and ev.rv > rv:
+                    item = watcher.translate(ev)
+                    if item is not None:
+                        initial.append(item)
+            return initial, None
+        for obj in self.store.sorted(rt, route.namespace):
+            if watcher.matches(obj):
+                initial.append(("ADDED", obj))
+        if _bool(q.get("sendInitialEvents")) and _bool(q.get("allowWatchBookmarks")):
+            initial.append(
+                (
+                    "BOOKMARK",
+                    {
+                        "kind": rt.kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {
+                            "resourceVersion": str(self.store.rv),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    },
+                )
+            )
+        return initial, None
+
+    async def _stream_events(self, resp: web.StreamResponse, watcher: Watcher, timeout: float) -> None:
+        """Write the watcher's events as they come, batching what is queued, until timeout or close."""
+        deadline = time.monotonic() + timeout
+        while not self.closing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                item = await asyncio.wait_for(watcher.queue.get(), remaining)
+            except TimeoutError:
+                break
+            if item is None:
+                break
+            chunk = [_dumps({"type": item[0], "object": item[1]}) + b"\n"]
+            while not watcher.queue.empty():
+                nxt = watcher.queue.get_nowait()
+                if nxt is None:
+                    break
+                chunk.append(_dumps({"type": nxt[0], "object": nxt[1]}) + b"\n")
+            await resp.write(b"".join(chunk))
 
     # -- pods/log -------------------------------------------------------------------------------
 
@@ -730,62 +740,50 @@ class Server:
             if request.headers.get("Upgrade", "").lower() != "websocket":
                 raise _errors.bad_request("Upgrade request required")
             return await self._exec_unreachable(request, ts)
-        status = next(
-            (
-                c
-                for c in (pod.get("status") or {}).get("containerStatuses") or []
-                if c.get("name") == container
-            ),
-            None,
-        )
-        if (
-            (pod.get("status") or {}).get("phase") != "Running"
-            or status is None
-            or "running" not in (status.get("state") or {})
-        ):
-            raise _errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
-        command = q.getall("command", [])
-        if not command:
-            raise _errors.bad_request("you must specify at least one command for the container")
-        want_stdout, want_stderr, want_stdin = (
-            _bool(q.get("stdout")),
-            _bool(q.get("stderr")),
-            _bool(q.get("stdin")),
-        )
-        tty = _bool(q.get("tty"))
-        if not (want_stdout or want_stderr or want_stdin):
-            raise _errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            raise _errors.bad_request("Upgrade request required")
+        _check_running(pod, container)
+        command, streams = _exec_request(request)
         ws = web.WebSocketResponse(protocols=("v5.channel.k8s.io", "v4.channel.k8s.io"), autoping=True)
         await ws.prepare(request)
         self.record(request, None, 101, ts, "create")
         self.websockets.add(ws)
         try:
-            stdin = ""
-            if want_stdin:
-                stdin = await self._read_stdin(ws)
-            reply = self._reply_for(command)
-            record = ExecRecord(route.namespace, route.name, container, list(command), stdin, ts)
-            with self.lock:
-                self.exec_log.append(record)
-            signal = _kill_signal(command)
-            if signal is not None and reply.exit_code == 0:
-                self.controllers.kill_container(route.namespace, route.name, container, 128 + signal)
-            out, err = reply.stdout, reply.stderr
-            if tty:
-                out, err = out + err, ""
-            if out and want_stdout:
-                await ws.send_bytes(b"\x01" + out.encode())
-            if err and (want_stderr or tty):
-                await ws.send_bytes(b"\x02" + err.encode())
-            await ws.send_bytes(b"\x03" + _dumps(_exit_status(command, reply.exit_code)))
-            await ws.close()
+            await self._run_exec(ws, route, container, command, streams, ts)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.websockets.discard(ws)
         return ws
+
+    async def _run_exec(
+        self,
+        ws: web.WebSocketResponse,
+        route: Route,
+        container: str,
+        command: list[str],
+        streams: _ExecStreams,
+        ts: float,
+    ) -> None:
+        """Read stdin, log the exec, apply a kill command to the container, send output and exit status."""
+        assert route.name is not None and route.namespace is not None
+        stdin = ""
+        if streams.stdin:
+            stdin = await self._read_stdin(ws)
+        reply = self._reply_for(command)
+        record = ExecRecord(route.namespace, route.name, container, list(command), stdin, ts)
+        with self.lock:
+            self.exec_log.append(record)
+        signal = _kill_signal(command)
+        if signal is not None and reply.exit_code == 0:
+            self.controllers.kill_container(route.namespace, route.name, container, 128 + signal)
+        out, err = reply.stdout, reply.stderr
+        if streams.tty:
+            out, err = out + err, ""
+        if out and streams.stdout:
+            await ws.send_bytes(b"\x01" + out.encode())
+        if err and (streams.stderr or streams.tty):
+            await ws.send_bytes(b"\x02" + err.encode())
+        await ws.send_bytes(b"\x03" + _dumps(_exit_status(command, reply.exit_code)))
+        await ws.close()
 
     def _cannot_stream(self, pod: Obj) -> bool:
         meta = pod["metadata"]
@@ -857,6 +855,48 @@ def _exit_status(command: list[str], code: int) -> dict[str, Any]:
 
 
 _KILL_RE = re.compile(r"(?:^|[;&|(\s])(kill|pkill|killall)\b((?:\s+[^;&|]*)?)")
+
+
+class _ExecStreams(NamedTuple):
+    """Which streams an exec asked for."""
+
+    stdout: bool
+    stderr: bool
+    stdin: bool
+    tty: bool
+
+
+def _check_running(pod: Obj, container: str) -> None:
+    """400 unless the pod runs and ``container`` in it is running."""
+    status = next(
+        (c for c in (pod.get("status") or {}).get("containerStatuses") or [] if c.get("name") == container),
+        None,
+    )
+    if (
+        (pod.get("status") or {}).get("phase") != "Running"
+        or status is None
+        or "running" not in (status.get("state") or {})
+    ):
+        raise _errors.bad_request(f'unable to upgrade connection: container not found ("{container}")')
+
+
+def _exec_request(request: web.Request) -> tuple[list[str], _ExecStreams]:
+    """The command and streams of an exec request, checked as the apiserver checks them."""
+    q = request.query
+    command = q.getall("command", [])
+    if not command:
+        raise _errors.bad_request("you must specify at least one command for the container")
+    streams = _ExecStreams(
+        stdout=_bool(q.get("stdout")),
+        stderr=_bool(q.get("stderr")),
+        stdin=_bool(q.get("stdin")),
+        tty=_bool(q.get("tty")),
+    )
+    if not (streams.stdout or streams.stderr or streams.stdin):
+        raise _errors.bad_request("you must specify at least 1 of stdin, stdout, stderr")
+    if request.headers.get("Upgrade", "").lower() != "websocket":
+        raise _errors.bad_request("Upgrade request required")
+    return list(command), streams
 
 
 def _kill_signal(command: list[str]) -> int | None:
