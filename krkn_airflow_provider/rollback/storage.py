@@ -127,9 +127,14 @@ class LocalBackend:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = str(Path(root).expanduser())
+        self._prefix = self.root if self.root.endswith("/") else self.root + "/"
 
     def display(self, *parts: str) -> str:
-        return os.path.join(self.root, *parts)
+        # Called several times per record replayed: plain joining where os.path.join
+        # would give the same (no part absolute), at a fifth of its cost.
+        if not parts or any(part.startswith("/") for part in parts):
+            return os.path.join(self.root, *parts)
+        return self._prefix + "/".join(parts)
 
     def ensure_root(self) -> None:
         def make() -> None:

@@ -145,13 +145,19 @@ def canonical_json(record: dict[str, Any]) -> bytes:
 def _split(text: str) -> tuple[str, str, str] | None:
     """(up to the DIGEST value, the value, from its closing quote on), or ``None`` unless
     the file has exactly one well-formed ``DIGEST = "..."`` line."""
-    if text.count(DIGEST_PREFIX) != 1:
+    first = text.find(DIGEST_PREFIX)
+    if first < 0:
         return None
-    start = text.index(DIGEST_PREFIX) + len(DIGEST_PREFIX)
+    start = first + len(DIGEST_PREFIX)
     end = text.find('"', start)
     if end < 0 or text[end + 1 : end + 2] != "\n" or "\n" in text[start:end]:
         return None
-    return text[:start], text[start:end], text[end:]
+    tail = text[end:]
+    # No second DIGEST line: nothing before the first; after it, a tail equal to this
+    # version's template (checked once, see _compile) needs no search of its ~17 KB.
+    if tail != _compiled().tail and DIGEST_PREFIX in tail:
+        return None
+    return text[:start], text[start:end], tail
 
 
 def file_digest(text: str, key: bytes | None = None) -> str:
@@ -290,19 +296,22 @@ class ParsedVersionFile:
 def _bound_values(head: str, source: str) -> dict[str, str]:
     """The value of each bound constant: its one line ``NAME = "value"`` in ``head``.
 
-    One pass over the lines (a multiline regular expression per name scans the header
-    three times, at several times the cost)."""
-    found: dict[str, list[str]] = {name: [] for name in _BOUND}
-    for line in head.split("\n"):
-        name = line.partition(" = ")[0]
-        pattern = _BOUND.get(name)
-        match = pattern.fullmatch(line) if pattern is not None else None
-        if match is not None:
-            found[name].append(match[1])
-    for name, values in found.items():
-        if len(values) != 1:
-            raise CorruptRecord(f"{source}: needs exactly one {name} line, found {len(values)}")
-    return {name: values[0] for name, values in found.items()}
+    Each name is searched as a line start (a string search in C; splitting the header
+    into lines or a multiline regular expression costs several times more). A second
+    line assigning the name, well-formed or not, is refused."""
+    text = "\n" + head
+    values: dict[str, str] = {}
+    for name, pattern in _BOUND.items():
+        start = f"\n{name} = "
+        found = text.count(start)
+        at = text.find(start) + 1
+        end = text.find("\n", at)
+        match = pattern.fullmatch(text, at, end if end >= 0 else len(text)) if found == 1 else None
+        if match is None:
+            shape = "" if found != 1 else ' (it is not NAME = "lowercase letters, digits, - or _")'
+            raise CorruptRecord(f"{source}: needs exactly one {name} line, found {found}{shape}")
+        values[name] = match[1]
+    return values
 
 
 def check_digest(text: str, *, source: str, keys: Sequence[bytes] = ()) -> str:

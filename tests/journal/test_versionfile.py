@@ -95,6 +95,30 @@ def test_truncated_file_is_refused(tmp_path: Path) -> None:
         store.load(store.entries()[0])
 
 
+@pytest.mark.parametrize("where", ["before the real one", "in the shared tail after it"])
+def test_a_second_digest_line_is_refused(tmp_path: Path, where: str) -> None:
+    _, path = _written(tmp_path)
+    text = path.read_text()
+    extra = 'DIGEST = "sha256:00"\n'
+    if where == "before the real one":
+        edited = text.replace("\n", "\n" + extra, 1)
+    else:  # the part the reader skips searching while it equals the template's
+        edited = text.replace(versionfile.END_MARKER, extra + versionfile.END_MARKER)
+    with pytest.raises(DigestMismatch, match="needs exactly one DIGEST line"):
+        versionfile.check_digest(edited, source=path.name)
+    with pytest.raises(CorruptRecord, match="needs exactly one DIGEST line"):
+        versionfile.seal(edited)
+
+
+def test_a_second_bound_line_is_refused_even_when_malformed(tmp_path: Path) -> None:
+    store, path = _written(tmp_path)
+    # Resealed (anyone can, without a key): the binding check alone must refuse it.
+    text = path.read_text().replace('\nSTATE = "pending"\n', '\nSTATE = "pending"\nSTATE = "Applied!"\n')
+    path.write_text(versionfile.seal(text))
+    with pytest.raises(CorruptRecord, match=rf"{path.name}: needs exactly one STATE line, found 2"):
+        store.load(store.entries()[0])
+
+
 def test_code_in_the_literal_is_refused(tmp_path: Path) -> None:
     store, path = _written(tmp_path)
     # Even with the digest recomputed (anyone can, without a key), code is never evaluated.
