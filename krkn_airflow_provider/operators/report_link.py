@@ -26,5 +26,6 @@ class GamedayReportLink(BaseOperatorLink):
     name = "Gameday report"
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        run_uuid = run_uuid_for(ti_key.dag_id, ti_key.run_id)
+        # Called on the executed operator: a rollback of another run links to that run.
+        run_uuid = getattr(operator, "report_run_uuid", None) or run_uuid_for(ti_key.dag_id, ti_key.run_id)
         return f"{_base_url()}{URL_PREFIX}{report_path(run_uuid)}"

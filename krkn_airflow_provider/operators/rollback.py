@@ -111,19 +111,23 @@ class RollbackOperator(KrknBaseOperator):
         self.steal_expired = steal_expired
         self.deferrable = deferrable
         self._stop = threading.Event()
+        self.report_run_uuid: str | None = None  # set at execute: the run the report link opens
 
     def run_uuid(self, context: Context) -> str:
+        """The journal uuid of the run to roll back (also the run the report link opens)."""
         ti = context["ti"]
         if self.require_target and not (self.target_run_uuid or self.target_run_id):
             raise AirflowFailException("give the run to roll back: target_run_id or target_run_uuid")
         if self.target_run_uuid:
             try:
-                return check_run_uuid(str(self.target_run_uuid).strip())
+                self.report_run_uuid = check_run_uuid(str(self.target_run_uuid).strip())
             except KrknError as error:
                 raise AirflowFailException(f"target_run_uuid: {error}") from error
+            return self.report_run_uuid
         dag_id = self.target_dag_id or ti.dag_id
         run_id = self.target_run_id or ti.run_id
-        return run_uuid_for(str(dag_id).strip(), str(run_id).strip())
+        self.report_run_uuid = run_uuid_for(str(dag_id).strip(), str(run_id).strip())
+        return self.report_run_uuid
 
     def replay(self, context: Context) -> ReplaySummary:
         run_uuid = self.run_uuid(context)

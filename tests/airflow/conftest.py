@@ -112,20 +112,23 @@ def task_states(dag_run: Any) -> dict[str, str | None]:
     return {ti.task_id: (str(getattr(ti.state, "value", ti.state)) if ti.state else None) for ti in tis}
 
 
-def xcom(dag_run: Any, task_id: str) -> Any:
+def xcom(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
     from airflow import settings
     from airflow.models.xcom import XComModel
 
     session = settings.Session()
     row = (
         session.query(XComModel)
-        .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key="return_value")
+        .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
         .first()
     )
     if row is None:
         return None
     value = row.value
-    return json.loads(value) if isinstance(value, str) else value
+    try:
+        return json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 @pytest.fixture

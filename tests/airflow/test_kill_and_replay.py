@@ -90,6 +90,9 @@ def test_worker_killed_during_hold_then_replay_restores(
     assert workloads.managed(api, kube.namespace) == []
     assert [e.state for e in store.entries()] == ["executed"]
     assert xcom(replayed, "replay")["counts"] == {"undone": 1}
+    # The replay's "Gameday report" button opens the report of the run it rolled back.
+    link = xcom(replayed, "replay", "_link_GamedayReportLink")
+    assert link is not None and link.endswith(f"/krkn/runs/{entry.run_uuid}/report.html")
     # The report the replay rendered shows the killed task (it wrote no result) and no 100.
     report = build_report(store, entry.run_uuid)
     assert [(task["task_id"], task["state"]) for task in report.tasks] == [("chaos", "killed")]

@@ -27,24 +27,6 @@ def prom_conn(prometheus: Prometheus, monkeypatch: pytest.MonkeyPatch) -> Promet
     return prometheus
 
 
-def xcom_key(dag_run: Any, task_id: str, key: str) -> Any:
-    from airflow import settings
-    from airflow.models.xcom import XComModel
-
-    row = (
-        settings.Session()
-        .query(XComModel)
-        .filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id=task_id, key=key)
-        .first()
-    )
-    if row is None:
-        return None
-    try:
-        return json.loads(row.value) if isinstance(row.value, str) else row.value
-    except ValueError:
-        return row.value
-
-
 @pytest.mark.timeout(300)
 def test_probe_abort_fails_the_task_and_the_report_shows_it(
     dagbag: Any, kube: Any, journal_dir: Path, flip_server: FlipServer, prom_conn: Prometheus
@@ -111,7 +93,7 @@ def test_probe_abort_fails_the_task_and_the_report_shows_it(
     assert "FAILED</span>" in page and "1 of 2 chaos task(s) did not succeed (outage failed)" in page
 
     for task_id in ("kill_web", "rollback", "watcher"):
-        link = xcom_key(dag_run, task_id, "_link_GamedayReportLink")
+        link = xcom(dag_run, task_id, "_link_GamedayReportLink")
         assert link is not None and link.endswith(f"/krkn/runs/{run_uuid}/report.html"), task_id
 
 
