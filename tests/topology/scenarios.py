@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.topology.bed import BUCKET, PREFIX, Bed, wait_for
+from krkn_airflow_provider.rollback import run_uuid_for
+from tests import workloads
+from tests.topology.bed import BUCKET, PREFIX, WORKERS, Bed, wait_for
 
 RELEASE = "krkn-topology-release"  # same name as in dags/topology_dags.py
 
@@ -45,3 +47,28 @@ def wait_pending(bed: Bed, run_uuid: str, count: int, *, timeout: float = 180) -
         return pending if len(pending) >= count else None
 
     return wait_for(check, timeout=timeout, what=f"{count} pending record(s) of run {run_uuid} on S3")
+
+
+def all_executed(bed: Bed, kube: Any, run_uuid: str, count: int) -> dict[str, str]:
+    """Check the cluster holds nothing the run made and its ``count`` records are executed."""
+    assert workloads.managed(kube.api_client(), kube.namespace) == []
+    files = records(journal_files(bed, run_uuid))
+    assert len(files) == count and all(name.endswith(".py.executed") for name in files), sorted(files)
+    return files
+
+
+def rolled_back_on_b(
+    bed: Bed, kube: Any, dag_id: str, run_id: str, count: int
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Check the chaos task failed and worker B's rollback undid all ``count`` records.
+
+    The run's task instances and its record files, for further checks.
+    """
+    tis = bed.task_instances(dag_id, run_id)
+    assert {task: ti["state"] for task, ti in tis.items()} == {
+        "chaos": "failed",
+        "rollback": "success",
+        "watcher": "failed",
+    }
+    assert tis["rollback"]["hostname"] == WORKERS["b"]
+    return tis, all_executed(bed, kube, run_uuid_for(dag_id, run_id), count)

@@ -86,9 +86,7 @@ def test_a_deferred_hold_leaves_the_only_slot_of_its_worker_to_another_dag(bed: 
     chaos = tis["chaos"]
     assert chaos["hostname"] in WORKERS.values()
     assert _date(other["end_date"]) < _date(chaos["end_date"])
-    assert workloads.managed(kube.api_client(), kube.namespace) == []
-    files = scenarios.records(scenarios.journal_files(bed, run_uuid))
-    assert len(files) == 1 and all(name.endswith(".py.executed") for name in files), sorted(files)
+    scenarios.all_executed(bed, kube, run_uuid, 1)
 
     # The triggerer ran the hold, and the other task had ended when the hold was over.
     _event(bed, run_id, f"holding run {run_uuid}:")
@@ -98,19 +96,9 @@ def test_a_deferred_hold_leaves_the_only_slot_of_its_worker_to_another_dag(bed: 
 
 def test_a_deferred_task_marked_failed_is_rolled_back(bed: Bed, kube: Any) -> None:
     run_id, _ = _outage_started(bed, kube, 600)
-    run_uuid = run_uuid_for(DAG_ID, run_id)
 
     path = f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}/taskInstances/chaos"
     bed.rest("PATCH", path, {"new_state": "failed"})
 
     assert bed.wait_run(DAG_ID, run_id) == "failed"
-    tis = bed.task_instances(DAG_ID, run_id)
-    assert {task: ti["state"] for task, ti in tis.items()} == {
-        "chaos": "failed",
-        "rollback": "success",
-        "watcher": "failed",
-    }
-    assert tis["rollback"]["hostname"] == WORKERS["b"]
-    assert workloads.managed(kube.api_client(), kube.namespace) == []
-    files = scenarios.records(scenarios.journal_files(bed, run_uuid))
-    assert len(files) == 1 and all(name.endswith(".py.executed") for name in files), sorted(files)
+    scenarios.rolled_back_on_b(bed, kube, DAG_ID, run_id, 1)

@@ -34,16 +34,7 @@ def test_worker_a_killed_during_the_hold_rollback_on_worker_b(bed: Bed, kube: An
         assert bed.wait_run(DAG_ID, run_id, timeout=300) == "failed"
     finally:
         bed.restart_worker("a")
-    tis = bed.task_instances(DAG_ID, run_id)
-    assert {task: ti["state"] for task, ti in tis.items()} == {
-        "chaos": "failed",
-        "rollback": "success",
-        "watcher": "failed",
-    }
-    assert tis["rollback"]["hostname"] == WORKERS["b"]
-    assert workloads.managed(kube.api_client(), kube.namespace) == []
-    files = scenarios.records(scenarios.journal_files(bed, run_uuid))
-    assert len(files) == 2 and all(name.endswith(".py.executed") for name in files), sorted(files)
+    scenarios.rolled_back_on_b(bed, kube, DAG_ID, run_id, 2)
 
 
 def test_record_edited_on_s3_is_refused_by_name_and_the_others_are_undone(bed: Bed, kube: Any) -> None:
