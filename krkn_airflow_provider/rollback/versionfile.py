@@ -372,6 +372,10 @@ def _finite(text: str) -> float:
     return value
 
 
+# Made once: json.loads with an argument builds a decoder per call.
+_PLAIN_DECODER = json.JSONDecoder(parse_float=_finite)
+
+
 def _plain_literal(literal: str) -> Any:
     """The value of a plain literal (see ``_PLAIN_LITERAL``), or ``None`` when it is not one
     (or is ``None`` itself, which the slow path refuses as not a dict just the same).
@@ -392,7 +396,7 @@ def _plain_literal(literal: str) -> Any:
                 parts[index] = parts[index].replace(word, json_word)
         text = '"'.join(parts)
     try:
-        return json.loads(text, parse_float=_finite)
+        return _PLAIN_DECODER.decode(text)
     except (ValueError, RecursionError, MemoryError):
         return None  # e.g. two strings side by side: the slow path decides
 
