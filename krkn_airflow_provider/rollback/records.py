@@ -94,7 +94,10 @@ class UndoRecord(BaseModel):
             raise ValueError(f"a {self.action!r} record needs {', '.join(missing)}")
         if self.action == "create" and self.kind == "Secret":
             raise ValueError("Secrets are never recorded: a record must not hold credentials")
-        leaked = _credential_paths(self.model_dump(exclude={"origin"}))
+        # Only these fields hold keys of their own (the others are scalars or a list of
+        # strings): walked as they are, without dumping the whole model first.
+        nested = {"guard": self.guard, "patch": self.patch, "expect": self.expect, "manifest": self.manifest}
+        leaked = _credential_paths(nested)
         if leaked:
             raise ValueError(f"a record must not hold credentials; found {', '.join(leaked)}")
         return self

@@ -13,7 +13,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -197,12 +197,22 @@ def _retryable(error: UndoFailed) -> bool:
 
 
 @dataclass
+class _InFlight:
+    """A batch of guarded deletes whose one request is out, sent by the chain's sender."""
+
+    items: list[_Claimed]
+    answer: Future[list[str]]
+
+
+@dataclass
 class _Chain:
     """The state of one lane's walk through its records."""
 
     results: list[RecordResult] = field(default_factory=list)
     group: list[_Claimed] = field(default_factory=list)  # claimed, read, not yet applied
     held_elsewhere: bool = False  # a newer record of the lane is held by another replay
+    in_flight: _InFlight | None = None  # applied (request out), not yet marked
+    sender: ThreadPoolExecutor | None = None  # one thread, made for the chain's first batch
 
 
 class _Replayer:
@@ -278,10 +288,15 @@ class _Replayer:
         try:
             for entry in chain:
                 self._step(walk, entry)
-            self._flush(walk.group)
+            self._flush(walk)
         finally:
-            for item in walk.group:  # an error on the way: give back what was not finished
-                self.keeper.release(item.entry, item.claim)
+            try:
+                self._settle(walk)  # an error on the way: a batch sent is still marked
+            finally:
+                if walk.sender is not None:
+                    walk.sender.shutdown()
+                for item in walk.group:  # give back what was not finished
+                    self.keeper.release(item.entry, item.claim)
         return walk.results
 
     def _step(self, walk: _Chain, entry: Entry) -> None:
@@ -299,10 +314,10 @@ class _Replayer:
         walk.results.append(got.result)
         group = walk.group
         if group and (got.key is None or got.key != group[0].key or len(group) >= self.batch_size):
-            self._flush(group)
-        group.append(got)
+            self._send(walk)
+        walk.group.append(got)
         if got.key is None:
-            self._flush(group)
+            self._flush(walk)
 
     def _claim(self, walk: _Chain, entry: Entry) -> Claim | RecordResult:
         """Our claim of ``entry``, waiting for another replay's if need be; else why not."""
@@ -317,7 +332,7 @@ class _Replayer:
         claim = self.keeper.try_claim(entry)
         if claim is not None:
             return claim
-        self._flush(walk.group)  # what we hold is newer: apply it before waiting
+        self._flush(walk)  # what we hold is newer: apply it before waiting
         if not self.wait_for_claims:
             walk.held_elsewhere = True
             why = "claimed by another replay; waiting for it outside this task"
@@ -330,13 +345,55 @@ class _Replayer:
             return RecordResult(entry, SKIPPED, "executed by another replay meanwhile", done_elsewhere=True)
         return RecordResult(entry, SKIPPED, why, claimed_elsewhere=True)
 
-    def _flush(self, group: list[_Claimed]) -> None:
-        """Apply, mark and release the claimed records of ``group``; empties it."""
+    def _flush(self, walk: _Chain) -> None:
+        """Apply, mark and release the claimed records of the chain's group; empties it.
+        A batch still out is answered and marked first: requests go out in order."""
+        self._settle(walk)
+        group = walk.group
         try:
             self._apply_claimed(group)
         finally:
             while group:
                 self._finish(group.pop(0))
+
+    def _send(self, walk: _Chain) -> None:
+        """:meth:`_flush`, but a batch of guarded deletes goes out from the sender thread:
+        the caller claims and reads the next records while its request is out (the
+        interpreter lock is free while the thread waits on the socket). It is answered,
+        and marked, before any other request (:meth:`_settle`)."""
+        self._settle(walk)
+        group = walk.group
+        key = group[0].key if group else None
+        if key is None or len(group) < 2 or any(item.key != key for item in group):
+            self._flush(walk)
+            return
+        mine = self._holding(group)
+        if len(mine) < 2:
+            self._flush(walk)
+            return
+        held = {id(item) for item in mine}
+        walk.group = [item for item in group if id(item) not in held]  # lapsed: finished now
+        self._flush(walk)
+        sender = walk.sender or ThreadPoolExecutor(max_workers=1, thread_name_prefix="krkn-replay-send")
+        walk.sender = sender
+        data = [item.stored.data for item in mine]
+        walk.in_flight = _InFlight(mine, sender.submit(undo_delete_batch, self.client, data, key=NONCE_LABEL))
+
+    def _settle(self, walk: _Chain) -> None:
+        """Wait for the batch that is out, if any; mark and release its records (a failed
+        batch falls back to one by one first, as in :meth:`_apply_batch`)."""
+        flight, walk.in_flight = walk.in_flight, None
+        if flight is None:
+            return
+        try:
+            try:
+                outcomes: list[str] | None = flight.answer.result()
+            except UndoFailed:
+                outcomes = None
+            self._batch_done(flight.items, outcomes)
+        finally:
+            for item in flight.items:
+                self._finish(item)
 
     def _checked(self, entry: Entry, started: float) -> StoredRecord | RecordResult | None:
         """The record read and checked against the policy; a result if refused, ``None``
@@ -371,7 +428,8 @@ class _Replayer:
         result = RecordResult(entry, SKIPPED, description=checked.description, task_id=checked.task_id)
         return _Claimed(checked, result, started, claim, key=_batch_key(checked.data))
 
-    def _apply_claimed(self, claimed: list[_Claimed]) -> None:
+    def _holding(self, claimed: list[_Claimed]) -> list[_Claimed]:
+        """The records whose claim this replay still holds; the others say why they wait."""
         # Never apply a record whose claim lapsed: another replay may be applying it now.
         mine = []
         for item in claimed:
@@ -380,6 +438,10 @@ class _Replayer:
             else:
                 item.result.message = "the claim lapsed before applying; left to the replay that took it"
                 item.result.claimed_elsewhere = True
+        return mine
+
+    def _apply_claimed(self, claimed: list[_Claimed]) -> None:
+        mine = self._holding(claimed)
         index = 0
         while index < len(mine):
             key = mine[index].key
@@ -396,8 +458,16 @@ class _Replayer:
 
     def _apply_batch(self, group: list[_Claimed]) -> None:
         try:
-            outcomes = undo_delete_batch(self.client, [item.stored.data for item in group], key=NONCE_LABEL)
+            outcomes: list[str] | None = undo_delete_batch(
+                self.client, [item.stored.data for item in group], key=NONCE_LABEL
+            )
         except UndoFailed:
+            outcomes = None
+        self._batch_done(group, outcomes)
+
+    def _batch_done(self, group: list[_Claimed], outcomes: list[str] | None) -> None:
+        """Record a batch's answer; ``None`` (it failed): apply its records one by one."""
+        if outcomes is None:
             # The batch is only a shortcut: on any failure, apply one by one with retries.
             for item in group:
                 self._apply(item.result, item.stored, item.started)

@@ -132,6 +132,10 @@ class LocalBackend:
     def display(self, *parts: str) -> str:
         # Called several times per record replayed: plain joining where os.path.join
         # would give the same (no part absolute), at a fifth of its cost.
+        if len(parts) == 2:  # (run folder, file name): the common case, without a generator
+            folder, name = parts
+            if not folder.startswith("/") and not name.startswith("/"):
+                return self._prefix + folder + "/" + name
         if not parts or any(part.startswith("/") for part in parts):
             return os.path.join(self.root, *parts)
         return self._prefix + "/".join(parts)

@@ -2,8 +2,8 @@
 
 A version file is a Python program a person can read and run by hand (see the
 template). The provider never imports or executes one: it checks ``DIGEST``, reads the
-``ROLLBACK`` literal with ``ast.literal_eval`` and applies the record with its own copy of
-the undo code.
+``ROLLBACK`` literal as ``ast.literal_eval`` does (through JSON where that gives the same
+value, see ``_plain_literal``) and applies the record with its own copy of the undo code.
 
 ``DIGEST`` covers the whole file with its own value blanked (SHA-256, or HMAC-SHA256 with
 a key), so code added anywhere is detected. What it signs includes ``RECORD_ID``,
@@ -17,6 +17,7 @@ import ast
 import hashlib
 import hmac
 import json
+import math
 import os
 import re
 import threading
@@ -155,7 +156,12 @@ def _split(text: str) -> tuple[str, str, str] | None:
     tail = text[end:]
     # No second DIGEST line: nothing before the first; after it, a tail equal to this
     # version's template (checked once, see _compile) needs no search of its ~17 KB.
-    if tail != _compiled().tail and DIGEST_PREFIX in tail:
+    # Such a tail is returned as the template's own string: _payload_digest then hashes
+    # its bytes encoded once per process.
+    compiled = _compiled()
+    if tail == compiled.tail:
+        tail = compiled.tail
+    elif DIGEST_PREFIX in tail:
         return None
     return text[:start], text[start:end], tail
 
@@ -165,13 +171,19 @@ def file_digest(text: str, key: bytes | None = None) -> str:
     parts = _split(text)
     if parts is None:
         raise CorruptRecord("a version file needs exactly one DIGEST line")
-    return _digest_of((parts[0] + parts[2]).encode(), key)
+    return _payload_digest(parts[0], parts[2], key)
 
 
-def _digest_of(payload: bytes, key: bytes | None) -> str:
-    if key:
-        return "hmac-sha256:" + hmac.new(key, payload, hashlib.sha256).hexdigest()
-    return "sha256:" + hashlib.sha256(payload).hexdigest()
+def _payload_digest(head: str, tail: str, key: bytes | None) -> str:
+    """The digest (SHA-256, or HMAC-SHA256 with ``key``) of ``head + tail``, the file
+    without its digest value: hashed in two parts instead of joining and encoding ~20 KB;
+    a tail that is the template's (see :func:`_split`) is hashed from its bytes, encoded
+    once per process."""
+    compiled = _compiled()
+    hasher = hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()
+    hasher.update(head.encode())
+    hasher.update(compiled.tail_bytes if tail is compiled.tail else tail.encode())
+    return ("hmac-sha256:" if key else "sha256:") + hasher.hexdigest()
 
 
 def seal(text: str, key: bytes | None = None) -> str:
@@ -179,7 +191,7 @@ def seal(text: str, key: bytes | None = None) -> str:
     parts = _split(text)
     if parts is None:
         raise CorruptRecord("a version file needs exactly one DIGEST line")
-    return parts[0] + _digest_of((parts[0] + parts[2]).encode(), key) + parts[2]
+    return parts[0] + _payload_digest(parts[0], parts[2], key) + parts[2]
 
 
 # The state words in a file; equal in length, so marking rewrites the file in place.
@@ -274,10 +286,7 @@ def _render(
     parts = compiled.head
     head = "".join([part if index % 2 == 0 else values[part] for index, part in enumerate(parts)])
     # What seal() computes, without searching the whole text for the DIGEST line.
-    hasher = hmac.new(key, digestmod=hashlib.sha256) if key else hashlib.sha256()
-    hasher.update(head.encode())
-    hasher.update(compiled.tail_bytes)
-    digest = ("hmac-sha256:" if key else "sha256:") + hasher.hexdigest()
+    digest = _payload_digest(head, compiled.tail, key)
     return head, digest, compiled.tail, values["rollback"]
 
 
@@ -329,12 +338,86 @@ def check_digest(text: str, *, source: str, keys: Sequence[bytes] = ()) -> str:
         raise DigestMismatch(f"{source}: record is not signed, but an HMAC key is configured")
     if stored.startswith("hmac-sha256:") and not keys:
         raise DigestMismatch(f"{source}: record is signed; configure the HMAC key to read it")
-    payload = (parts[0] + parts[2]).encode()
     candidates: list[bytes | None] = [*keys] or [None]
     for key in candidates:
-        if hmac.compare_digest(stored, _digest_of(payload, key)):
+        if hmac.compare_digest(stored, _payload_digest(parts[0], parts[2], key)):
             return stored
     raise DigestMismatch(f"{source}: record does not match its digest (edited after it was written)")
+
+
+# A ROLLBACK literal as this provider lays it out: ``repr`` of JSON data whose strings hold
+# no quote, backslash, control character or surrogate, and numbers as JSON writes them. Such
+# a literal is also JSON text once its quotes and True/False/None are spelled the JSON way,
+# and ``json.loads`` reads it to the very value ``ast.literal_eval`` gives, several times
+# faster (parsing Python into syntax trees is most of the cost). Anything else (escapes,
+# tuples, comments, other spellings) is read by ``ast.literal_eval``, which alone decides
+# what is accepted: the shortcut never accepts a literal it would refuse. The repetition is
+# possessive (no backtracking), so a hostile literal costs linear time to turn away.
+_PLAIN_CHARS = r"""[^'"\\\x00-\x1f\ud800-\udfff]*"""
+_PLAIN_LITERAL = re.compile(
+    r"(?:[ \n{}\[\],:]"
+    rf"|'{_PLAIN_CHARS}'|\"{_PLAIN_CHARS}\""
+    r"|-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?|True|False|None)*+"
+)
+_JSON_WORDS = (("True", "true"), ("False", "false"), ("None", "null"))
+# Fewer brackets than this (counting those in strings) bound the nesting far below the
+# depth at which the Python parser refuses a literal ("too many nested parentheses").
+_PLAIN_MAX_BRACKETS = 100
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: JSON cannot carry it; the slow path says so
+        raise ValueError(text)
+    return value
+
+
+# Made once: json.loads with an argument builds a decoder per call.
+_PLAIN_DECODER = json.JSONDecoder(parse_float=_finite)
+
+
+def _plain_literal(literal: str) -> Any:
+    """The value of a plain literal (see ``_PLAIN_LITERAL``), or ``None`` when it is not one
+    (or is ``None`` itself, which the slow path refuses as not a dict just the same).
+
+    :param literal: the text of the ``ROLLBACK`` literal, stripped.
+    """
+    if (
+        literal.count("[") + literal.count("{") >= _PLAIN_MAX_BRACKETS
+        or _PLAIN_LITERAL.fullmatch(literal) is None
+    ):
+        return None
+    # No string holds a quote, so every quote delimits one: all become JSON's.
+    text = literal.replace("'", '"')
+    if "True" in text or "False" in text or "None" in text:
+        parts = text.split('"')  # even parts lie outside strings
+        for index in range(0, len(parts), 2):
+            for word, json_word in _JSON_WORDS:
+                parts[index] = parts[index].replace(word, json_word)
+        text = '"'.join(parts)
+    try:
+        return _PLAIN_DECODER.decode(text)
+    except (ValueError, RecursionError, MemoryError):
+        return None  # e.g. two strings side by side: the slow path decides
+
+
+def _read_literal(literal: str, source: str) -> dict[str, Any]:
+    """The ``ROLLBACK`` literal's value: a dict of JSON data, else ``CorruptRecord``."""
+    data = _plain_literal(literal)
+    if data is None:
+        try:
+            with _PARSE_LOCK:
+                data = ast.literal_eval(literal)
+        except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
+            raise CorruptRecord(f"{source}: ROLLBACK is not a plain literal ({error})") from None
+        # JSON's own reading carries only JSON values; this one must be checked.
+        try:
+            canonical_json(data)
+        except (TypeError, ValueError) as error:
+            raise CorruptRecord(f"{source}: ROLLBACK holds a value JSON cannot carry ({error})") from None
+    if not isinstance(data, dict):
+        raise CorruptRecord(f"{source}: ROLLBACK is not a dict")
+    return data
 
 
 def parse(text: str, *, source: str, keys: Sequence[bytes] = ()) -> ParsedVersionFile:
@@ -354,17 +437,7 @@ def parse(text: str, *, source: str, keys: Sequence[bytes] = ()) -> ParsedVersio
     # The bound constants come right before ROLLBACK; the digest already covers the rest.
     head = text[:start]
     bound = _bound_values(head, source)
-    try:
-        with _PARSE_LOCK:
-            data = ast.literal_eval(text[start + len(ROLLBACK_PREFIX) : end].strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError) as error:
-        raise CorruptRecord(f"{source}: ROLLBACK is not a plain literal ({error})") from None
-    if not isinstance(data, dict):
-        raise CorruptRecord(f"{source}: ROLLBACK is not a dict")
-    try:
-        canonical_json(data)
-    except (TypeError, ValueError) as error:
-        raise CorruptRecord(f"{source}: ROLLBACK holds a value JSON cannot carry ({error})") from None
+    data = _read_literal(text[start + len(ROLLBACK_PREFIX) : end].strip(), source)
     record = validate_record(data, source=source)
     return ParsedVersionFile(
         record=record,
