@@ -540,16 +540,14 @@ def _lanes(replayer: _Replayer, entries: list[Entry], workers: int) -> list[list
 
 def _in_processes(store: Store, count: int, processes: bool | None) -> bool:
     """Whether parallel lanes run in forked processes (a local journal) or in threads."""
-    # An object store's client (fsspec's event loop in a thread) does not survive a fork.
-    local = isinstance(store.backend, LocalBackend) and can_fork()
     if processes is None:
-        return local and count >= PROCESS_LANES_FROM
-    if processes and not local:
-        raise ConfigError(
-            "lanes in processes need a journal in a local folder, on Linux "
-            f"(not {store.backend.display()}): an object store's client does not survive a fork"
-        )
+        return _can_fork(store) and count >= PROCESS_LANES_FROM
     return processes
+
+
+def _can_fork(store: Store) -> bool:
+    # An object store's client (fsspec's event loop in a thread) does not survive a fork.
+    return isinstance(store.backend, LocalBackend) and can_fork()
 
 
 def _run(
@@ -770,6 +768,11 @@ def replay(
     """
     if workers < 1:
         raise ConfigError(f"workers={workers}: must be at least 1")
+    if processes and not _can_fork(store):
+        raise ConfigError(
+            "lanes in processes need a journal in a local folder, on Linux "
+            f"(not {store.backend.display()}): an object store's client does not survive a fork"
+        )
     started = time.monotonic()
     entries = _pending(store, run_uuid, scenario, only)
     replayer = _Replayer(
