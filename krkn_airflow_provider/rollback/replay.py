@@ -545,6 +545,16 @@ def _in_processes(store: Store, count: int, processes: bool | None) -> bool:
     return processes
 
 
+def _cores() -> int:
+    """Lane processes worth running: one per core this process may use (at least two).
+    Each lane is CPU-bound; more processes than cores only take turns, and each costs a
+    fork, its own connections and the pages it copies."""
+    try:
+        return max(2, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(2, os.cpu_count() or 2)
+
+
 def _can_fork(store: Store) -> bool:
     # An object store's client (fsspec's event loop in a thread) does not survive a fork.
     return isinstance(store.backend, LocalBackend) and can_fork()
@@ -558,7 +568,7 @@ def _run(
         with replayer.keeper:
             return replayer.run_chain(entries)
     if _in_processes(replayer.store, len(entries), processes):
-        results = _run_forked(replayer, entries, min(workers, len(entries)))
+        results = _run_forked(replayer, entries, min(workers, len(entries), _cores()))
     else:
         lanes = _lanes(replayer, entries, workers)
         with (

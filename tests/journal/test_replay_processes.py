@@ -77,7 +77,7 @@ def test_lane_processes_apply_and_mark_each_record_once(kube: Any, tmp_path: Pat
     marks = (tmp_path / "rb" / "marks.log").read_text().split()
     pids, ids = marks[0::2], marks[1::2]
     assert sorted(ids) == sorted(entry.id for entry in journal.recorded)  # each marked once
-    assert str(os.getpid()) not in pids and len(set(pids)) == 3  # in three lane processes
+    assert str(os.getpid()) not in pids and len(set(pids)) >= 2  # in lane processes
     if kube.emulator is not None:
         nonces = deleted_nonces(kube.emulator.writes())
         assert len(nonces) == 120 and len(set(nonces)) == 120  # each delete sent once
