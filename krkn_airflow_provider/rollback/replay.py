@@ -734,6 +734,16 @@ def _fresh_connections(client: Any) -> None:
         pool.clear()
 
 
+def _check_lanes(store: Store, workers: int, processes: bool | None) -> None:
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: must be at least 1")
+    if processes and not _can_fork(store):
+        raise ConfigError(
+            "lanes in processes need a journal in a local folder, on Linux "
+            f"(not {store.backend.display()}): an object store's client does not survive a fork"
+        )
+
+
 def replay(
     store: Store,
     client: Any,
@@ -776,13 +786,7 @@ def replay(
     :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds; ``False``
         leaves them pending with ``claimed_elsewhere`` (a deferrable caller waits in the triggerer).
     """
-    if workers < 1:
-        raise ConfigError(f"workers={workers}: must be at least 1")
-    if processes and not _can_fork(store):
-        raise ConfigError(
-            "lanes in processes need a journal in a local folder, on Linux "
-            f"(not {store.backend.display()}): an object store's client does not survive a fork"
-        )
+    _check_lanes(store, workers, processes)
     started = time.monotonic()
     entries = _pending(store, run_uuid, scenario, only)
     replayer = _Replayer(
