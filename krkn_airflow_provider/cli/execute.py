@@ -22,7 +22,12 @@ from krkn_airflow_provider.rollback.store import Store
     flag("--all", dest="all_runs", action="store_true", help="replay every pending record of every run"),
     flag("--dry-run", action="store_true", help="print what would be done, change nothing"),
     cluster,
-    flag("--workers", type=int, default=1, help="apply records of different objects in parallel"),
+    flag(
+        "--workers",
+        type=int,
+        default=1,
+        help="apply records of different objects in N parallel lanes (processes for a local journal)",
+    ),
     flag(
         "--steal-expired",
         action="store_true",

@@ -47,7 +47,9 @@ class RollbackOperator(KrknBaseOperator):
     :param scenario: only records of this scenario type. (templated)
     :param chaos_task_id: only records written by this task. (templated)
     :param dry_run: log what would be applied; change and mark nothing.
-    :param workers: apply records of different objects concurrently.
+    :param workers: apply records of different objects concurrently, in that many lanes:
+        forked processes for a journal in a local folder (from 64 pending records), threads
+        for an object store.
     :param require_target: fail unless ``target_run_id`` or ``target_run_uuid`` is given
         (for a DAG that replays other runs, so an empty parameter is not "nothing to do").
     :param sweep: after the replay, find the run's leftover objects (they carry the run's

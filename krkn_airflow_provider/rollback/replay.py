@@ -19,8 +19,10 @@ from typing import Any
 
 from krkn_airflow_provider.errors import ConfigError, JournalError, ReplayIncomplete
 from krkn_airflow_provider.rollback.claims import EXECUTED, ClaimKeeper
+from krkn_airflow_provider.rollback.forked import STOP, Channel, Ended, Tell, Work, can_fork, run_forked
 from krkn_airflow_provider.rollback.policy import ReplayPolicy
 from krkn_airflow_provider.rollback.records import NONCE_LABEL, RUN_LABEL
+from krkn_airflow_provider.rollback.storage import LocalBackend
 from krkn_airflow_provider.rollback.store import Claim, Entry, Store, StoredRecord
 from krkn_airflow_provider.rollback.undo import (
     ALREADY_CLEAN,
@@ -39,6 +41,14 @@ from krkn_airflow_provider.rollback.undo import (
 BATCH_SIZE = 50
 # Seconds a claim lives without renewal; the heartbeat renews every third of it.
 CLAIM_TTL = 60.0
+# Parallel lanes run in forked processes (local journals) from this many records on; below
+# it a fork costs more than the lanes save.
+PROCESS_LANES_FROM = 64
+# A lane process sends its results to the parent at least this often (else group by group).
+OUTBOX_SECONDS = 0.1
+# Lane processes keep the records they read whole (the file's text too, which marking seals
+# again) in a replay of up to this many records; past it, the text is read again to mark.
+READ_AHEAD_TEXT_UP_TO = 5000
 FAILED = "failed"
 SKIPPED = "skipped"
 
@@ -140,6 +150,27 @@ class ReplaySummary:
             raise ReplayIncomplete(self.pending_message())
 
 
+class _Outbox:
+    """A lane process's results on their way to the parent, a group at a time: a message
+    per result costs more than the result (each wakes the parent and switches to it)."""
+
+    def __init__(self, send: Callable[[Any], None]) -> None:
+        self.send = send
+        self.results: list[RecordResult] = []
+        self.sent = time.monotonic()
+
+    def put(self, result: RecordResult) -> None:
+        self.results.append(result)
+        if time.monotonic() - self.sent >= OUTBOX_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.results:
+            self.send(("results", self.results))
+            self.results = []
+        self.sent = time.monotonic()
+
+
 @dataclass
 class _Claimed:
     """A record this replay holds the claim of, read and ready to apply."""
@@ -235,7 +266,24 @@ class _Replayer:
         owner: str | None,
         claim_ttl: float,
         steal_expired: bool,
+        forward: _Outbox | None = None,
     ) -> None:
+        self.options: dict[str, Any] = {
+            "total": total,
+            "dry_run": dry_run,
+            "task_id": task_id,
+            "retry": retry,
+            "log": log,
+            "should_stop": should_stop,
+            "batch_size": batch_size,
+            "policy": policy,
+            "wait_for_claims": wait_for_claims,
+            "owner": owner,
+            "claim_ttl": claim_ttl,
+            "steal_expired": steal_expired,
+        }
+        # In a lane process: each result goes to the parent, which numbers and logs it.
+        self.forward = forward
         self.store = store
         self.client = client
         self.total = total
@@ -260,7 +308,25 @@ class _Replayer:
         # Records read ahead (to pick their lane), each used once instead of read again.
         self.read_ahead: dict[Entry, StoredRecord] = {}
 
+    def lane(
+        self,
+        number: int,
+        *,
+        log: Log,
+        should_stop: Callable[[], bool],
+        forward: _Outbox,
+    ) -> _Replayer:
+        """The replayer of lane ``number`` in a forked process: its own claims (owner) and
+        heartbeat; its results and log lines go to the parent."""
+        owner = self.options["owner"]
+        options = {**self.options, "log": log, "should_stop": should_stop}
+        options["owner"] = f"{owner}:lane-{number}" if owner else default_owner()
+        return _Replayer(self.store, self.client, **options, forward=forward)
+
     def _report(self, result: RecordResult) -> RecordResult:
+        if self.forward is not None:
+            self.forward.put(result)
+            return result
         with self.lock:
             self.done += 1
             position = f"[{self.done}/{self.total}]"
@@ -355,6 +421,8 @@ class _Replayer:
         finally:
             while group:
                 self._finish(group.pop(0))
+            if self.forward is not None:
+                self.forward.flush()  # a lane process: the group's results to the parent
 
     def _send(self, walk: _Chain) -> None:
         """:meth:`_flush`, but a batch of guarded deletes goes out from the sender thread:
@@ -528,27 +596,222 @@ def _pending(
 
 
 def _lanes(replayer: _Replayer, entries: list[Entry], workers: int) -> list[list[Entry]]:
-    """Split ``entries`` into ``workers`` lanes; all records of one object share a lane, so
-    they keep their newest-first order. Each record is read here once: the lane uses that
-    read (without the file's text, to keep memory small) instead of reading it again."""
+    """Split ``entries`` into at most ``workers`` lanes (none empty); all records of one
+    object share a lane, so they keep their newest-first order. Each record is read here
+    once: the lane uses that read (without the file's text, ~19 KB, to keep memory small;
+    marking reads it again) instead of reading it again."""
     lanes: list[list[Entry]] = [[] for _ in range(workers)]
     for entry in entries:
         stored = replayer.store.read(entry)
         replayer.read_ahead[entry] = stored.slim()
         lanes[zlib.crc32(repr(_object_key(stored)).encode()) % workers].append(entry)
-    return lanes
+    return [lane for lane in lanes if lane]
 
 
-def _run(replayer: _Replayer, entries: list[Entry], workers: int) -> list[RecordResult]:
+def _in_processes(store: Store, count: int, processes: bool | None) -> bool:
+    """Whether parallel lanes run in forked processes (a local journal) or in threads."""
+    if processes is None:
+        return _can_fork(store) and count >= PROCESS_LANES_FROM
+    return processes
+
+
+def _cores() -> int:
+    """Lane processes worth running: one per core this process may use (at least two).
+    Each lane is CPU-bound; more processes than cores only take turns, and each costs a
+    fork, its own connections and the pages it copies."""
+    try:
+        return max(2, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(2, os.cpu_count() or 2)
+
+
+def _can_fork(store: Store) -> bool:
+    # An object store's client (fsspec's event loop in a thread) does not survive a fork.
+    return isinstance(store.backend, LocalBackend) and can_fork()
+
+
+def _run(
+    replayer: _Replayer, entries: list[Entry], workers: int, processes: bool | None
+) -> list[RecordResult]:
     """Every record's result, newest first: in one lane, or in parallel lanes."""
     if workers == 1 or len(entries) < 2:
-        return replayer.run_chain(entries)
-    lanes = _lanes(replayer, entries, workers)
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool:
-        results = [result for lane in pool.map(replayer.run_chain, lanes) for result in lane]
+        with replayer.keeper:
+            return replayer.run_chain(entries)
+    if _in_processes(replayer.store, len(entries), processes):
+        results = _run_forked(replayer, entries, min(workers, len(entries), _cores()))
+    else:
+        lanes = _lanes(replayer, entries, workers)
+        with (
+            replayer.keeper,
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="krkn-replay") as pool,
+        ):
+            results = [result for lane in pool.map(replayer.run_chain, lanes) for result in lane]
     order = {entry: index for index, entry in enumerate(entries)}
     results.sort(key=lambda result: order[result.entry])
     return results
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a lane process read of one record, for the parent: where it goes and who it is."""
+
+    index: int  # in the replay's newest-first order
+    key: tuple[str, ...]  # the object it acts on
+    description: str
+    task_id: str | None
+    readable: bool
+
+
+def _read_share(lane: _Replayer, entries: list[Entry], number: int, processes: int) -> list[_Read]:
+    """Lane process ``number`` reads every ``processes``-th record (in parallel with the
+    others), keeps it to apply if it stays in this lane, and says what object it acts on."""
+    keep_text = len(entries) <= READ_AHEAD_TEXT_UP_TO
+    found = []
+    for index in range(number, len(entries), processes):
+        stored = lane.store.read(entries[index])
+        lane.read_ahead[entries[index]] = stored if keep_text else stored.slim()
+        readable = stored.parsed is not None
+        description = stored.description if readable else ""
+        found.append(_Read(index, _object_key(stored), description, stored.task_id, readable))
+    return found
+
+
+def _lane_process(replayer: _Replayer, entries: list[Entry], number: int, processes: int) -> Work:
+    """What lane process ``number`` runs: read its share, learn its lane, apply it."""
+
+    def run(channel: Channel) -> None:
+        _fresh_connections(replayer.client)
+        outbox = _Outbox(channel.send)
+        lane = replayer.lane(
+            number, log=lambda line: channel.send(("log", line)), should_stop=channel.stopped, forward=outbox
+        )
+        channel.send(("read", _read_share(lane, entries, number, processes)))
+        answer = channel.recv()
+        if answer == STOP:
+            return
+        mine = [entries[index] for index in answer]
+        for entry in set(lane.read_ahead) - set(mine):
+            del lane.read_ahead[entry]  # another lane applies it
+        try:
+            with lane.keeper:
+                lane.run_chain(mine)
+        finally:
+            outbox.flush()
+
+    return run
+
+
+def _run_forked(replayer: _Replayer, entries: list[Entry], processes: int) -> list[RecordResult]:
+    """Each lane in a forked process with its own connections, claims and heartbeat. The
+    processes read the records in parallel first, then apply the lanes the parent picks;
+    the results come back here as each is reported, and are numbered and logged here."""
+    parent = _LaneParent(replayer, entries, processes)
+    works = [_lane_process(replayer, entries, number, processes) for number in range(processes)]
+    ended = run_forked(works, parent, replayer.should_stop)
+    for end in ended:
+        if end.error is not None:
+            raise end.error  # as a thread lane's error is raised
+    return parent.results()
+
+
+class _LaneParent:
+    """The parent of the lane processes: picks the lanes once every share is read, numbers
+    and logs the results, and fails what a dead process left unreported (still pending)."""
+
+    def __init__(self, replayer: _Replayer, entries: list[Entry], processes: int) -> None:
+        self.replayer = replayer
+        self.entries = entries
+        self.processes = processes
+        self.read: dict[int, tuple[int, _Read]] = {}  # index -> (the process that read it, what)
+        self.shares = 0
+        self.lanes: list[list[int]] | None = None
+        self.got: dict[Entry, RecordResult] = {}
+        self.died: dict[int, Ended] = {}
+
+    def received(self, number: int, message: tuple[str, Any]) -> Tell:
+        kind, payload = message
+        if kind == "log":
+            self.replayer.log(payload)
+        elif kind == "results":
+            self.got.update((result.entry, self.replayer._report(result)) for result in payload)
+        else:
+            self.read.update((item.index, (number, item)) for item in payload)
+            self.shares += 1
+            if self.shares == self.processes and not self.died:
+                self.lanes = self._pick()
+                return list(enumerate(self.lanes))
+        return []
+
+    def ended(self, number: int, ended: Ended) -> Tell:
+        if ended.done or ended.error is not None:
+            return []
+        self.died[number] = ended
+        # A share unread: the lanes cannot be picked; nothing was applied, all stays pending.
+        return [] if self.lanes is not None else [(other, STOP) for other in range(self.processes)]
+
+    def _pick(self) -> list[list[int]]:
+        """All records of one object in one lane (where the first of them was read); a
+        record alone for its object stays with the process that read it."""
+        where: dict[tuple[str, ...], int] = {}
+        lanes: list[list[int]] = [[] for _ in range(self.processes)]
+        for index in range(len(self.entries)):
+            reader, item = self.read[index]
+            lanes[where.setdefault(item.key, reader)].append(index)
+        return lanes
+
+    def results(self) -> list[RecordResult]:
+        """Every result reported, and one for each record left unreported: failed where its
+        process died, skipped where the replay was stopped before the lanes were picked."""
+        lane_of = {index: number for number, lane in enumerate(self.lanes or []) for index in lane}
+        results = list(self.got.values())
+        for index in range(len(self.entries)):
+            if not self._unreported(index):
+                continue
+            died = self.died.get(lane_of[index]) if index in lane_of else next(iter(self.died.values()), None)
+            results.append(self._left(index, died))
+        return results
+
+    def _unreported(self, index: int) -> bool:
+        entry, read = self.entries[index], self.read.get(index)
+        if entry in self.got:
+            return False
+        task_id = self.replayer.task_id
+        # A readable record of another task: a lane would have left it alone, unreported.
+        return read is None or not read[1].readable or task_id is None or read[1].task_id == task_id
+
+    def _left(self, index: int, died: Ended | None) -> RecordResult:
+        if died is None:
+            result = RecordResult(self.entries[index], SKIPPED, "replay stopped")
+        else:
+            how = died.how or "without saying why"
+            why = (
+                f"not finished: replay lane process {died.pid} stopped ({how}); not marked, so "
+                f"still pending (a claim it held lapses within {self.replayer.keeper.ttl:.0f} s)"
+            )
+            result = RecordResult(self.entries[index], FAILED, why)
+        read = self.read.get(index)
+        if read is not None:
+            result.description, result.task_id = read[1].description, read[1].task_id
+        return self.replayer._report(result)
+
+
+def _fresh_connections(client: Any) -> None:
+    """Drop the HTTP connections a forked lane inherited: they are the parent's. Closing
+    the child's copies of the sockets leaves the parent's connections open."""
+    api = getattr(client, "client", client)  # a DynamicClient wraps an ApiClient
+    pool = getattr(getattr(api, "rest_client", None), "pool_manager", None)
+    if pool is not None:
+        pool.clear()
+
+
+def _check_lanes(store: Store, workers: int, processes: bool | None) -> None:
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: must be at least 1")
+    if processes and not _can_fork(store):
+        raise ConfigError(
+            "lanes in processes need a journal in a local folder, on Linux "
+            f"(not {store.backend.display()}): an object store's client does not survive a fork"
+        )
 
 
 def replay(
@@ -570,6 +833,7 @@ def replay(
     policy: ReplayPolicy | None = None,
     steal_expired: bool = True,
     wait_for_claims: bool = True,
+    processes: bool | None = None,
 ) -> ReplaySummary:
     """Apply the pending records that match the filters, newest first.
 
@@ -579,6 +843,10 @@ def replay(
     :param dry_run: say what would be applied; change and mark nothing.
     :param workers: apply records of different objects concurrently, in that many lanes;
         the records of one object share a lane and keep their newest-first order.
+    :param processes: run parallel lanes in forked processes, each on its own core with
+        its own connections, claims and heartbeat (``None``: when the journal is a local
+        folder on Linux and at least ``PROCESS_LANES_FROM`` records are pending; object
+        stores use threads, their client does not survive a fork).
     :param claim_ttl: seconds a claim lives unrenewed; a heartbeat renews it every third of that.
     :param batch_size: records claimed ahead; adjacent guarded deletes of one kind and
         namespace among them go out as one request (1: every record alone).
@@ -588,8 +856,7 @@ def replay(
     :param wait_for_claims: wait (up to ``claim_ttl``) for records another replay holds; ``False``
         leaves them pending with ``claimed_elsewhere`` (a deferrable caller waits in the triggerer).
     """
-    if workers < 1:
-        raise ConfigError(f"workers={workers}: must be at least 1")
+    _check_lanes(store, workers, processes)
     started = time.monotonic()
     entries = _pending(store, run_uuid, scenario, only)
     replayer = _Replayer(
@@ -608,6 +875,5 @@ def replay(
         claim_ttl=claim_ttl,
         steal_expired=steal_expired,
     )
-    with replayer.keeper:
-        results = _run(replayer, entries, workers)
+    results = _run(replayer, entries, workers, processes)
     return ReplaySummary(results=results, dry_run=dry_run, seconds=time.monotonic() - started)
