@@ -152,9 +152,14 @@ def _serve(conn: Connection, journal: Journal, parent: int) -> int:
 def _commit_in_order(
     conn: Connection, journal: Journal, ready: queue.Queue[list[Prepared] | Exception | None]
 ) -> None:
-    """Write each prepared burst and answer it; after a failure, write nothing more."""
+    """Write each prepared burst and answer it; after a failure, write nothing more.
+    Reads the queue to its end even when the task is gone, so the loop feeding it never
+    blocks on a full queue."""
     failed: Exception | None = None
+    listening = True
     while (burst := ready.get()) is not None:
+        if not listening:
+            continue  # the task is gone: nobody waits for these records
         answer: tuple[str, Any]
         if failed is not None:
             answer = ("error", JournalError(f"not written: a burst before it failed ({failed})"))
@@ -165,12 +170,21 @@ def _commit_in_order(
                 answer = ("ok", journal.commit_many(burst))
             except Exception as error:
                 failed, answer = error, ("error", error)
-        try:
-            conn.send(answer)
-        except OSError:
-            return  # the task is gone: nobody reads the rest
-        except Exception:  # an error that does not pickle: its text does
+        listening = _answer(conn, answer)
+
+
+def _answer(conn: Connection, answer: tuple[str, Any]) -> bool:
+    """Send ``answer`` to the task; ``False`` once the task is gone."""
+    try:
+        conn.send(answer)
+    except OSError:
+        return False
+    except Exception:  # an error that does not pickle: its text does
+        with contextlib.suppress(OSError):
             conn.send(("error", JournalError(f"{type(answer[1]).__name__}: {answer[1]}")))
+            return True
+        return False
+    return True
 
 
 def _die_with_parent() -> None:

@@ -7,6 +7,7 @@ outlives the task, however the task ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -163,6 +164,34 @@ def test_the_writer_writes_no_burst_after_a_failed_one(tmp_path: Path) -> None:
     finally:
         writer.close()
     assert store.entries() == [] and journal.recorded == []
+
+
+def test_a_writer_whose_task_stopped_listening_exits_with_bursts_queued(tmp_path: Path) -> None:
+    release, hold = os.pipe()
+
+    class Slow(Store):
+        def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+            os.read(release, 1)  # a disk that answers when the test says so
+            return super().commit_many(prepared)
+
+    journal = Journal(Slow(str(tmp_path / "rb")), Origin(run_uuid=new_run_uuid(), scenario=TYPE))
+    writer = WriterProcess(journal)
+    exited = os.pidfd_open(writer.pid)
+    try:
+        # One burst being written, one waiting for it, one more sent: then the task's end of
+        # the pipe closes (without a kill), and the first write completes.
+        for name in ("one", "two", "three"):
+            writer.send([(undo, (name,))])
+        writer._conn.close()
+        os.write(hold, b"xxx")
+        ready, _, _ = select.select([exited], [], [], 60)
+        assert ready, "the writer still runs after its task closed the pipe"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(writer.pid, signal.SIGKILL)
+        os.waitpid(writer.pid, 0)
+        for fd in (exited, release, hold):
+            os.close(fd)
 
 
 class OverlapStore(Store):
