@@ -63,7 +63,9 @@ class Journal:
         keeps it in :attr:`planned`. :meth:`commit` writes it (I/O, another thread may)."""
         update: dict[str, Any] = {"origin": self.origin}
         if not undo.description:
-            update["description"] = describe(undo.to_dict())
+            # What describe() reads, without dumping a large manifest.
+            fields = ("action", "kind", "namespace", "name", "container", "command")
+            update["description"] = describe({field: getattr(undo, field) for field in fields})
         # Both fields are already valid (an Origin model, a string): no second validation
         # here, the store validates the rendered file before it writes it.
         stamped = undo.model_copy(update=update)

@@ -116,17 +116,32 @@ _WIDTH = 100
 
 def _literal(value: object, column: int = 0) -> str:
     text = repr(value)
-    if len(text) + column < _WIDTH or not value or not isinstance(value, (dict, list)):
+    if len(text) + column < _WIDTH or not value or type(value) not in (dict, list):
         return text
+    return _laid_out(value, column)  # type: ignore[arg-type]
+
+
+def _laid_out(value: dict[Any, Any] | list[Any], column: int) -> str:
+    """``value`` one item per line, each item's own ``repr`` computed once: kept when it
+    fits, laid out in turn when it does not (a call per long item, not per item)."""
     inner = column + 1
     joint = ",\n" + " " * inner
-    if isinstance(value, dict):
-        items = []
+    items = []
+    if type(value) is dict:
         for key, item in value.items():
             shown = repr(key)
-            items.append(f"{shown}: {_literal(item, inner + len(shown) + 2)}")
+            at = inner + len(shown) + 2
+            text = repr(item)
+            if len(text) + at >= _WIDTH and item and type(item) in (dict, list):
+                text = _laid_out(item, at)
+            items.append(f"{shown}: {text}")
         return "{" + joint.join(items) + "}"
-    return "[" + joint.join(_literal(item, inner) for item in value) + "]"
+    for item in value:
+        text = repr(item)
+        if len(text) + inner >= _WIDTH and item and type(item) in (dict, list):
+            text = _laid_out(item, inner)
+        items.append(text)
+    return "[" + joint.join(items) + "]"
 
 
 @cache

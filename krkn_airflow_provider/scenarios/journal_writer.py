@@ -13,6 +13,11 @@ dies with the task: it reads until its pipe closes (the task ended, however it e
 and on Linux the kernel also sends it SIGKILL when the thread that started it is gone.
 Forked, not spawned: it starts in about a millisecond with the journal already open, and
 ``multiprocessing`` is avoided because a Celery pool process may not start children.
+
+The task may send the next burst before the one before it is durable: the writer builds
+and renders it while a thread of its own writes the one before (the disk's waits overlap
+the CPU work). Bursts are written strictly in order, and after a burst fails no later
+burst is written: each is answered with an error instead.
 """
 
 from __future__ import annotations
@@ -20,16 +25,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import queue
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
 from krkn_airflow_provider.errors import JournalError
 from krkn_airflow_provider.rollback import Journal, UndoRecord
-from krkn_airflow_provider.rollback.store import Entry
+from krkn_airflow_provider.rollback.store import Entry, Prepared
 
 # One record to build in the writer: a module-level function (sent by name) and its arguments.
 Build = tuple[Callable[..., UndoRecord], tuple[Any, ...]]
@@ -58,23 +65,25 @@ class WriterProcess:
                 os._exit(status)  # never run the task's exit handlers here
         theirs.close()
         self._conn = Connection(ours.detach())
-        self._waiting = False
+        self._waiting = 0  # bursts sent whose answer was not read
 
     def send(self, burst: Sequence[Build]) -> None:
-        """Start writing ``burst`` (all or none); :meth:`result` waits for it."""
-        self._waiting = True  # from here on, a writer left behind is killed (see close)
+        """Start writing ``burst`` (all or none) after the bursts sent before it;
+        :meth:`result` waits for the oldest burst not yet answered."""
+        self._waiting += 1  # from here on, a writer left behind is killed (see close)
         try:
             self._conn.send(list(burst))
         except OSError as error:
             raise self._died(error) from None
 
     def result(self) -> list[Entry]:
-        """The entries of the burst sent last, once they are durable; raises if it failed."""
+        """The entries of the oldest burst not yet answered, once they are durable; raises
+        if it (or one before it) failed."""
         try:
             status, payload = self._conn.recv()
         except (EOFError, OSError) as error:
             raise self._died(error) from None
-        self._waiting = False
+        self._waiting -= 1
         if status != "ok":
             raise payload if isinstance(payload, Exception) else JournalError(str(payload))
         entries: list[Entry] = payload
@@ -112,29 +121,70 @@ class WriterProcess:
 
 
 def _serve(conn: Connection, journal: Journal, parent: int) -> int:
-    """The writer's loop: build, render, check and write each burst; answer with its entries."""
+    """The writer's loop: build, render and check each burst here while a thread writes
+    the one before it; the thread answers with each burst's entries, in order."""
     gc.disable()  # collect nothing of the task's objects here (their finalizers are the task's)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the task's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the task's handler
     _die_with_parent()
     if os.getppid() != parent:
         return 1  # the task ended before the line above
-    while True:
-        try:
-            burst: list[Build] = conn.recv()
-        except (EOFError, OSError):
-            return 0  # the task closed the pipe, or ended
-        try:
-            prepared = [journal.prepare(build(*args)) for build, args in burst]
-            answer: tuple[str, Any] = ("ok", journal.commit_many([p for p in prepared if p is not None]))
-        except Exception as error:  # the task raises it in place of the burst's changes
-            answer = ("error", error)
-        try:
-            conn.send(answer)
-        except OSError:
-            return 0
-        except Exception:  # an error that does not pickle: its text does
+    # At most one burst waits while one is written: the task sends at most two ahead.
+    ready: queue.Queue[list[Prepared] | Exception | None] = queue.Queue(maxsize=1)
+    committer = threading.Thread(target=_commit_in_order, args=(conn, journal, ready), daemon=True)
+    committer.start()
+    try:
+        while True:
+            try:
+                burst: list[Build] = conn.recv()
+            except (EOFError, OSError):
+                return 0  # the task closed the pipe, or ended
+            try:
+                prepared = [journal.prepare(build(*args)) for build, args in burst]
+                ready.put([p for p in prepared if p is not None])
+            except Exception as error:  # the task raises it in place of the burst's changes
+                ready.put(error)
+    finally:
+        ready.put(None)
+        committer.join()  # a burst being written is finished (or the process is killed)
+
+
+def _commit_in_order(
+    conn: Connection, journal: Journal, ready: queue.Queue[list[Prepared] | Exception | None]
+) -> None:
+    """Write each prepared burst and answer it; after a failure, write nothing more.
+    Reads the queue to its end even when the task is gone, so the loop feeding it never
+    blocks on a full queue."""
+    failed: Exception | None = None
+    listening = True
+    while (burst := ready.get()) is not None:
+        if not listening:
+            continue  # the task is gone: nobody waits for these records
+        answer: tuple[str, Any]
+        if failed is not None:
+            answer = ("error", JournalError(f"not written: a burst before it failed ({failed})"))
+        elif isinstance(burst, Exception):
+            failed, answer = burst, ("error", burst)
+        else:
+            try:
+                answer = ("ok", journal.commit_many(burst))
+            except Exception as error:
+                failed, answer = error, ("error", error)
+        listening = _answer(conn, answer)
+
+
+def _answer(conn: Connection, answer: tuple[str, Any]) -> bool:
+    """Send ``answer`` to the task; ``False`` once the task is gone."""
+    try:
+        conn.send(answer)
+    except OSError:
+        return False
+    except Exception:  # an error that does not pickle: its text does
+        with contextlib.suppress(OSError):
             conn.send(("error", JournalError(f"{type(answer[1]).__name__}: {answer[1]}")))
+            return True
+        return False
+    return True
 
 
 def _die_with_parent() -> None:

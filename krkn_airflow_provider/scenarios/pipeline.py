@@ -5,15 +5,17 @@ other. For a long run of independent changes (one pod deleted after another) a s
 writer thread writes the records of the next burst of changes while this burst's changes
 are on the wire, and a burst's records share one folder sync (group commit). For long runs
 the writer is a process of its own (:mod:`journal_writer`), so that building and rendering
-records does not take turns with the changes under one interpreter lock. Write-ahead
-still holds per change: a change is only made once the burst holding its record is
-durable, and a burst is only started once the one before it was written, so a failed
-record stops the run before its own change and before any later record or change.
+records does not take turns with the changes under one interpreter lock; it is sent two
+bursts ahead, so it can build the next burst while it writes one. Write-ahead still holds
+per change: a change is only made once the burst holding its record is durable, and
+bursts are written strictly in order, none after one that failed, so a failed record
+stops the run before its own change and before any later record or change.
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import islice
@@ -74,21 +76,34 @@ def changes_ahead(
     bursts before its own are made and then its error is raised; change *k*, the rest of
     its burst and every later one are not made.
 
-    :param writer_process: write in a process of its own (see :func:`writer_process_for`);
-        if it dies, the run stops as if its burst had failed.
+    :param writer_process: write in a process of its own (see :func:`writer_process_for`),
+        two bursts ahead of the changes; if it dies, the run stops as if its burst had
+        failed, and a burst sent after a failed one is never written.
     """
     items = iter(changes)
     writer: _Writer = _ProcessWriter(ctx) if writer_process else _ThreadWriter(ctx)
+    sent: deque[tuple[list[Change[T]], Written | None]] = deque()  # started, oldest first
+    size = 0
+
+    def start_next() -> bool:
+        nonlocal size
+        size = min(2 * size, MAX_BURST) if size else 1
+        burst = list(islice(items, size))
+        if burst:
+            sent.append((burst, writer.start(burst)))
+        return bool(burst)
+
     try:
         ctx.check_stop()
-        burst = list(islice(items, 1))
-        written = writer.start(burst)
-        while burst:
+        start_next()
+        while sent:
+            burst, written = sent.popleft()
             durable, error = written() if written is not None else (0, None)
             if error is None:
                 ctx.check_stop()  # stopped while they were written: start no other record
-                following = list(islice(items, min(2 * len(burst), MAX_BURST)))
-                written = writer.start(following)  # the next records while this burst's changes are made
+                # The next records are written while this burst's changes are made.
+                while len(sent) < writer.ahead and start_next():
+                    pass
             for undo, what, apply in burst:
                 if undo is not None:
                     if not durable:
@@ -99,7 +114,6 @@ def changes_ahead(
                 yield ctx.change(None, what, apply)
             if error is not None:
                 raise error
-            burst = following
     finally:
         writer.close()
 
@@ -108,6 +122,9 @@ Written = Callable[[], tuple[int, Exception | None]]
 
 
 class _Writer:
+    # Bursts started but not yet answered while a burst's changes are made.
+    ahead = 1
+
     def __init__(self, ctx: ScenarioContext) -> None:
         self.ctx = ctx
 
@@ -145,7 +162,10 @@ class _ThreadWriter(_Writer):
 
 
 class _ProcessWriter(_Writer):
-    """Records built, rendered and written by a writer process."""
+    """Records built, rendered and written by a writer process, which holds the next
+    burst while it writes one (so its disk waits overlap its CPU work)."""
+
+    ahead = 2
 
     def __init__(self, ctx: ScenarioContext) -> None:
         super().__init__(ctx)

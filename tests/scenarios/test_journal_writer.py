@@ -7,22 +7,25 @@ outlives the task, however the task ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from krkn_airflow_provider.errors import JournalError
-from krkn_airflow_provider.rollback import Journal, Origin, Store, new_run_uuid
+from krkn_airflow_provider.errors import JournalError, StorageError
+from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid
 from krkn_airflow_provider.rollback.store import Entry, Prepared
 from krkn_airflow_provider.scenarios import ScenarioContext, load_configs, pipeline, scenario_class
+from krkn_airflow_provider.scenarios.journal_writer import WriterProcess
 from tests.journal.conftest import s3_endpoint, s3_store  # noqa: F401 - a fixture, used by name
 from tests.scenarios import catalogue_support as support
 
@@ -32,18 +35,22 @@ PODS = pipeline.PROCESS_AT + 8  # enough for a writer process: bursts of 1, 2, 4
 
 class LoggingStore(Store):
     """A real store that appends ``pid pod time`` to a file once each record is durable,
-    and can SIGKILL the process writing its ``kill_at``-th burst (a real signal)."""
+    and can SIGKILL the process writing its ``kill_at``-th burst (a real signal), or fail
+    its ``fail_at``-th burst as a full disk would."""
 
-    def __init__(self, root: str, log: Path, *, kill_at: int = 0) -> None:
+    def __init__(self, root: str, log: Path, *, kill_at: int = 0, fail_at: int = 0) -> None:
         super().__init__(root)
         self.log = log
         self.kill_at = kill_at
+        self.fail_at = fail_at
         self.bursts = 0
 
     def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
         self.bursts += 1
         if self.bursts == self.kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.bursts == self.fail_at:
+            raise StorageError("no space left on device (the test's storage fails this burst)")
         entries = super().commit_many(prepared)
         now = time.time()
         with self.log.open("a") as out:
@@ -113,6 +120,109 @@ def test_a_writer_killed_by_a_signal_stops_the_run_before_any_later_pod(kube: An
     assert sorted(durable(log)) == sorted(order[:3]) and len(ctx.journal.recorded) == 3
     support.wait_for(lambda: live_pods(kube) == set(order[3:]), what="exactly the recorded pods deleted")
     assert sorted(r["name"] for r in support.records(ctx)) == sorted(order[:3])
+
+
+def test_no_burst_sent_ahead_is_written_after_a_failed_one(kube: Any, tmp_path: Path) -> None:
+    bare_pods(kube)
+    log = tmp_path / "durable.log"
+    chaos, ctx = scenario(kube, LoggingStore(str(tmp_path / "rb"), log, fail_at=3))
+    targets = chaos.plan()
+    with pytest.raises(StorageError, match="no space left"):
+        chaos.inject(targets)
+    order = [target.name for target in targets]
+    # Burst 3 (pods 4-7) failed; burst 4 (pods 8-15) had been sent to the writer ahead of
+    # it, and is not written: only bursts 1 and 2 are durable, and only their pods go.
+    assert sorted(durable(log)) == sorted(order[:3]) and len(ctx.journal.recorded) == 3
+    assert sorted(r["name"] for r in support.records(ctx)) == sorted(order[:3])
+    support.wait_for(lambda: live_pods(kube) == set(order[3:]), what="exactly the recorded pods deleted")
+
+
+def undo(name: str) -> UndoRecord:
+    return UndoRecord(action="delete", api_version="v1", kind="ConfigMap", namespace="n", name=name)
+
+
+def test_the_writer_writes_no_burst_after_a_failed_one(tmp_path: Path) -> None:
+    class FailsFirst(Store):
+        def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+            if not self.failed:
+                self.failed = True
+                raise StorageError("no space left on device (the test's storage fails this burst)")
+            return super().commit_many(prepared)
+
+    store = FailsFirst(str(tmp_path / "rb"))
+    store.failed = False  # type: ignore[attr-defined]
+    journal = Journal(store, Origin(run_uuid=new_run_uuid(), scenario=TYPE))
+    writer = WriterProcess(journal)
+    try:
+        # Both bursts are sent before the first is answered, as the task does.
+        writer.send([(undo, ("first",))])
+        writer.send([(undo, ("second",))])
+        with pytest.raises(StorageError, match="no space left"):
+            writer.result()
+        with pytest.raises(JournalError, match="a burst before it failed"):
+            writer.result()
+    finally:
+        writer.close()
+    assert store.entries() == [] and journal.recorded == []
+
+
+def test_a_writer_whose_task_stopped_listening_exits_with_bursts_queued(tmp_path: Path) -> None:
+    release, hold = os.pipe()
+
+    class Slow(Store):
+        def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+            os.read(release, 1)  # a disk that answers when the test says so
+            return super().commit_many(prepared)
+
+    journal = Journal(Slow(str(tmp_path / "rb")), Origin(run_uuid=new_run_uuid(), scenario=TYPE))
+    writer = WriterProcess(journal)
+    exited = os.pidfd_open(writer.pid)
+    try:
+        # One burst being written, one waiting for it, one more sent: then the task's end of
+        # the pipe closes (without a kill), and the first write completes.
+        for name in ("one", "two", "three"):
+            writer.send([(undo, (name,))])
+        writer._conn.close()
+        os.write(hold, b"xxx")
+        ready, _, _ = select.select([exited], [], [], 60)
+        assert ready, "the writer still runs after its task closed the pipe"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(writer.pid, signal.SIGKILL)
+        os.waitpid(writer.pid, 0)
+        for fd in (exited, release, hold):
+            os.close(fd)
+
+
+class OverlapStore(Store):
+    """A real store whose second burst is written only once a record of the third burst
+    was built: the writer process must build one burst while it writes another."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.built = 0
+        self.third_built = threading.Event()
+        self.bursts = 0
+
+    def prepare(self, record: UndoRecord, *, run_info: dict[str, Any] | None = None) -> Prepared:
+        self.built += 1
+        if self.built > 3:  # bursts of 1 and 2, then the third
+            self.third_built.set()
+        return super().prepare(record, run_info=run_info)
+
+    def commit_many(self, prepared: list[Prepared]) -> list[Entry]:
+        self.bursts += 1
+        if self.bursts == 2 and not self.third_built.wait(60):
+            raise StorageError("burst 3 was not built while burst 2 was written")
+        return super().commit_many(prepared)
+
+
+def test_the_writer_builds_the_next_burst_while_it_writes_one(kube: Any, tmp_path: Path) -> None:
+    bare_pods(kube)
+    chaos, ctx = scenario(kube, OverlapStore(str(tmp_path / "rb")))
+    chaos.inject(chaos.plan())
+    support.wait_for(lambda: live_pods(kube) == set(), what="every bare pod deleted")
+    assert len(ctx.journal.recorded) == PODS
 
 
 TASK = textwrap.dedent(
