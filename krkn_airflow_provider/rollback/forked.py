@@ -96,18 +96,7 @@ class _Child:
     """The parent's handle on one forked child."""
 
     def __init__(self, work: Work) -> None:
-        ours, theirs = socket.socketpair()
-        parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            ours.close()
-            status = 1
-            try:
-                status = _serve(Connection(theirs.detach()), work, parent)
-            finally:
-                os._exit(status)  # never run the parent's exit handlers here
-        theirs.close()
-        self.conn = Connection(ours.detach())
+        pid, self.conn = fork_child(lambda conn: _serve(conn, work))
         self.ended = Ended(pid)
         self.reaped = False
 
@@ -183,14 +172,35 @@ def _take(child: _Child, number: int, message: Any, parent: Parent) -> Tell:
     return parent.received(number, message)
 
 
-def _serve(conn: Connection, work: Work, parent: int) -> int:
+def fork_child(serve: Callable[[Connection], int]) -> tuple[int, Connection]:
+    """Fork a child that runs ``serve`` on its end of a socket pair and exits with what it
+    returns; the parent gets the child's pid and its own end.
+
+    The child ignores Ctrl-C (the parent's to handle), takes the default SIGTERM (not the
+    parent's handler), dies with its parent (on Linux), collects none of the parent's
+    objects (their finalizers are the parent's) and leaves through ``os._exit``.
+    """
+    ours, theirs = socket.socketpair()
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        ours.close()
+        status = 1
+        try:
+            gc.freeze()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _die_with_parent()
+            if os.getppid() == parent:  # else the parent ended before the line above
+                status = serve(Connection(theirs.detach()))
+        finally:
+            os._exit(status)  # never run the parent's exit handlers here
+    theirs.close()
+    return pid, Connection(ours.detach())
+
+
+def _serve(conn: Connection, work: Work) -> int:
     """The child: run ``work``, then say it is done (or send its error)."""
-    gc.freeze()  # never collect (and finalize) the parent's objects here
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler
-    _die_with_parent()
-    if os.getppid() != parent:
-        return 1  # the parent ended before the line above
     channel = Channel(conn)
     try:
         work(channel)

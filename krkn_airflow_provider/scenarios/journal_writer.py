@@ -27,8 +27,6 @@ import gc
 import os
 import queue
 import signal
-import socket
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
@@ -36,12 +34,11 @@ from typing import Any
 
 from krkn_airflow_provider.errors import JournalError
 from krkn_airflow_provider.rollback import Journal, UndoRecord
+from krkn_airflow_provider.rollback.forked import fork_child
 from krkn_airflow_provider.rollback.store import Entry, Prepared
 
 # One record to build in the writer: a module-level function (sent by name) and its arguments.
 Build = tuple[Callable[..., UndoRecord], tuple[Any, ...]]
-
-_PR_SET_PDEATHSIG = 1
 
 
 class WriterProcess:
@@ -53,19 +50,9 @@ class WriterProcess:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        ours, theirs = socket.socketpair()
-        parent = os.getpid()
-        self.pid = os.fork()
-        if self.pid == 0:  # the writer
-            ours.close()
-            status = 1
-            try:
-                status = _serve(Connection(theirs.detach()), journal, parent)
-            finally:
-                os._exit(status)  # never run the task's exit handlers here
-        theirs.close()
-        self._conn = Connection(ours.detach())
+        self.pid, self._conn = fork_child(lambda conn: _serve(conn, journal))
         self._waiting = 0  # bursts sent whose answer was not read
+        self._how_ended: str | None = None  # how the writer ended, once reaped
 
     def send(self, burst: Sequence[Build]) -> None:
         """Start writing ``burst`` (all or none) after the bursts sent before it;
@@ -102,33 +89,32 @@ class WriterProcess:
                 os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(OSError):
             self._conn.close()  # an idle writer reads EOF and leaves
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.pid, 0)
+        if self._how_ended is None:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
 
     def _died(self, error: BaseException) -> JournalError:
-        how = ""
-        with contextlib.suppress(ChildProcessError):
-            # Only the writer holds the other end: it closed, so the writer is exiting.
-            pid, status = os.waitpid(self.pid, 0)
-            if pid and os.WIFSIGNALED(status):
-                how = f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
-            elif pid:
-                how = f" (exit code {os.WEXITSTATUS(status)})"
+        if self._how_ended is None:
+            with contextlib.suppress(ChildProcessError):
+                # Only the writer holds the other end: it closed, so the writer is exiting.
+                # Reaped once: a send and then a read may both find it gone.
+                pid, status = os.waitpid(self.pid, 0)
+                if pid and os.WIFSIGNALED(status):
+                    self._how_ended = f" (killed by {signal.Signals(os.WTERMSIG(status)).name})"
+                elif pid:
+                    self._how_ended = f" (exit code {os.WEXITSTATUS(status)})"
+        how = self._how_ended or ""
         return JournalError(
             f"the journal writer process {self.pid} stopped{how}: its records are not known to be "
             f"durable, so no further change is made ({type(error).__name__})"
         )
 
 
-def _serve(conn: Connection, journal: Journal, parent: int) -> int:
-    """The writer's loop: build, render and check each burst here while a thread writes
-    the one before it; the thread answers with each burst's entries, in order."""
-    gc.disable()  # collect nothing of the task's objects here (their finalizers are the task's)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the task's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the task's handler
-    _die_with_parent()
-    if os.getppid() != parent:
-        return 1  # the task ended before the line above
+def _serve(conn: Connection, journal: Journal) -> int:
+    """The writer's loop (in a child of :func:`fork_child`): build, render and check each
+    burst here while a thread writes the one before it; the thread answers with each
+    burst's entries, in order."""
+    gc.disable()  # the task's garbage is the task's: collecting here only costs time
     # At most one burst waits while one is written: the task sends at most two ahead.
     ready: queue.Queue[list[Prepared] | Exception | None] = queue.Queue(maxsize=1)
     committer = threading.Thread(target=_commit_in_order, args=(conn, journal, ready), daemon=True)
@@ -185,12 +171,3 @@ def _answer(conn: Connection, answer: tuple[str, Any]) -> bool:
             return True
         return False
     return True
-
-
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere the closed pipe alone ends the writer
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
