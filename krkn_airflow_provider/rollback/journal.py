@@ -15,7 +15,7 @@ from krkn_airflow_provider.rollback.records import (
     UndoRecord,
 )
 from krkn_airflow_provider.rollback.store import Entry, Prepared, Store
-from krkn_airflow_provider.rollback.undo import describe
+from krkn_airflow_provider.rollback.undo import DESCRIBED_FIELDS, describe
 
 
 class Journal:
@@ -63,9 +63,8 @@ class Journal:
         keeps it in :attr:`planned`. :meth:`commit` writes it (I/O, another thread may)."""
         update: dict[str, Any] = {"origin": self.origin}
         if not undo.description:
-            # What describe() reads, without dumping a large manifest.
-            fields = ("action", "kind", "namespace", "name", "container", "command")
-            update["description"] = describe({field: getattr(undo, field) for field in fields})
+            # Only what describe() reads, without dumping a large manifest.
+            update["description"] = describe({field: getattr(undo, field) for field in DESCRIBED_FIELDS})
         # Both fields are already valid (an Origin model, a string): no second validation
         # here, the store validates the rendered file before it writes it.
         stamped = undo.model_copy(update=update)

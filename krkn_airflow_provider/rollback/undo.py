@@ -29,6 +29,10 @@ class UndoFailed(Exception):
         self.status = status
 
 
+# The fields describe() reads: a caller may pass only these (a manifest can be large).
+DESCRIBED_FIELDS = ("action", "kind", "namespace", "name", "container", "command")
+
+
 def describe(record: dict[str, Any]) -> str:
     """One line saying what applying ``record`` does, e.g. ``delete Pod ns/name``."""
     where = f"{record['namespace']}/{record['name']}" if record.get("namespace") else record["name"]

@@ -118,30 +118,16 @@ def _literal(value: object, column: int = 0) -> str:
     text = repr(value)
     if len(text) + column < _WIDTH or not value or type(value) not in (dict, list):
         return text
-    return _laid_out(value, column)  # type: ignore[arg-type]
-
-
-def _laid_out(value: dict[Any, Any] | list[Any], column: int) -> str:
-    """``value`` one item per line, each item's own ``repr`` computed once: kept when it
-    fits, laid out in turn when it does not (a call per long item, not per item)."""
+    # Too long: one item per line, each laid out in turn only where it does not fit.
     inner = column + 1
     joint = ",\n" + " " * inner
-    items = []
     if type(value) is dict:
-        for key, item in value.items():
+        items = []
+        for key, item in value.items():  # type: ignore[attr-defined]
             shown = repr(key)
-            at = inner + len(shown) + 2
-            text = repr(item)
-            if len(text) + at >= _WIDTH and item and type(item) in (dict, list):
-                text = _laid_out(item, at)
-            items.append(f"{shown}: {text}")
+            items.append(f"{shown}: {_literal(item, inner + len(shown) + 2)}")
         return "{" + joint.join(items) + "}"
-    for item in value:
-        text = repr(item)
-        if len(text) + inner >= _WIDTH and item and type(item) in (dict, list):
-            text = _laid_out(item, inner)
-        items.append(text)
-    return "[" + joint.join(items) + "]"
+    return "[" + joint.join(_literal(item, inner) for item in value) + "]"  # type: ignore[attr-defined]
 
 
 @cache
