@@ -307,7 +307,10 @@ class LocalBackend:
             if not stat.S_ISREG(opened.st_mode):  # swapped between lstat and open
                 raise _not_regular(path, _file_type(opened.st_mode))
             chunks, size = [], 0
-            while chunk := os.read(fd, MAX_RECORD_BYTES + 1 - size):
+            # Ask for what fstat says is there (plus one, to see the end): a read sized to the
+            # cap would map and unmap a fresh megabyte for every record.
+            expected = opened.st_size + 1
+            while chunk := os.read(fd, min(max(expected - size, 4096), MAX_RECORD_BYTES + 1 - size)):
                 chunks.append(chunk)
                 size += len(chunk)
                 if size > MAX_RECORD_BYTES:
