@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from bench.common import Result, median, percentile, timed
+from bench.common import Result, median, percentile, scratch, timed
 from krkn_airflow_provider.rollback import (
     Journal,
     Origin,
@@ -34,7 +33,7 @@ def p1_durable_write(count: int = 1000, burst: int = 16) -> list[Result]:
     """Render + check + write + fsync + rename + folder fsync, vs write + fsync + rename of the
     same bytes; one record at a time, and in bursts sharing one folder fsync (group commit).
     The note splits the cost by guarantee, each step timed on its own."""
-    with tempfile.TemporaryDirectory(dir=os.environ.get("KRKN_BENCH_DIR")) as tmp:
+    with scratch() as tmp:
         store = Store(str(Path(tmp) / "journal"))
         journal = Journal(store, Origin(run_uuid=new_run_uuid(), scenario="hog_scenarios", dag_id="bench"))
         record = _record(journal)
@@ -159,7 +158,7 @@ def p3_list(runs: int = 1000, per_run: int = 100) -> list[Result]:
 
     from krkn_airflow_provider import cli
 
-    with tempfile.TemporaryDirectory(dir=os.environ.get("KRKN_BENCH_DIR")) as tmp:
+    with scratch() as tmp:
         root = Path(tmp) / "journal"
         root.mkdir()
         _fill(root, runs, per_run)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import Result, timed
+from bench.common import Result, median, scratch, timed
 from krkn_airflow_provider.rollback import Journal, Origin, Store, UndoRecord, new_run_uuid, replay
 
 
@@ -94,24 +94,37 @@ def _journal(store: Store, namespace: str, count: int) -> tuple[Journal, list[st
     return journal, names, labels
 
 
-def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4) -> list[Result]:
-    """Sequential (and parallel) replay of N delete records vs N deletes in a tight loop, one client."""
+def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4, rounds: int = 5) -> list[Result]:
+    """Sequential (and, from 1,000 records, parallel) replay of N delete records vs N deletes
+    in a tight loop with one client. ``rounds`` rounds, each floor then ours, on the same
+    cluster; the median round (this machine's speed drifts by a third from one second to
+    the next, so a single run says little)."""
     results: list[Result] = []
-    with cluster() as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+    with cluster() as kubeconfig, scratch() as tmp:
         client, core = _clients(kubeconfig)
         resource_ = client.resources.get(api_version="v1", kind="ConfigMap")
         namespace = _namespace(core)
         try:
             for count in sizes:
-                store = Store(str(Path(tmp) / f"journal-{count}"))
-                journal, names, labels = _journal(store, namespace, count)
-
-                _create(core, namespace, names, labels)
-                floor = timed(_delete_all, client, resource_, namespace, names)
-
-                _create(core, namespace, names, labels)
-                ours = timed(replay, store, client, run_uuid=journal.run_uuid)
-                assert not store.entries(state="pending")
+                times: dict[str, list[float]] = {"floor": [], "ours": [], "parallel": []}
+                # The largest size once: its rounds would take minutes.
+                for round_ in range(rounds if count <= 1000 else 1):
+                    for side in times:
+                        if side == "parallel" and count < 1000:
+                            continue
+                        if side == "floor":
+                            names = [f"cm-{index:05d}" for index in range(count)]
+                            _create(core, namespace, names, [{} for _ in names])
+                            times[side].append(timed(_delete_all, client, resource_, namespace, names))
+                            continue
+                        store = Store(str(Path(tmp) / f"journal-{count}-{side}-{round_}"))
+                        journal, names, labels = _journal(store, namespace, count)
+                        _create(core, namespace, names, labels)
+                        lanes = workers if side == "parallel" else 1
+                        took = timed(replay, store, client, run_uuid=journal.run_uuid, workers=lanes)
+                        times[side].append(took)
+                        assert not store.entries(state="pending")
+                ours, floor = _median_round(times["ours"], times["floor"])
                 results.append(
                     Result(
                         f"P2 replay of {count:,} delete records, sequential",
@@ -119,27 +132,40 @@ def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4) -> list[Re
                         floor,
                         "s",
                         "<= 0.6x",
-                        note=f"{ours / count * 1000:.2f} ms per record, floor {floor / count * 1000:.2f} ms",
+                        note=(
+                            f"{ours / count * 1000:.2f} ms per record, floor {floor / count * 1000:.2f} ms; "
+                            + _spread(times["ours"], times["floor"])
+                        ),
                     )
                 )
-                if count >= 1000:
-                    store2 = Store(str(Path(tmp) / f"journal-{count}-parallel"))
-                    journal2, names2, labels2 = _journal(store2, namespace, count)
-                    _create(core, namespace, names2, labels2)
-                    parallel = timed(replay, store2, client, run_uuid=journal2.run_uuid, workers=workers)
-                    assert not store2.entries(state="pending")
+                if times["parallel"]:
+                    parallel, parallel_floor = _median_round(times["parallel"], times["floor"])
                     results.append(
                         Result(
                             f"P2b replay of {count:,} records, {workers} workers",
                             parallel,
-                            floor,
+                            parallel_floor,
                             "s",
                             "<= 0.4x",
+                            note=_spread(times["parallel"], times["floor"]),
                         )
                     )
         finally:
             core.delete_namespace(namespace)
     return results
+
+
+def _median_round(ours: list[float], floor: list[float]) -> tuple[float, float]:
+    """Ours and the floor of the round whose ratio is the median: each round's two sides
+    ran one after the other, so a ratio within a round is the fair one."""
+    rounds = sorted(zip(ours, floor, strict=True), key=lambda pair: pair[0] / pair[1])
+    return rounds[(len(rounds) - 1) // 2]
+
+
+def _spread(ours: list[float], floor: list[float]) -> str:
+    """Each round's ratio, as the note of the median round."""
+    ratios = ", ".join(f"{mine / base:.2f}x" for mine, base in zip(ours, floor, strict=True))
+    return f"median round of {len(ours)} ({ratios})"
 
 
 FLOOR_PROCESS = """
@@ -173,7 +199,7 @@ def p2c_cli_process(count: int = 1000, rounds: int = 3) -> list[Result]:
         cpu[side].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         return took
 
-    with cluster() as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+    with cluster() as kubeconfig, scratch() as tmp:
         _client, core = _clients(kubeconfig)
         namespace = _namespace(core)
         try:
@@ -229,7 +255,7 @@ def p5_memory_child(count: int, kubeconfig: str, location: str) -> None:
 def p5_memory(sizes: tuple[int, ...] = (1000, 10000)) -> list[Result]:
     """Peak RSS of a replay beyond the listing, at two sizes: it must not grow with N."""
     results = []
-    with cluster() as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+    with cluster() as kubeconfig, scratch() as tmp:
         for count in sizes:
             code = (
                 "import sys; from bench.replay_bench import p5_memory_child; "
@@ -267,68 +293,71 @@ def _bare_pods(core: Any, namespace: str, count: int) -> None:
         )
 
 
-def p4_pod_disruption(count: int = 1000) -> list[Result]:
+def p4_pod_disruption(count: int = 1000, rounds: int = 5) -> list[Result]:
     """Pod disruption of ``count`` bare pods (plan + a durable create record + delete each),
-    vs a raw delete loop of the same pods with one client."""
+    vs a raw delete loop of the same pods with one client; ``rounds`` rounds, floor then
+    ours; the median round (see :func:`_median_round`)."""
     from krkn_airflow_provider.scenarios import scenario_class
     from krkn_airflow_provider.scenarios.base import ScenarioContext, load_configs
 
-    with cluster("--no-controllers") as kubeconfig, tempfile.TemporaryDirectory() as tmp:
+    times: dict[str, list[float]] = {"floor": [], "ours": []}
+    cpu: dict[str, list[float]] = {"floor": [], "ours": [], "writer": []}
+    with cluster("--no-controllers") as kubeconfig, scratch() as tmp:
         client, core = _clients(kubeconfig)
         pods = client.resources.get(api_version="v1", kind="Pod")
         namespace = _namespace(core)
+        names = [f"web-{index:05d}" for index in range(count)]
         try:
-            _bare_pods(core, namespace, count)
-            names = [f"web-{index:05d}" for index in range(count)]
-            # Forced (grace 0) on both sides: on a real cluster a graceful delete of a running
-            # pod takes its grace period, which serial pod disruption waits for, as Krkn does.
-            started = time.process_time()
-            floor = timed(_delete_all, client, pods, namespace, names, grace_period_seconds=0)
-            floor_cpu = time.process_time() - started
+            for round_ in range(rounds):
+                _bare_pods(core, namespace, count)
+                # Forced (grace 0) on both sides: on a real cluster a graceful delete of a
+                # running pod takes its grace period, which serial pod disruption waits for,
+                # as Krkn does.
+                started = time.process_time()
+                took = timed(_delete_all, client, pods, namespace, names, grace_period_seconds=0)
+                times["floor"].append(took)
+                cpu["floor"].append(time.process_time() - started)
 
-            _bare_pods(core, namespace, count)
-            journal = Journal(
-                Store(str(Path(tmp) / "journal")),
-                Origin(run_uuid=new_run_uuid(), scenario="pod_disruption_scenarios"),
-            )
-            ctx = ScenarioContext(client=client, journal=journal)
-            document = [
-                {
-                    "id": "kill-pods",
-                    "config": {
-                        "namespace_pattern": f"^{namespace}$",
-                        "label_selector": "app=bench",
-                        "kill": count,
-                        "force": True,
-                    },
-                }
-            ]
-            [config] = load_configs("pod_disruption_scenarios", document)
-            scenario = scenario_class("pod_disruption_scenarios")(config, ctx)
+                _bare_pods(core, namespace, count)
+                journal = Journal(
+                    Store(str(Path(tmp) / f"journal-{round_}")),
+                    Origin(run_uuid=new_run_uuid(), scenario="pod_disruption_scenarios"),
+                )
+                ctx = ScenarioContext(client=client, journal=journal)
+                document = [
+                    {
+                        "id": "kill-pods",
+                        "config": {
+                            "namespace_pattern": f"^{namespace}$",
+                            "label_selector": "app=bench",
+                            "kill": count,
+                            "force": True,
+                        },
+                    }
+                ]
+                [config] = load_configs("pod_disruption_scenarios", document)
+                scenario = scenario_class("pod_disruption_scenarios")(config, ctx)
 
-            def disrupt() -> None:
-                scenario.inject(scenario.plan())
-
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.process_time()
-            ours = timed(disrupt)
-            ours_cpu = time.process_time() - started
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the writer process, once it ended
-            writer_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-            assert len(journal.recorded) == count
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.process_time()
+                times["ours"].append(timed(lambda chosen=scenario: chosen.inject(chosen.plan())))
+                cpu["ours"].append(time.process_time() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the writer process, once it ended
+                cpu["writer"].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                assert len(journal.recorded) == count
         finally:
             core.delete_namespace(namespace)
     return [
         Result(
             f"P4 pod disruption of {count:,} bare pods (with undo records)",
-            ours,
-            floor,
+            *_median_round(times["ours"], times["floor"]),
             "s",
             "<= 1.5x",
             note=(
                 "ours = list + choose + per pod: durable create record, then delete (forced, both sides); "
-                f"CPU: ours {ours_cpu:.2f} s here + {writer_cpu:.2f} s in the writer process, "
-                f"floor {floor_cpu:.2f} s"
+                f"{_spread(times['ours'], times['floor'])}; CPU (medians): "
+                f"ours {median(cpu['ours']):.2f} s here + {median(cpu['writer']):.2f} s in the writer "
+                f"process, floor {median(cpu['floor']):.2f} s"
             ),
         )
     ]
