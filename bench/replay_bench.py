@@ -131,7 +131,7 @@ def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4, rounds: in
                         ours,
                         floor,
                         "s",
-                        "<= 0.6x",
+                        "<= 0.6x" if count == 1000 else "",  # the goal is set at 1,000
                         note=(
                             f"{ours / count * 1000:.2f} ms per record, floor {floor / count * 1000:.2f} ms; "
                             + _spread(times["ours"], times["floor"])
@@ -146,7 +146,7 @@ def p2_replay(sizes: tuple[int, ...] = (100, 1000), workers: int = 4, rounds: in
                             parallel,
                             parallel_floor,
                             "s",
-                            "<= 0.4x",
+                            "<= 0.4x" if count == 1000 else "",
                             note=_spread(times["parallel"], times["floor"]),
                         )
                     )
