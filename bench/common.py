@@ -30,9 +30,9 @@ def scratch() -> Iterator[str]:
 
 def new_file_cost(folder: str, count: int = 300) -> float:
     """Median CPU seconds (this thread, kernel time included) to create an empty file in
-    ``folder``. Printed with the table because it differs by folder on one disk: on this
-    machine 0.008 ms in /var/tmp and 0.17-0.26 ms in /tmp (ext4 searching for a free inode
-    near a crowded folder), and every record the journal writes is a new file."""
+    ``folder``. Printed with the table because it can differ by folder and by minute on one
+    disk (once on this machine: 0.008 ms in /var/tmp, 0.17-0.26 ms in /tmp, where ext4
+    searched for a free inode near a crowded folder), and every record is a new file."""
     took = []
     with tempfile.TemporaryDirectory(dir=folder) as probe:
         for index in range(count):
