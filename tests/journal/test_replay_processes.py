@@ -22,6 +22,7 @@ from tests.journal.test_replay_cluster import (
     selector,
     service,
 )
+from tests.workloads import wait_for
 
 
 class PidStore(Store):
@@ -44,6 +45,28 @@ class KillingStore(Store):
         if entry.id == self.victim and os.getpid() != self.parent:
             os.kill(os.getpid(), signal.SIGKILL)
         return super().claim(entry, owner=owner, ttl=ttl, steal_expired=steal_expired)
+
+
+class StoppingStore(Store):
+    """A store whose lane process, claiming ``trigger``, asks the parent to stop the replay
+    (a file ``asked``) and goes on only once the parent has said so (a file ``told``)."""
+
+    trigger = ""
+    parent = os.getpid()
+
+    def claim(self, entry: Entry, *, owner: str, ttl: float, steal_expired: bool = True) -> Claim | None:
+        if entry.id == self.trigger and os.getpid() != self.parent:
+            (Path(self.location) / "asked").touch()
+            told = Path(self.location) / "told"
+            wait_for(told.exists, "the parent to stop the replay", timeout=60)
+        return super().claim(entry, owner=owner, ttl=ttl, steal_expired=steal_expired)
+
+    def stop_asked(self) -> bool:
+        """The replay's ``should_stop``, in the parent: true once a lane asked."""
+        if not (Path(self.location) / "asked").exists():
+            return False
+        (Path(self.location) / "told").touch()
+        return True
 
 
 def chaos_run(journal: Journal, core: k8s.CoreV1Api, namespace: str, count: int) -> None:
@@ -165,6 +188,40 @@ def test_a_stopped_replay_stops_its_lane_processes(kube: Any, tmp_path: Path) ->
     assert len(store.entries(run_uuid=journal.run_uuid, state="pending")) == 102
     assert len(core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items) == 100
     assert not list((tmp_path / "rb").glob("*/*.claim"))  # no claim left behind
+
+
+def test_a_replay_stopped_midway_stops_its_lane_processes_at_the_next_record(
+    kube: Any, tmp_path: Path
+) -> None:
+    core = k8s.CoreV1Api(kube.api_client())
+    store = StoppingStore(str(tmp_path / "rb"))
+    journal = journal_for(store)
+    chaos_run(journal, core, kube.namespace, 600)
+    # Among the first records a lane applies: ~300 records of its lane come after it, far
+    # more than a lane gets through in the 20 ms between two looks at its socket.
+    store.trigger = journal.recorded[-4].id
+    summary = replay(
+        store,
+        kube.dynamic(),
+        run_uuid=journal.run_uuid,
+        workers=2,
+        processes=True,
+        should_stop=store.stop_asked,
+    )
+    stopped = [result for result in summary.pending if result.message == "replay stopped"]
+    assert stopped and not summary.ok
+    assert {result.message for result in summary.pending} == {"replay stopped"}
+    assert summary.counts["undone"] + len(stopped) == 602
+    # Nothing is marked that was not undone, and nothing undone is left unmarked.
+    assert set(store.entries(run_uuid=journal.run_uuid, state="pending")) == {r.entry for r in stopped}
+    left = core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items
+    assert len(stopped) - 2 <= len(left) <= len(stopped)  # the other two: the Service's patches
+    assert not list((tmp_path / "rb").glob("*/*.claim"))  # no claim left behind
+    # A replay then does exactly the rest.
+    again = replay(Store(str(tmp_path / "rb")), kube.dynamic(), run_uuid=journal.run_uuid, workers=2)
+    assert again.ok and len(again.results) == len(stopped)
+    assert core.list_namespaced_config_map(kube.namespace, label_selector="krkn.io/run").items == []
+    assert selector(core, kube.namespace, "target") == {"value": "original"}
 
 
 def test_lane_processes_need_a_local_journal(tmp_path: Path) -> None:
